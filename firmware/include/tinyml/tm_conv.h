@@ -1,0 +1,49 @@
+/* Convolution family: CONV_2D and DEPTHWISE_CONV_2D. */
+#ifndef TINYML_TM_CONV_H
+#define TINYML_TM_CONV_H
+
+#include "tinyml/tm_types.h"
+
+typedef struct {
+  int32_t input_offset;
+  int32_t output_offset;
+  tm_tile stride;
+  tm_tile padding;
+  tm_tile dilation;
+  tm_activation activation;
+} tm_conv_params;
+
+typedef struct {
+  int32_t ch_mult;
+  int32_t input_offset;
+  int32_t output_offset;
+  tm_tile stride;
+  tm_tile padding;
+  tm_tile dilation;
+  tm_activation activation;
+} tm_dw_conv_params;
+
+/*
+ * Filter dims: n = output channels, h/w = kernel, c = input channels per group
+ * (grouped convolution when input c is a multiple of it). bias[oc] must be
+ * b[oc] + input_offset * sum(filter[oc]).
+ */
+int32_t tm_conv2d_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
+                                     const tm_dims *filter_dims, const tm_dims *output_dims);
+tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
+                       const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
+                       const int8_t *filter, const tm_dims *bias_dims, const int32_t *bias,
+                       const tm_dims *output_dims, int8_t *output);
+
+/*
+ * Filter dims: n = 1, h/w = kernel, c = output channels (= input c * ch_mult).
+ * bias[oc] must be b[oc] + input_offset * sum over the kernel of filter[oc].
+ */
+int32_t tm_depthwise_conv2d_s8_get_buffer_size(const tm_dw_conv_params *params, const tm_dims *input_dims,
+                                               const tm_dims *filter_dims, const tm_dims *output_dims);
+tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_dw_conv_params *params,
+                                 const tm_per_channel_quant *quant, const tm_dims *input_dims, const int8_t *input,
+                                 const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
+                                 const int32_t *bias, const tm_dims *output_dims, int8_t *output);
+
+#endif /* TINYML_TM_CONV_H */

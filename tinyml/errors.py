@@ -1,0 +1,81 @@
+"""Errors a user can cause, each with a distinct exit code and a fix.
+
+The CLI prints `message` and `fix` and exits with `exit_code`; it never shows a
+traceback for these. Codes are stable so scripts and CI can branch on them.
+"""
+
+from __future__ import annotations
+
+
+class TinymlError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(TinymlError):
+    """Bad command-line arguments or files the user named."""
+
+    exit_code = 2
+
+
+class BudgetExceededError(TinymlError):
+    """The model does not fit the board's (or the given) SRAM/flash budget."""
+
+    exit_code = 3
+
+
+class ModelFileError(TinymlError):
+    """The model file is missing, truncated, corrupt or not a TFLite flatbuffer."""
+
+    exit_code = 10
+
+
+class UnsupportedModelError(TinymlError):
+    """A readable model tinyml cannot compile as a whole (float-only, several subgraphs)."""
+
+    exit_code = 11
+
+
+class UnsupportedOpError(TinymlError):
+    """One or more operators (or operator variants) are not implemented."""
+
+    exit_code = 12
+
+
+class InputDataError(TinymlError):
+    """Input tensor data of the wrong size or format."""
+
+    exit_code = 13
+
+
+class OutputDirError(TinymlError):
+    """The output directory exists and holds files tinyml did not write."""
+
+    exit_code = 14
+
+
+class ToolchainError(TinymlError):
+    """A compiler or emulator tinyml needs is not installed."""
+
+    exit_code = 20
+
+
+class BuildError(TinymlError):
+    """The generated C project failed to compile or link."""
+
+    exit_code = 21
+
+
+class RunError(TinymlError):
+    """The built application failed, crashed or timed out."""
+
+    exit_code = 22

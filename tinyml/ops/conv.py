@@ -1,0 +1,168 @@
+"""CONV_2D and DEPTHWISE_CONV_2D (int8, per-channel weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyml.fixedpoint import activation_range, conv_multipliers
+from tinyml.ir import Operator, Tensor
+from tinyml.ops.base import Call, EmitContext, Kernel, Unsupported, activation_of, register, require_int8
+
+
+def same_padding(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
+    """Leading padding as TFLite computes it (the odd extra pixel goes after)."""
+    eff = (k - 1) * dilation + 1
+    return max(0, (out_size - 1) * stride + eff - in_size) // 2
+
+
+def window_padding(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
+    """(pad_h, pad_w) for a windowed op from its padding mode and strides."""
+    if op.attrs.get("padding") == "VALID":
+        return 0, 0
+    if op.attrs.get("padding") != "SAME":
+        raise Unsupported(f"padding {op.attrs.get('padding')}")
+    dh, dw = op.attrs.get("dilation_h_factor", 1), op.attrs.get("dilation_w_factor", 1)
+    return (
+        same_padding(in_hw[0], k_hw[0], op.attrs["stride_h"], dh, out_hw[0]),
+        same_padding(in_hw[1], k_hw[1], op.attrs["stride_w"], dw, out_hw[1]),
+    )
+
+
+def folded_bias(op: Operator, weights: Tensor, channels: int, channel_axis: int) -> np.ndarray:
+    """bias + input_offset * sum(weights of each output channel), wrapped to int32 like C."""
+    inp = op.input(0)
+    assert inp.quant is not None and weights.data is not None
+    input_offset = -inp.quant.zero_point
+    bias_t = op.opt_input(2)
+    if bias_t is not None and bias_t.data is not None:
+        if bias_t.dtype != "int32":
+            raise Unsupported(f"bias {bias_t.name!r} is {bias_t.dtype}; int32 expected")
+        bias = bias_t.data.astype(np.int64).reshape(-1)
+    else:
+        bias = np.zeros(channels, dtype=np.int64)
+    w = np.moveaxis(weights.data.astype(np.int64), channel_axis, 0).reshape(channels, -1)
+    total = bias + input_offset * w.sum(axis=1)
+    return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def _check_common(op: Operator) -> None:
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    require_int8(op, inp, w, out)
+    if w.data is None:
+        raise Unsupported("weights computed at run time (non-constant filter)")
+    if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise Unsupported("only 4-D NHWC tensors are supported")
+    if any(z != 0 for z in w.quant.zero_points):  # type: ignore[union-attr]
+        raise Unsupported("weights with a non-zero zero point")
+    bias = op.opt_input(2)
+    if bias is not None and bias.data is None:
+        raise Unsupported("bias computed at run time")
+    activation_of(op)
+
+
+@register
+class Conv2D(Kernel):
+    op_types = ("CONV_2D",)
+
+    def check(self, op: Operator) -> None:
+        _check_common(op)
+        if op.input(0).shape[3] % op.input(1).shape[3]:
+            raise Unsupported("input channels are not a multiple of the filter's")
+
+    def macs(self, op: Operator) -> int:
+        _, oh, ow, oc = op.outputs[0].shape
+        _, kh, kw, kc = op.input(1).shape
+        return op.outputs[0].shape[0] * oh * ow * oc * kh * kw * kc
+
+    def _geometry(self, op: Operator) -> tuple[int, int]:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        return window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+
+    def scratch_bytes(self, op: Operator) -> int:
+        w = op.input(1)
+        pad_h, pad_w = self._geometry(op)
+        if w.shape[1] == 1 and w.shape[2] == 1 and pad_h == 0 and pad_w == 0 and w.shape[3] == op.input(0).shape[3]:
+            return 0
+        return w.shape[1] * w.shape[2] * w.shape[3]
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        assert inp.quant and out.quant
+        channels = out.shape[3]
+        mults, shifts = conv_multipliers(inp, w, out, channels)
+        act_min, act_max = activation_range(activation_of(op), out)
+        pad_h, pad_w = self._geometry(op)
+        return Call(
+            "ops/conv2d_s8.c.j2",
+            {
+                "input_offset": -inp.quant.zero_point,
+                "output_offset": out.quant.zero_point,
+                "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+                "padding": (pad_w, pad_h),
+                "dilation": (op.attrs.get("dilation_w_factor", 1), op.attrs.get("dilation_h_factor", 1)),
+                "act": (act_min, act_max),
+                "multiplier": ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t"),
+                "shift": ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t"),
+                "input_dims": inp.shape,
+                "filter_dims": w.shape,
+                "bias_dims": (1, 1, 1, channels),
+                "output_dims": out.shape,
+                "input": ctx.tensor(inp),
+                "filter": ctx.tensor(w),
+                "bias": ctx.const("bias", folded_bias(op, w, channels, 0), "int32_t"),
+                "output": ctx.tensor(out),
+                "scratch": ctx.scratch,
+                "scratch_size": self.scratch_bytes(op),
+            },
+        )
+
+
+@register
+class DepthwiseConv2D(Kernel):
+    op_types = ("DEPTHWISE_CONV_2D",)
+
+    def check(self, op: Operator) -> None:
+        _check_common(op)
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        if w.shape[0] != 1 or w.shape[3] != out.shape[3]:
+            raise Unsupported(f"filter shape {w.shape} for output {out.shape}")
+        mult = op.attrs.get("depth_multiplier") or out.shape[3] // inp.shape[3]
+        if inp.shape[3] * mult != out.shape[3]:
+            raise Unsupported("output channels differ from input channels x depth multiplier")
+
+    def macs(self, op: Operator) -> int:
+        n, oh, ow, oc = op.outputs[0].shape
+        _, kh, kw, _ = op.input(1).shape
+        return n * oh * ow * oc * kh * kw
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        assert inp.quant and out.quant
+        channels = out.shape[3]
+        mults, shifts = conv_multipliers(inp, w, out, channels)
+        act_min, act_max = activation_range(activation_of(op), out)
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        return Call(
+            "ops/depthwise_conv2d_s8.c.j2",
+            {
+                "ch_mult": out.shape[3] // inp.shape[3],
+                "input_offset": -inp.quant.zero_point,
+                "output_offset": out.quant.zero_point,
+                "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+                "padding": (pad_w, pad_h),
+                "dilation": (op.attrs.get("dilation_w_factor", 1), op.attrs.get("dilation_h_factor", 1)),
+                "act": (act_min, act_max),
+                "multiplier": ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t"),
+                "shift": ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t"),
+                "input_dims": inp.shape,
+                "filter_dims": w.shape,
+                "bias_dims": (1, 1, 1, channels),
+                "output_dims": out.shape,
+                "input": ctx.tensor(inp),
+                "filter": ctx.tensor(w),
+                "bias": ctx.const("bias", folded_bias(op, w, channels, 3), "int32_t"),
+                "output": ctx.tensor(out),
+                "scratch": ctx.scratch,
+                "scratch_size": 0,
+            },
+        )
