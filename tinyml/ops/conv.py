@@ -19,6 +19,8 @@ def window_padding(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], 
     """(pad_h, pad_w) for a windowed op from its padding mode and strides."""
     if op.attrs.get("padding") == "VALID":
         return 0, 0
+    if op.attrs.get("padding") == "EXPLICIT":  # set by the optimiser when it fuses dilated convs
+        return op.attrs["explicit_padding"]
     if op.attrs.get("padding") != "SAME":
         raise Unsupported(f"padding {op.attrs.get('padding')}")
     dh, dw = op.attrs.get("dilation_h_factor", 1), op.attrs.get("dilation_w_factor", 1)
