@@ -13,6 +13,7 @@ from tinyml.codegen import render_model, write_project
 from tinyml.frontend import load_model
 from tinyml.optimize import optimize
 from tinyml.planner import check_plan, plan_memory
+from tinyml.reference import random_inputs, tflm_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,49 +35,6 @@ def compile_host(model: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_project(render_model(graph, plan, board), out_dir)
     return build(out_dir, board)
-
-
-def random_inputs(model: Path, seed: int) -> list[np.ndarray]:
-    """Seeded random data covering each input's full value range."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(model))
-    rng = np.random.default_rng(seed)
-    result = []
-    i = 0
-    while True:
-        try:
-            d = interp.get_input_details(i)
-        except Exception:
-            break
-        dt = np.dtype(d["dtype"])
-        if dt.kind == "f":
-            result.append(rng.uniform(-4, 4, size=d["shape"]).astype(dt))
-        else:
-            info = np.iinfo(dt)
-            result.append(rng.integers(info.min, info.max + 1, size=d["shape"], dtype=dt))
-        i += 1
-    return result
-
-
-def tflm_outputs(model: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The reference: TFLite Micro's Python interpreter (reference kernels)."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(model))
-    for i, x in enumerate(inputs):
-        interp.set_input(x, i)
-    interp.invoke()
-    outs = []
-    i = 0
-    while True:
-        try:
-            interp.get_output_details(i)
-        except Exception:
-            break
-        outs.append(np.array(interp.get_output(i)))
-        i += 1
-    return outs
 
 
 def host_outputs(app: Path, inputs: list[np.ndarray], like: list[np.ndarray]) -> list[np.ndarray]:

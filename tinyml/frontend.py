@@ -172,7 +172,7 @@ def _tensor(ft: Any, buffers: list[bytes], index: int) -> Tensor:
     if 0 < bidx < len(buffers) and buffers[bidx]:
         data = _decode(buffers[bidx], dtype, shape, tname)
     bits = 4 if dtype == "int4" else 0
-    return Tensor(tname, shape, "int8" if dtype == "int4" else dtype, quant, data, bits)
+    return Tensor(tname, shape, "int8" if dtype == "int4" else dtype, quant, data, bits, index)
 
 
 def _decode(blob: bytes, dtype: str, shape: tuple[int, ...], name: str) -> np.ndarray:

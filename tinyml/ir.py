@@ -74,6 +74,8 @@ class Tensor:
     data: np.ndarray | None = None
     #: element bit width in memory; 8, 4 or 2 for quantized integer tensors
     bits: int = 0
+    #: position in the source model's tensor list (TFLM plans buffers in this order)
+    index: int = -1
 
     def __post_init__(self) -> None:
         if not self.bits:

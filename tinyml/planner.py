@@ -203,7 +203,8 @@ def plan_memory(graph: Graph) -> MemoryPlan:
 
     requests: list[Buffer] = []
     owners: list[tuple[str, int]] = []  # ("storage", index) or ("scratch", op position)
-    for s, tensors in enumerate(members):
+    # Requests go in source-tensor order, as TFLM adds them: equal-sized buffers then tie the same way.
+    for s, tensors in sorted(enumerate(members), key=lambda m: min(t.index for t in m[1])):
         if s not in first:
             continue
         size = max(t.nbytes for t in tensors)

@@ -2,113 +2,117 @@
  * CONV_2D, int8 activations and weights, per-channel requantization.
  *
  * The bias must already hold b[oc] + input_offset * sum(filter[oc]) (tinyml
- * folds it at compile time), so the inner loop is a plain int8 dot product.
- * Each output pixel's receptive field is gathered into scratch (im2col), with
- * padding filled by the input zero point, whose folded contribution is zero.
- * 1x1 kernels without padding read the input in place and need no scratch.
+ * folds it at compile time), so taps inside the image need only int8
+ * products. Taps that fall in the padding contribute nothing in TFLite; since
+ * the folded bias counted them, they are taken back out as
+ * input_offset * filter. Reading the input in place needs no scratch.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
 
-static int conv_reads_in_place(const tm_conv_params *params, const tm_dims *input_dims, const tm_dims *filter_dims) {
-  return filter_dims->h == 1 && filter_dims->w == 1 && params->padding.h == 0 && params->padding.w == 0 &&
-         filter_dims->c == input_dims->c;
-}
-
 int32_t tm_conv2d_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
                                      const tm_dims *filter_dims, const tm_dims *output_dims) {
+  (void)params;
+  (void)input_dims;
+  (void)filter_dims;
   (void)output_dims;
-  if (conv_reads_in_place(params, input_dims, filter_dims)) {
-    return 0;
-  }
-  return filter_dims->h * filter_dims->w * filter_dims->c;
+  return 0;
 }
 
-static void im2col(const tm_conv_params *params, const tm_dims *input_dims, const int8_t *image,
-                   const tm_dims *filter_dims, int32_t group, int32_t in_y0, int32_t in_x0, int8_t *col) {
-  const int32_t fc = filter_dims->c;
-  const int8_t pad_value = (int8_t)(-params->input_offset);
-  for (int32_t ky = 0; ky < filter_dims->h; ++ky) {
-    const int32_t in_y = in_y0 + ky * params->dilation.h;
-    for (int32_t kx = 0; kx < filter_dims->w; ++kx) {
-      const int32_t in_x = in_x0 + kx * params->dilation.w;
-      if (in_y < 0 || in_y >= input_dims->h || in_x < 0 || in_x >= input_dims->w) {
-        for (int32_t i = 0; i < fc; ++i) {
-          col[i] = pad_value;
-        }
-      } else {
-        const int8_t *src = image + ((in_y * input_dims->w + in_x) * input_dims->c) + group * fc;
-        for (int32_t i = 0; i < fc; ++i) {
-          col[i] = src[i];
-        }
-      }
-      col += fc;
-    }
+/* Two output channels share each input load. */
+static void dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc0, int32_t *acc1) {
+  int32_t a0 = *acc0;
+  int32_t a1 = *acc1;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = x[i];
+    a0 += v * w0[i];
+    a1 += v * w1[i];
   }
+  *acc0 = a0;
+  *acc1 = a1;
+}
+
+static int32_t sum_s8(const int8_t *w, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    s += w[i];
+  }
+  return s;
 }
 
 tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
                        const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
                        const int8_t *filter, const tm_dims *bias_dims, const int32_t *bias,
                        const tm_dims *output_dims, int8_t *output) {
+  (void)ctx;
   (void)bias_dims;
   const int32_t fc = filter_dims->c;
-  if (fc <= 0 || input_dims->c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c) {
+  const int32_t in_c = input_dims->c;
+  if (fc <= 0 || in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
+      output_dims->c % (in_c / fc) != 0) {
     return TM_ERROR_ARG;
   }
-  const int32_t groups = input_dims->c / fc;
+  const int32_t groups = in_c / fc;
   const int32_t per_group = output_dims->c / groups;
-  const int32_t k = filter_dims->h * filter_dims->w * fc;
-  const int in_place = conv_reads_in_place(params, input_dims, filter_dims);
-  int8_t *col = (int8_t *)ctx->buf;
-  if (!in_place && (col == 0 || ctx->size < k)) {
-    return TM_ERROR_SCRATCH;
-  }
+  const int32_t kh = filter_dims->h;
+  const int32_t kw = filter_dims->w;
+  const int32_t in_h = input_dims->h;
+  const int32_t in_w = input_dims->w;
+  const int32_t dil_h = params->dilation.h;
+  const int32_t dil_w = params->dilation.w;
+  const int32_t k = kh * kw * fc;
+  /* With unit dilation along x and no groups, a window row is one contiguous run. */
+  const int contiguous_rows = dil_w == 1 && groups == 1;
+  const int32_t in_offset = params->input_offset;
+  const int32_t out_offset = params->output_offset;
   const int32_t act_min = params->activation.min;
   const int32_t act_max = params->activation.max;
-  const int32_t out_offset = params->output_offset;
-  const int32_t image_size = input_dims->h * input_dims->w * input_dims->c;
+  const int32_t row_stride = in_w * in_c;
 
   for (int32_t b = 0; b < input_dims->n; ++b) {
-    const int8_t *image = input + b * image_size;
+    const int8_t *image = input + b * in_h * row_stride;
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {
-      const int32_t in_y0 = oy * params->stride.h - params->padding.h;
+      const int32_t y0 = oy * params->stride.h - params->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
-        const int32_t in_x0 = ox * params->stride.w - params->padding.w;
+        const int32_t x0 = ox * params->stride.w - params->padding.w;
         for (int32_t g = 0; g < groups; ++g) {
-          const int8_t *src;
-          if (in_place) {
-            src = image + (in_y0 * input_dims->w + in_x0) * input_dims->c;
-          } else {
-            im2col(params, input_dims, image, filter_dims, g, in_y0, in_x0, col);
-            src = col;
-          }
-          int32_t oc = g * per_group;
-          const int32_t oc_end = oc + per_group;
-          /* Two output channels per pass share each input load. */
-          for (; oc + 1 < oc_end; oc += 2) {
+          const int8_t *pixel = image + g * fc;
+          for (int32_t oc = g * per_group; oc < (g + 1) * per_group; oc += 2) {
+            const int pair = oc + 1 < (g + 1) * per_group;
             const int8_t *w0 = filter + oc * k;
-            const int8_t *w1 = w0 + k;
+            const int8_t *w1 = pair ? w0 + k : w0;
             int32_t acc0 = bias[oc];
-            int32_t acc1 = bias[oc + 1];
-            for (int32_t i = 0; i < k; ++i) {
-              const int32_t x = src[i];
-              acc0 += x * w0[i];
-              acc1 += x * w1[i];
+            int32_t acc1 = pair ? bias[oc + 1] : 0;
+            for (int32_t ky = 0; ky < kh; ++ky) {
+              const int32_t y = y0 + ky * dil_h;
+              const int8_t *wr0 = w0 + ky * kw * fc;
+              const int8_t *wr1 = w1 + ky * kw * fc;
+              if (y < 0 || y >= in_h) {
+                acc0 -= in_offset * sum_s8(wr0, kw * fc);
+                acc1 -= in_offset * sum_s8(wr1, kw * fc);
+                continue;
+              }
+              const int8_t *row = pixel + y * row_stride;
+              if (contiguous_rows && x0 >= 0 && x0 + kw <= in_w) {
+                dot2(row + x0 * in_c, wr0, wr1, kw * fc, &acc0, &acc1);
+                continue;
+              }
+              for (int32_t kx = 0; kx < kw; ++kx) {
+                const int32_t x = x0 + kx * dil_w;
+                if (x < 0 || x >= in_w) {
+                  acc0 -= in_offset * sum_s8(wr0 + kx * fc, fc);
+                  acc1 -= in_offset * sum_s8(wr1 + kx * fc, fc);
+                } else {
+                  dot2(row + x * in_c, wr0 + kx * fc, wr1 + kx * fc, fc, &acc0, &acc1);
+                }
+              }
             }
             acc0 = tm_requantize(acc0, quant->multiplier[oc], quant->shift[oc]) + out_offset;
-            acc1 = tm_requantize(acc1, quant->multiplier[oc + 1], quant->shift[oc + 1]) + out_offset;
             output[oc] = tm_clamp_s8(acc0, act_min, act_max);
-            output[oc + 1] = tm_clamp_s8(acc1, act_min, act_max);
-          }
-          if (oc < oc_end) {
-            const int8_t *w0 = filter + oc * k;
-            int32_t acc0 = bias[oc];
-            for (int32_t i = 0; i < k; ++i) {
-              acc0 += src[i] * w0[i];
+            if (pair) {
+              acc1 = tm_requantize(acc1, quant->multiplier[oc + 1], quant->shift[oc + 1]) + out_offset;
+              output[oc + 1] = tm_clamp_s8(acc1, act_min, act_max);
             }
-            acc0 = tm_requantize(acc0, quant->multiplier[oc], quant->shift[oc]) + out_offset;
-            output[oc] = tm_clamp_s8(acc0, act_min, act_max);
           }
         }
         output += output_dims->c;

@@ -76,24 +76,13 @@ class Conv2D(Kernel):
         _, kh, kw, kc = op.input(1).shape
         return op.outputs[0].shape[0] * oh * ow * oc * kh * kw * kc
 
-    def _geometry(self, op: Operator) -> tuple[int, int]:
-        inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        return window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
-
-    def scratch_bytes(self, op: Operator) -> int:
-        w = op.input(1)
-        pad_h, pad_w = self._geometry(op)
-        if w.shape[1] == 1 and w.shape[2] == 1 and pad_h == 0 and pad_w == 0 and w.shape[3] == op.input(0).shape[3]:
-            return 0
-        return w.shape[1] * w.shape[2] * w.shape[3]
-
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
         assert inp.quant and out.quant
         channels = out.shape[3]
         mults, shifts = conv_multipliers(inp, w, out, channels)
         act_min, act_max = activation_range(activation_of(op), out)
-        pad_h, pad_w = self._geometry(op)
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
         return Call(
             "ops/conv2d_s8.c.j2",
             {
@@ -114,7 +103,7 @@ class Conv2D(Kernel):
                 "bias": ctx.const("bias", folded_bias(op, w, channels, 0), "int32_t"),
                 "output": ctx.tensor(out),
                 "scratch": ctx.scratch,
-                "scratch_size": self.scratch_bytes(op),
+                "scratch_size": 0,
             },
         )
 

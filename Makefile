@@ -1,0 +1,45 @@
+# tinyml developer entry points. `make demo` and `make test` work on a fresh Debian machine:
+# they install the system packages that are missing (with apt), create .venv, install tinyml.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+TINYML := $(VENV)/bin/tinyml
+APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO := examples/digits/build
+
+.PHONY: demo test setup system-packages lint clean
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(DEMO)/digits_int8.tflite: examples/digits/make_model.py | setup
+	$(PY) examples/digits/make_model.py --out $(DEMO)
+
+demo: setup $(DEMO)/digits_int8.tflite
+	$(TINYML) report $(DEMO)/digits_int8.tflite --board host
+	$(TINYML) compile $(DEMO)/digits_int8.tflite --board host -o $(DEMO)/host
+	$(TINYML) run $(DEMO)/digits_int8.tflite --board host --input $(DEMO)/test_inputs.bin --output $(DEMO)/test_outputs.bin
+	$(PY) examples/digits/check.py $(DEMO)/digits_int8.tflite $(DEMO)/test_inputs.bin $(DEMO)/test_labels.bin $(DEMO)/test_outputs.bin
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check tinyml tests examples benchmarks
+	$(VENV)/bin/ruff format --check tinyml tests examples benchmarks
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,87 @@
+"""Memory planning: no two live buffers overlap, and no plan needs more than TFLM's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support import mlperf_dir
+
+from tinyml.frontend import load_model
+from tinyml.optimize import optimize
+from tinyml.planner import (
+    STRATEGIES,
+    GreedyBySizePlanner,
+    check_plan,
+    plan_memory,
+)
+from tinyml.reference import tflm_arena_bytes
+
+MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def model(request):
+    path = mlperf_dir() / f"{request.param}.tflite"
+    return path, plan_memory(optimize(load_model(path)))
+
+
+def test_no_live_buffers_overlap(model):
+    _, plan = model
+    assert check_plan(plan) == []
+
+
+def test_never_above_tflm(model):
+    path, plan = model
+    tflm = tflm_arena_bytes(path)
+    assert plan.peak <= tflm, f"{path.name}: tinyml {plan.peak} > TFLM {tflm}"
+
+
+def test_peak_covers_the_busiest_op(model):
+    _, plan = model
+    assert plan.peak >= plan.live_set_bound > 0
+
+
+def test_reshape_shares_memory():
+    graph = optimize(load_model(mlperf_dir() / "kws_ref_model.tflite"))
+    plan = plan_memory(graph)
+    reshape = next(op for op in graph.ops if op.type == "RESHAPE")
+    assert plan.offset(reshape.input(0)) == plan.offset(reshape.outputs[0])
+
+
+def _random_buffers(rng, n):
+    out = []
+    for _ in range(n):
+        first = int(rng.integers(0, 20))
+        out.append((int(rng.integers(1, 5000)), first, first + int(rng.integers(0, 6))))
+    return out
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
+@pytest.mark.parametrize("seed", range(20))
+def test_random_plans_are_valid(strategy, seed):
+    rng = np.random.default_rng(seed)
+    bufs = _random_buffers(rng, int(rng.integers(1, 40)))
+    planner = strategy()
+    ids = [planner.add_buffer(f"b{i}", size, first, last) for i, (size, first, last) in enumerate(bufs)]
+    placed = [(planner.offset(i), planner.buffers[i].size, f, last) for i, (_, f, last) in zip(ids, bufs, strict=True)]
+    for i, (off_a, size_a, first_a, last_a) in enumerate(placed):
+        assert off_a % 16 == 0 and size_a % 16 == 0 and size_a >= bufs[i][0]
+        assert off_a + size_a <= planner.peak()
+        for off_b, size_b, first_b, last_b in placed[i + 1 :]:
+            if first_a <= last_b and first_b <= last_a:
+                assert off_a + size_a <= off_b or off_b + size_b <= off_a
+    load = max(
+        sum(s for s, f, last in [(p[1], p[2], p[3]) for p in placed] if f <= t <= last) for t in range(30)
+    )
+    assert planner.peak() >= load
+
+
+def test_printable_plan():
+    planner = GreedyBySizePlanner()
+    planner.add_buffer("input", 100, 0, 1)
+    planner.add_buffer("hidden", 40, 1, 2)
+    planner.add_buffer("output", 100, 2, 3)
+    text = str(planner)
+    assert "greedy-by-size: peak 160 bytes" in text
+    assert "hidden" in text and "input" in text
+    assert planner.offset(0) == 0 and planner.offset(2) == 0 and planner.offset(1) == 112
