@@ -53,7 +53,7 @@ def test_reading_does_not_import_tensorflow():
 def test_truncated_model(tmp_path):
     raw = (mlperf_dir() / "kws_ref_model.tflite").read_bytes()
     for cut in (12, len(raw) // 3, len(raw) - 4000):
-        with pytest.raises(ModelFileError, match="truncated or corrupt|truncated"):
+        with pytest.raises(ModelFileError, match="truncated"):
             parse_model(raw[:cut], "kws")
 
 

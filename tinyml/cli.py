@@ -36,22 +36,22 @@ def _pipeline(model: str, board_name: str):  # type: ignore[no-untyped-def]
     return board, graph, plan, code
 
 
-def _compile_into(target: Path, model: str, board_name: str, force: bool, quiet: bool = False):  # type: ignore[no-untyped-def]
+def _build_into(target: Path, board, graph, code, force: bool, quiet: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Write and build the project in a staging directory that becomes `target` only on success."""
     from tinyml.build import build
     from tinyml.codegen import write_project
     from tinyml.staging import staged_dir
 
-    board, graph, plan, code = _pipeline(model, board_name)
-    info = {"tinyml": __version__, "model": str(model), "sha256": graph.source_hash, "board": board.name}
+    info = {"tinyml": __version__, "model": graph.name, "sha256": graph.source_hash, "board": board.name}
     with staged_dir(target, force=force, quiet=quiet, info=info) as tmp:
         write_project(code, tmp)
         build(tmp, board)
-    return board, graph, plan, code
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    board, graph, plan, code = _compile_into(out, args.model, args.board, args.force)
+    board, graph, plan, code = _pipeline(args.model, args.board)
+    _build_into(out, board, graph, code, args.force)
     print(f"compiled {graph.name} for {board.name} into {out}/")
     print(f"  program      {out / 'app'}")
     print(f"  arena        {plan.peak:,} bytes (peak SRAM: activations, inputs, outputs, scratch)")
@@ -61,19 +61,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from tinyml.build import cache_root, run_host, source_fingerprint
-    from tinyml.frontend import load_model
 
     in_path, out_path = Path(args.input), Path(args.output)
     try:
         data = in_path.read_bytes()
     except OSError as e:
-        raise UsageError(f"cannot read input file {in_path}: {e.strerror}", "pass an existing raw tensor file") from None
-    model_hash = load_model(args.model).source_hash
-    key = hashlib.sha256(f"{model_hash}|{args.board}|{source_fingerprint()}".encode()).hexdigest()[:20]
-    project = cache_root() / "builds" / key
-    if not (project / "app").is_file():
-        _compile_into(project, args.model, args.board, force=True, quiet=True)
-    _, graph, _, _ = _pipeline(args.model, args.board)
+        raise UsageError(
+            f"cannot read input file {in_path}: {e.strerror}", "pass an existing raw tensor file"
+        ) from None
+    board, graph, _, code = _pipeline(args.model, args.board)
     need = sum(t.nbytes for t in graph.inputs)
     if not data or len(data) % need:
         shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in graph.inputs)
@@ -81,11 +77,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{in_path} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
             "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
         )
+    key = hashlib.sha256(f"{graph.source_hash}|{board.name}|{source_fingerprint()}".encode()).hexdigest()[:20]
+    project = cache_root() / "builds" / key
+    if not (project / "app").is_file():
+        _build_into(project, board, graph, code, force=True, quiet=True)
     result = run_host(project / "app", data)
     if out_path.exists():
         print(f"tinyml: overwriting {out_path}", file=sys.stderr)
     out_path.write_bytes(result)
-    print(f"ran {graph.name} on {args.board}: {len(data) // need} inference(s), {len(result)} bytes to {out_path}")
+    print(f"ran {graph.name} on {board.name}: {len(data) // need} inference(s), {len(result)} bytes to {out_path}")
     return 0
 
 
