@@ -47,4 +47,3 @@ def convert(
         converter._experimental_disable_per_channel = True
     path.write_bytes(converter.convert())
     return path
-

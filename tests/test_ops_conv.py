@@ -78,7 +78,11 @@ def test_depthwise_conv2d(case, tmp_path):
             [
                 tf.keras.Input(shape),
                 tf.keras.layers.DepthwiseConv2D(
-                    kernel, strides=strides, padding=padding, depth_multiplier=mult, dilation_rate=dilation,
+                    kernel,
+                    strides=strides,
+                    padding=padding,
+                    depth_multiplier=mult,
+                    dilation_rate=dilation,
                     activation=act,
                 ),
             ]

@@ -70,9 +70,7 @@ def test_random_plans_are_valid(strategy, seed):
         for off_b, size_b, first_b, last_b in placed[i + 1 :]:
             if first_a <= last_b and first_b <= last_a:
                 assert off_a + size_a <= off_b or off_b + size_b <= off_a
-    load = max(
-        sum(s for s, f, last in [(p[1], p[2], p[3]) for p in placed] if f <= t <= last) for t in range(30)
-    )
+    load = max(sum(s for s, f, last in [(p[1], p[2], p[3]) for p in placed] if f <= t <= last) for t in range(30))
     assert planner.peak() >= load
 
 

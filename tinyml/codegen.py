@@ -151,9 +151,13 @@ def _c_ident(name: str) -> str:
 def _tensor_info(t: Tensor, offset: int) -> dict[str, object]:
     return {
         "name": t.name,
-        "type": {"int8": "TM_INT8", "int16": "TM_INT16", "int32": "TM_INT32", "float32": "TM_FLOAT32", "uint8": "TM_UINT8"}[
-            t.dtype
-        ],
+        "type": {
+            "int8": "TM_INT8",
+            "int16": "TM_INT16",
+            "int32": "TM_INT32",
+            "float32": "TM_FLOAT32",
+            "uint8": "TM_UINT8",
+        }[t.dtype],
         "ctype": C_TYPES[t.dtype],
         "shape": list(t.shape),
         "bytes": t.nbytes,

@@ -50,8 +50,7 @@ def load_model(path: str | Path) -> Graph:
     if path.suffix in (".keras", ".h5"):
         raise ModelFileError(
             f"{path}: Keras models are not read directly yet",
-            "convert it to an int8 .tflite with TensorFlow's converter first "
-            "(see examples/digits/make_model.py)",
+            "convert it to an int8 .tflite with TensorFlow's converter first (see examples/digits/make_model.py)",
         )
     try:
         raw = path.read_bytes()

@@ -76,9 +76,7 @@ class Planner(ABC):
 
     def _first_fit(self, want: Buffer) -> int:
         """Lowest offset where `want` fits among placed buffers alive at the same time."""
-        placed = sorted(
-            (b for b in self.buffers if b.offset >= 0 and b.overlaps_in_time(want)), key=lambda b: b.offset
-        )
+        placed = sorted((b for b in self.buffers if b.offset >= 0 and b.overlaps_in_time(want)), key=lambda b: b.offset)
         candidate = 0
         for b in placed:
             if b.offset - candidate >= want.size:
@@ -292,4 +290,3 @@ def check_plan(plan: MemoryPlan) -> list[str]:
             if a.overlaps_in_time(b) and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
                 errors.append(f"{a.name} and {b.name} overlap in memory while both alive")
     return errors
-

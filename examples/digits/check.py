@@ -1,6 +1,6 @@
 """Score tinyml's outputs for the digits test set and compare them with TFLite Micro, byte for byte.
 
-    python examples/digits/check.py MODEL INPUTS LABELS OUTPUTS
+python examples/digits/check.py MODEL INPUTS LABELS OUTPUTS
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ def same_padding(in_size: int, k: int, stride: int, dilation: int, out_size: int
     return max(0, (out_size - 1) * stride + eff - in_size) // 2
 
 
-def window_padding(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
+def window_padding(
+    op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], out_hw: tuple[int, int]
+) -> tuple[int, int]:
     """(pad_h, pad_w) for a windowed op from its padding mode and strides."""
     if op.attrs.get("padding") == "VALID":
         return 0, 0
