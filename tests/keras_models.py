@@ -32,9 +32,14 @@ def convert(
     model = build()
     rng = np.random.default_rng(seed)
 
+    names = [t.name for t in model.inputs]  # the converter may reorder inputs: feed them by name
+
     def representative():
         for _ in range(32):
-            yield [rng.uniform(-1.5, 1.5, size=(1, *s)).astype(np.float32) for s in input_shapes]
+            yield {
+                n: rng.uniform(-1.5, 1.5, size=(1, *s)).astype(np.float32)
+                for n, s in zip(names, input_shapes, strict=True)
+            }
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -212,7 +212,7 @@ def test_space_to_batch_dilation_is_fused(depthwise, tmp_path):
 
     s2b = convert(build_keras, [shape], tmp_path / "s2b.tflite")
     direct = convert(build_direct, [shape], tmp_path / "direct.tflite")
-    assert [op.type for op in load_model(s2b).ops][0] == "SPACE_TO_BATCH_ND"
+    assert load_model(s2b).ops[0].type == "SPACE_TO_BATCH_ND"
     app = compile_host(s2b, tmp_path / "project")
     for seed in range(3):
         x = random_inputs(s2b, seed)

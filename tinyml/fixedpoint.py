@@ -77,3 +77,63 @@ def conv_multipliers(inp: Tensor, weights: Tensor, out: Tensor, channels: int) -
         mults.append(m)
         shifts.append(s)
     return mults, shifts
+
+
+def preprocess_softmax_scaling(beta: float, input_scale: float, integer_bits: int) -> tuple[int, int]:
+    """TFLM PreprocessSoftmaxScaling: multiplier and left shift taking an input difference to Q(integer_bits).
+
+    The real multiplier beta * scale * 2^(31 - integer_bits) is capped at 2^31 - 1
+    (larger ones round every non-maximal input to exp() = 0 anyway); TFLM
+    refuses multipliers <= 1, so do we.
+    """
+    real = min(beta * input_scale * float(1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    if not real > 1.0:
+        raise ValueError(f"softmax beta * input scale = {beta * input_scale:g} is too small")
+    return quantize_multiplier(real)
+
+
+def calculate_input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLM CalculateInputRadius: the largest input magnitude whose left-shifted value keeps integer_bits."""
+    return math.floor(
+        1.0 * ((1 << integer_bits) - 1) * float(1 << (total_signed_bits - integer_bits)) / float(1 << left_shift)
+    )
+
+
+def logistic_input_scaling(input_scale: float) -> tuple[int, int, int]:
+    """TFLM's int8 LOGISTIC Prepare: (multiplier, shift, input_range_radius) taking inputs to Q4.27.
+
+    Unlike QuantizeMultiplier there is no 2^31 adjustment: a float32 scale times
+    2^27 has a 24-bit mantissa, so q * 2^31 is an exact integer below 2^31.
+    """
+    q, shift = math.frexp(input_scale * float(1 << 27))
+    multiplier = int(round_half_away(q * (1 << 31)))
+    if shift < 0:
+        raise ValueError(f"logistic input scale {input_scale:g} is below 2^-28")
+    return multiplier, shift, calculate_input_radius(4, shift)
+
+
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """TFLM's int8 MEAN requantization: QuantizeMultiplier(in / out) with the 1/count factor folded in.
+
+    QuantizedMeanOrSum shifts the multiplier left by floor(log2(count)) (at most
+    32, and at most 31 + shift) before an integer division by count, trading
+    the shift for precision; the same integers come out here.
+    """
+    mult, shift = quantize_multiplier(input_scale / output_scale)
+    extra = min(count.bit_length() - 1, 32, 31 + shift)
+    return (mult << extra) // count, shift - extra
+
+
+def add_multipliers(in1: Quantization, in2: Quantization, out: Quantization, left_shift: int) -> list[tuple[int, int]]:
+    """TFLM's int8 ADD Prepare: (multiplier, shift) for input 1, input 2 and the output.
+
+    Both inputs are scaled up by 2^left_shift and then down to a common scale,
+    twice the larger input scale, so their sum cannot overflow; the sum is then
+    rescaled to the output. TFLM requires every multiplier below 1, so a
+    ValueError here means TFLM would refuse the model too.
+    """
+    twice_max = 2 * max(in1.scale, in2.scale)
+    reals = (in1.scale / twice_max, in2.scale / twice_max, twice_max / ((1 << left_shift) * out.scale))
+    if not all(0.0 < r < 1.0 for r in reals):
+        raise ValueError(f"ADD rescaling factors {reals} are not all in (0, 1)")
+    return [quantize_multiplier(r) for r in reals]

@@ -1,6 +1,17 @@
 """Operator support: importing this package registers every kernel."""
 
-from tinyml.ops import conv, fully_connected, reshape  # noqa: F401
+from tinyml.ops import (  # noqa: F401
+    activation,
+    activation_fixed,
+    conv,
+    elementwise,
+    fully_connected,
+    pooling,
+    quantize,
+    reduce,
+    reshape,
+    shape,
+)
 from tinyml.ops.base import REGISTRY, Call, Kernel, Unsupported
 
 __all__ = ["REGISTRY", "Call", "Kernel", "Unsupported"]

@@ -53,7 +53,7 @@ class Kernel(ABC):
 
     op_types: ClassVar[tuple[str, ...]] = ()
 
-    def check(self, op: Operator) -> None:
+    def check(self, op: Operator) -> None:  # noqa: B027 - most kernels accept every variant they are given
         """Raise `Unsupported` when this op's variant cannot be compiled."""
 
     def macs(self, op: Operator) -> int:

@@ -5,5 +5,12 @@
 #include "tinyml/tm_types.h"
 #include "tinyml/tm_conv.h"
 #include "tinyml/tm_fc.h"
+#include "tinyml/tm_pool.h"
+#include "tinyml/tm_shape.h"
+#include "tinyml/tm_reduce.h"
+#include "tinyml/tm_softmax.h"
+#include "tinyml/tm_elementwise.h"
+#include "tinyml/tm_activation.h"
+#include "tinyml/tm_quantize.h"
 
 #endif /* TINYML_TM_KERNELS_H */
