@@ -10,6 +10,8 @@ Needs nothing from the network: the digits ship inside scikit-learn. Writes
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -64,7 +66,8 @@ def main() -> None:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    tflite = converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its whole signature
+        tflite = converter.convert()
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / "digits_int8.tflite"
