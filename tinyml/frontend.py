@@ -74,10 +74,10 @@ def parse_model(raw: bytes, name: str = "model") -> Graph:
         graph = _read(raw, name)
     except (ModelFileError, UnsupportedModelError):
         raise
-    except Exception as e:  # flatbuffers raises anything from IndexError to struct.error
+    except Exception:  # flatbuffers raises anything from IndexError to struct.error
         raise ModelFileError(
-            f"{name}: the model file is truncated or corrupt ({type(e).__name__} while reading it)",
-            "re-export or re-download the model; the file does not parse as a TFLite flatbuffer",
+            f"{name}: the model file is truncated or corrupt (it does not parse as a TFLite flatbuffer)",
+            "re-export or re-download the model",
         ) from None
     graph.source_hash = hashlib.sha256(raw).hexdigest()
     return graph
