@@ -16,12 +16,16 @@ typedef struct {
   int32_t zero_point;
 } tm_tensor_info;
 
-/* Hooks around every layer, empty unless the application defines them
- * (the benchmark firmware uses them to read the cycle counter). */
-#ifndef TM_LAYER_BEGIN
+/* Hooks around every layer: with TM_PROFILE_LAYERS defined, the application
+ * provides tm_layer_begin/tm_layer_end (the firmware reads the cycle counter
+ * there); otherwise they cost nothing. */
+#ifdef TM_PROFILE_LAYERS
+void tm_layer_begin(int32_t index);
+void tm_layer_end(int32_t index);
+#define TM_LAYER_BEGIN(index) tm_layer_begin(index)
+#define TM_LAYER_END(index) tm_layer_end(index)
+#else
 #define TM_LAYER_BEGIN(index)
-#endif
-#ifndef TM_LAYER_END
 #define TM_LAYER_END(index)
 #endif
 
