@@ -47,3 +47,29 @@ def load_board(name: str) -> Board:
             return b
     known = ", ".join(b.name for b in boards)
     raise UsageError(f"unknown board {name!r}", f"use one of: {known} (see `tinyml boards`)")
+
+
+def emulation_board(board: Board) -> Board:
+    """The board to run when `board` is emulated: itself, or its closest emulated core with `board`'s limits.
+
+    A hardware board names an emulated stand-in under [emulate]; the stand-in keeps
+    its own peripherals and memory addresses but takes the hardware board's
+    compiler flags and memory sizes, so what does not fit the real board does
+    not fit the emulation either.
+    """
+    if board.raw.get("emulated"):
+        return board
+    target = board.raw.get("emulate", {}).get("board")
+    if target is None:
+        raise UsageError(f"board {board.name} has no emulated stand-in", "run it on the hardware instead")
+    stand_in = load_board(target)
+    sizes = {m["kind"]: m["size"] for m in board.raw["memory"] if m["kind"] in ("flash", "ram")}
+    memory = [{**m, "size": sizes.get(m["kind"], m["size"])} for m in stand_in.raw["memory"]]
+    raw = {
+        **stand_in.raw,
+        "name": f"{board.name}@{stand_in.name}",
+        "description": f"{board.name} emulated on {stand_in.name} with {board.name}'s memory sizes",
+        "cpu": {**stand_in.raw["cpu"], "gcc_flags": board.raw["cpu"]["gcc_flags"]},
+        "memory": memory,
+    }
+    return Board(raw["name"], raw["description"], "mcu", (), stand_in.toolchain, raw)

@@ -10,16 +10,19 @@ import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml import __version__
 from tinyml.boards import Board
-from tinyml.errors import BuildError, InputDataError, RunError, ToolchainError
+from tinyml.errors import BudgetExceededError, BuildError, InputDataError, RunError, ToolchainError
 from tinyml.resources import data_dir
 
 _APT_HINT = {
     "gcc": "install a C compiler: sudo apt-get install gcc (or run `make demo`, which installs what is missing)",
     "make": "install make: sudo apt-get install make",
+    "arm-none-eabi-gcc": "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "qemu-system-arm": "sudo apt-get install qemu-system-arm",
 }
 
 
@@ -31,9 +34,9 @@ def require_tool(tool: str) -> str:
 
 
 def build(project_dir: Path, board: Board) -> Path:
-    """Compile the generated project; returns the built program."""
+    """Compile the generated project; returns the built program (`app` on the host, `firmware.elf` on boards)."""
     make = require_tool("make")
-    require_tool(board.toolchain.get("cc", "gcc"))
+    require_tool("arm-none-eabi-gcc" if board.kind == "mcu" else board.toolchain.get("cc", "gcc"))
     jobs = str(max(1, min(8, os.cpu_count() or 1)))
     proc = subprocess.run(
         [make, "-C", str(project_dir), "-j", jobs, "--no-print-directory"],
@@ -42,13 +45,49 @@ def build(project_dir: Path, board: Board) -> Path:
         check=False,
     )
     if proc.returncode != 0:
+        overflow = [ln for ln in proc.stderr.splitlines() if "does not fit" in ln]
+        if overflow:
+            raise BudgetExceededError(
+                f"the firmware for {board.name} does not fit: {overflow[0].split('tinyml: ', 1)[-1]}",
+                "see `tinyml report` for what uses the memory; use a board with more memory or a smaller model",
+            )
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()] or proc.stderr.splitlines()
         detail = "\n  ".join(errors[:10])
         raise BuildError(
             f"the generated C project in {project_dir} failed to build:\n  {detail}",
             "this is a tinyml bug if the toolchain is installed correctly; please report it with the model",
         )
-    return project_dir / "app"
+    return project_dir / ("firmware.elf" if board.kind == "mcu" else "app")
+
+
+@dataclass(frozen=True)
+class FirmwareSize:
+    """What a built image takes on the board, read from the ELF's program headers."""
+
+    flash_bytes: int
+    ram_bytes: int
+    flash_capacity: int
+    ram_capacity: int
+
+
+def firmware_size(elf: Path, board: Board) -> FirmwareSize:
+    """Flash (everything loaded) and RAM (everything resident in the RAM region, stack included) of an image."""
+    readelf = require_tool("arm-none-eabi-readelf")
+    out = subprocess.run([readelf, "-lW", str(elf)], capture_output=True, text=True, check=True).stdout
+    regions = {m["kind"]: (m["origin"], m["size"]) for m in board.raw["memory"] if m["kind"] in ("flash", "ram")}
+    flash_origin, flash_size = regions["flash"]
+    ram_origin, ram_size = regions["ram"]
+    flash = ram = 0
+    for line in out.splitlines():
+        fields = line.split()
+        if not fields or fields[0] != "LOAD":
+            continue
+        vaddr, paddr, filesz, memsz = (int(f, 16) for f in fields[2:6])
+        if flash_origin <= paddr < flash_origin + flash_size:
+            flash += filesz
+        if ram_origin <= vaddr < ram_origin + ram_size:
+            ram += memsz
+    return FirmwareSize(flash, ram, flash_size, ram_size)
 
 
 def run_host(app: Path, data: bytes, timeout: float = 120.0) -> bytes:

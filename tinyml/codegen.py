@@ -16,12 +16,16 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.boards import Board
+from tinyml.firmware import board_context, runtime_sources
 from tinyml.ir import C_TYPES, Graph, Operator, Tensor
 from tinyml.ops import REGISTRY
 from tinyml.planner import ALIGNMENT, MemoryPlan
 from tinyml.resources import data_dir
 
-PROJECT_MARKER = ".tinyml-project"
+#: files rendered from templates/<board kind>/ besides the model itself
+BOARD_FILES = {"host": ("main.c", "Makefile"), "mcu": ("board.h", "linker.ld", "Makefile")}
+#: runtime files every board image has: the bench protocol server and the board API
+RUNTIME_COMMON = ("tm_board.h", "tm_bench.h", "bench.c")
 
 
 @dataclass
@@ -73,6 +77,7 @@ class ModelCode:
     files: dict[str, str]
     layers: list[LayerCode]
     consts: list[ConstArray]
+    board: Board
 
     @property
     def const_bytes(self) -> int:
@@ -197,16 +202,22 @@ def render_model(graph: Graph, plan: MemoryPlan, board: Board, prefix: str = "mo
         f"{prefix}.h": env.get_template("model.h.j2").render(**ctx),
         f"{prefix}.c": env.get_template("model.c.j2").render(**ctx),
     }
-    for name in board.raw.get("templates", ["main.c", "Makefile"]):
+    if board.kind == "mcu":
+        ctx.update(board_context(board))
+    for name in BOARD_FILES[board.kind]:
         files[name] = env.get_template(f"{board.kind}/{name}.j2").render(**ctx)
-    return ModelCode(files, layers, emitter.all_consts)
+    return ModelCode(files, layers, emitter.all_consts, board)
 
 
 def write_project(code: ModelCode, out_dir: Path) -> None:
-    """Write rendered files plus the portable kernels into `out_dir` (which must be empty)."""
+    """Write rendered files, the portable kernels and (for boards) the runtime into `out_dir`."""
     firmware = data_dir("firmware")
     for name, text in code.files.items():
         (out_dir / name).write_text(text)
-    runtime = out_dir / "tinyml"
-    shutil.copytree(firmware / "include", runtime / "include")
-    shutil.copytree(firmware / "kernels", runtime / "kernels")
+    lib = out_dir / "tinyml"
+    shutil.copytree(firmware / "include", lib / "include")
+    shutil.copytree(firmware / "kernels", lib / "kernels")
+    if code.board.kind == "mcu":
+        (lib / "runtime").mkdir()
+        for name in [*runtime_sources(code.board), *RUNTIME_COMMON]:
+            shutil.copy2(firmware / "runtime" / name, lib / "runtime" / name)

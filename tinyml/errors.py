@@ -79,3 +79,15 @@ class RunError(TinymlError):
     """The built application failed, crashed or timed out."""
 
     exit_code = 22
+
+
+class SerialError(TinymlError):
+    """A board's serial port cannot be opened, stays silent, answers garbage, or drops the connection."""
+
+    exit_code = 30
+
+
+class DeviceMismatchError(TinymlError):
+    """The board answers, but runs another model (or bench protocol version) than the host expects."""
+
+    exit_code = 31
