@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tinyml.errors import UsageError
@@ -20,12 +22,22 @@ class Board:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+def _board_files() -> list[Path]:
+    """tinyml's own boards, plus the user's in the directories listed in $TINYML_BOARDS."""
+    dirs = [data_dir("boards")] + [Path(d) for d in os.environ.get("TINYML_BOARDS", "").split(os.pathsep) if d]
+    return sorted((p for d in dirs for p in d.glob("*.toml")), key=lambda p: p.name)
+
+
 def list_boards() -> list[Board]:
     """Every board tinyml knows, sorted by name."""
     boards = []
-    for path in sorted(data_dir("boards").glob("*.toml")):
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
+    for path in _board_files():
+        try:
+            with path.open("rb") as f:
+                raw = tomllib.load(f)
+            raw["name"]
+        except (tomllib.TOMLDecodeError, KeyError) as e:
+            raise UsageError(f"{path} is not a valid board file ({e})", "fix or remove it") from None
         boards.append(
             Board(
                 name=raw["name"],

@@ -13,87 +13,280 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyml import __version__
-from tinyml.errors import InputDataError, TinymlError, UsageError
+from tinyml.errors import InputDataError, MismatchError, SerialError, TinymlError, UsageError
+
+if TYPE_CHECKING:
+    from tinyml.boards import Board
+    from tinyml.codegen import ModelCode
+    from tinyml.ir import Graph
+    from tinyml.planner import MemoryPlan
 
 INTERNAL_ERROR = 70
 
 
-def _pipeline(model: str, board_name: str):  # type: ignore[no-untyped-def]
+@dataclass
+class Compiled:
+    """The shared front half of every command: board, graph, plan and rendered code."""
+
+    board: Board
+    graph: Graph
+    plan: MemoryPlan
+    code: ModelCode
+    model: str
+
+
+def _pipeline(model: str, board_name: str, emulate: bool = False) -> Compiled:
     """Front end, optimiser, planner, codegen: the stages every command shares."""
-    from tinyml.boards import load_board
+    from tinyml.boards import emulation_board, load_board
     from tinyml.codegen import render_model
     from tinyml.frontend import load_model
     from tinyml.optimize import optimize
     from tinyml.planner import plan_memory
 
     board = load_board(board_name)
+    if emulate:
+        board = emulation_board(board)
     graph = optimize(load_model(model))
     plan = plan_memory(graph)
-    code = render_model(graph, plan, board)
-    return board, graph, plan, code
+    return Compiled(board, graph, plan, render_model(graph, plan, board), model)
 
 
-def _build_into(target: Path, board, graph, code, force: bool, quiet: bool = False) -> None:  # type: ignore[no-untyped-def]
+def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
     """Write and build the project in a staging directory that becomes `target` only on success."""
     from tinyml.build import build
     from tinyml.codegen import write_project
     from tinyml.staging import staged_dir
 
-    info = {"tinyml": __version__, "model": graph.name, "sha256": graph.source_hash, "board": board.name}
+    info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
     with staged_dir(target, force=force, quiet=quiet, info=info) as tmp:
-        write_project(code, tmp)
-        build(tmp, board)
+        write_project(c.code, tmp)
+        name = build(tmp, c.board).name
+    return target / name
+
+
+def _cached_build(c: Compiled) -> Path:
+    """The built program for this model and board, from the cache or built now."""
+    from tinyml.build import cache_root, source_fingerprint
+
+    key = hashlib.sha256(f"{c.graph.source_hash}|{c.board.name}|{source_fingerprint()}".encode()).hexdigest()[:20]
+    project = cache_root() / "builds" / key
+    program = project / ("firmware.elf" if c.board.kind == "mcu" else "app")
+    if not program.is_file():
+        _build_into(project, c, force=True, quiet=True)
+    return program
+
+
+def _print_firmware_size(c: Compiled, elf: Path) -> None:
+    from tinyml.build import firmware_size
+
+    size = firmware_size(elf, c.board)
+    print(
+        f"  flash        {size.flash_bytes:,} of {size.flash_capacity:,} bytes "
+        f"({100 * size.flash_bytes / size.flash_capacity:.1f}%; weights and constants {c.code.const_bytes:,})"
+    )
+    print(
+        f"  RAM          {size.ram_bytes:,} of {size.ram_capacity:,} bytes "
+        f"({100 * size.ram_bytes / size.ram_capacity:.1f}%; model arena {c.plan.peak:,}, the rest stack and runtime)"
+    )
+
+
+def _read_inputs(path: Path, c: Compiled) -> list[bytes]:
+    """Split a raw input file into one chunk per inference."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read input file {path}: {e.strerror}", "pass an existing raw tensor file") from None
+    need = sum(t.nbytes for t in c.graph.inputs)
+    if not data or len(data) % need:
+        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in c.graph.inputs)
+        raise InputDataError(
+            f"{path} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
+            "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
+        )
+    return [data[i : i + need] for i in range(0, len(data), need)]
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    if path.exists():
+        print(f"tinyml: overwriting {path}", file=sys.stderr)
+    path.write_bytes(data)
+
+
+def _require_emulated(c: Compiled, command: str) -> None:
+    if c.board.kind == "mcu" and not c.board.raw.get("emulated"):
+        raise UsageError(
+            f"{command} needs an emulated board; {c.board.name} is hardware",
+            "add --emulate, or use `tinyml deploy`/`tinyml bench --port` with the board attached",
+        )
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    board, graph, plan, code = _pipeline(args.model, args.board)
-    _build_into(out, board, graph, code, args.force)
-    print(f"compiled {graph.name} for {board.name} into {out}/")
-    print(f"  program      {out / 'app'}")
-    print(f"  arena        {plan.peak:,} bytes (peak SRAM: activations, inputs, outputs, scratch)")
-    print(f"  flash consts {code.const_bytes:,} bytes (weights, biases, requantization)")
+    c = _pipeline(args.model, args.board)
+    program = _build_into(out, c, args.force)
+    print(f"compiled {c.graph.name} for {c.board.name} into {out}/")
+    if c.board.kind == "mcu":
+        print(f"  firmware     {program} (and firmware.bin, firmware.hex)")
+        _print_firmware_size(c, program)
+    else:
+        print(f"  program      {program}")
+        print(f"  arena        {c.plan.peak:,} bytes (peak SRAM: activations, inputs, outputs, scratch)")
+        print(f"  flash consts {c.code.const_bytes:,} bytes (weights, biases, requantization)")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tinyml.build import cache_root, run_host, source_fingerprint
+    from tinyml.build import run_host
+    from tinyml.measure import infer_all, session
 
-    in_path, out_path = Path(args.input), Path(args.output)
-    try:
-        data = in_path.read_bytes()
-    except OSError as e:
-        raise UsageError(
-            f"cannot read input file {in_path}: {e.strerror}", "pass an existing raw tensor file"
-        ) from None
-    board, graph, _, code = _pipeline(args.model, args.board)
-    need = sum(t.nbytes for t in graph.inputs)
-    if not data or len(data) % need:
-        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in graph.inputs)
-        raise InputDataError(
-            f"{in_path} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
-            "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
+    c = _pipeline(args.model, args.board, args.emulate)
+    _require_emulated(c, "run")
+    inputs = _read_inputs(Path(args.input), c)
+    program = _cached_build(c)
+    if c.board.kind == "host":
+        result = run_host(program, b"".join(inputs))
+    else:
+        with session(c.board, program, c.graph) as client:
+            result = b"".join(r.output for r in infer_all(client, inputs))
+    _write_output(Path(args.output), result)
+    print(f"ran {c.graph.name} on {c.board.name}: {len(inputs)} inference(s), {len(result)} bytes to {args.output}")
+    return 0
+
+
+def _bench_inputs(args: argparse.Namespace, c: Compiled) -> list[bytes]:
+    """--inputs DIR (every *.bin file, sorted), else seeded random tensors."""
+    from tinyml.reference import random_inputs
+
+    if args.inputs:
+        folder = Path(args.inputs)
+        files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
+        if not files:
+            raise UsageError(f"no .bin input files in {folder}", "put one raw input tensor per .bin file there")
+        chunks = [chunk for f in files for chunk in _read_inputs(f, c)]
+        return chunks[: args.runs] if args.runs else chunks
+    return [b"".join(x.tobytes() for x in random_inputs(Path(c.model), seed)) for seed in range(args.runs or 10)]
+
+
+def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
+    """TFLite Micro's outputs for the same inputs: the reference every device result is held to."""
+    import numpy as np
+
+    from tinyml.reference import tflm_outputs
+
+    expected = []
+    for data in inputs:
+        tensors, pos = [], 0
+        for t in c.graph.inputs:
+            tensors.append(np.frombuffer(data[pos : pos + t.nbytes], dtype=t.dtype).reshape(t.shape))
+            pos += t.nbytes
+        expected.append(b"".join(o.tobytes() for o in tflm_outputs(Path(c.model), tensors)))
+    return expected
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tinyml.measure import bench_report, format_bench, infer_all, session
+
+    c = _pipeline(args.model, args.board, args.emulate)
+    if args.port is None and args.emulator == "qemu":
+        _require_emulated(c, "bench without --port")
+    inputs = _bench_inputs(args, c)
+    expected = _expected(c, inputs)
+    program = _cached_build(c)
+    with session(c.board, program, c.graph, port=args.port, emulator=args.emulator) as client:
+        results = infer_all(client, inputs)
+    report = bench_report(c.graph, c.board, results, expected, args.port)
+    print(json.dumps(report, indent=2) if args.json else format_bench(report))
+    if report["matched"] != report["runs"]:
+        raise MismatchError(
+            f"{report['runs'] - report['matched']} of {report['runs']} outputs differ from TFLite Micro",
+            "this is a tinyml bug; please report it with the model and board",
         )
-    key = hashlib.sha256(f"{graph.source_hash}|{board.name}|{source_fingerprint()}".encode()).hexdigest()[:20]
-    project = cache_root() / "builds" / key
-    if not (project / "app").is_file():
-        _build_into(project, board, graph, code, force=True, quiet=True)
-    result = run_host(project / "app", data)
-    if out_path.exists():
-        print(f"tinyml: overwriting {out_path}", file=sys.stderr)
-    out_path.write_bytes(result)
-    print(f"ran {graph.name} on {board.name}: {len(data) // need} inference(s), {len(result)} bytes to {out_path}")
+    return 0
+
+
+def _serial_port(board: Board) -> str:
+    """The first ST-LINK virtual COM port, for a board just flashed."""
+    from serial.tools import list_ports
+
+    for port in list_ports.comports():
+        if port.vid == 0x0483:  # STMicroelectronics
+            return str(port.device)
+    raise SerialError(
+        f"{board.name} was flashed, but no ST-LINK serial port is visible",
+        f"pass its port with --port (e.g. {board.raw.get('flash', {}).get('serial_hint', '/dev/ttyACM0')})",
+    )
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from tinyml.flash import choose_flasher, flash
+    from tinyml.measure import infer_all, session
+    from tinyml.reference import random_inputs
+
+    emulating = args.emulate or args.emulator == "renode"
+    c = _pipeline(args.model, args.board, args.emulate and args.emulator == "qemu")
+    hardware = c.board.kind == "mcu" and not c.board.raw.get("emulated") and not emulating
+    if c.board.kind != "mcu":
+        raise UsageError(f"deploy needs a microcontroller board, not {c.board.name}", "see `tinyml boards`")
+    if hardware:
+        choose_flasher(c.board, args.flasher)  # before building: say at once when no tool is installed
+    program = _build_into(Path(args.output), c, args.force) if args.output else _cached_build(c)
+    print(f"built {c.graph.name} for {c.board.name}: {program}")
+    _print_firmware_size(c, program)
+    if hardware:
+        tool = flash(c.board, program.parent, args.flasher)
+        port = args.port or _serial_port(c.board)
+        with session(c.board, program, c.graph, port=port) as client:
+            info = client.info
+        assert info is not None
+        print(f"flashed with {tool}; {info.board} answers on {port}: model {info.model_name}, {info.clock_hz:,} Hz")
+        print(f"measure it: tinyml bench {args.model} --board {args.board} --port {port}")
+        return 0
+    x = random_inputs(Path(args.model), 0)
+    data = b"".join(t.tobytes() for t in x)
+    where = "Renode" if args.emulator == "renode" else "QEMU"
+    with session(c.board, program, c.graph, emulator=args.emulator) as client:
+        result = infer_all(client, [data])[0]
+    expected = _expected(c, [data])[0]
+    out = c.graph.outputs[0]
+    values = list(memoryview(result.output).cast("b")) if out.dtype == "int8" else result.output.hex()
+    print(f"ran on {c.board.name} under {where}: one inference on seeded random input")
+    print(f"  output       {values}")
+    print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
+    if args.emulator == "qemu":
+        from tinyml.emulator import instructions_per_cycle
+
+        print(f"  instructions {round(result.total_cycles * instructions_per_cycle(c.board)):,} (QEMU -icount)")
+    same = result.output == expected
+    print(f"  TFLite Micro {'identical output' if same else 'DIFFERENT output'}")
+    if not same:
+        raise MismatchError("the output differs from TFLite Micro", "this is a tinyml bug; please report it")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tinyml.boards import load_board
+    from tinyml.export import export_platformio, platformio_facts
+
+    platformio_facts(load_board(args.board))  # refuse emulated boards before compiling anything
+    c = _pipeline(args.model, args.board)
+    info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
+    export_platformio(c.code, Path(args.platformio), model_path=args.model, force=args.force, info=info)
+    print(f"exported {c.graph.name} for {c.board.name} as a PlatformIO project in {args.platformio}/")
+    print(f"  build and flash: cd {args.platformio} && pio run -t upload")
+    print(f"  measure:         tinyml bench {args.model} --board {args.board} --port /dev/ttyACM0")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from tinyml.report import build_report, format_text
 
-    board, graph, plan, code = _pipeline(args.model, args.board)
-    report = build_report(graph, plan, code, board, args.model)
+    c = _pipeline(args.model, args.board)
+    report = build_report(c.graph, c.plan, c.code, c.board, args.model)
     print(json.dumps(report, indent=2) if args.json else format_text(report))
     return 0
 
@@ -101,9 +294,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_boards(args: argparse.Namespace) -> int:
     from tinyml.boards import list_boards
 
+    print(f"{'board':<16} {'core':<11} {'clock':>8} {'flash':>7} {'RAM':>7}  {'how':<9} description")
     for b in list_boards():
+        if b.kind == "host":
+            print(f"{b.name:<16} {'(host)':<11} {'':>8} {'':>7} {'':>7}  {'gcc':<9} {b.description}")
+            continue
+        mem = {m["kind"]: m["size"] for m in b.raw["memory"]}
+        how = "QEMU" if b.raw.get("emulated") else "hardware"
         alias = f" (alias {', '.join(b.aliases)})" if b.aliases else ""
-        print(f"{b.name:<20} {b.description}{alias}")
+        print(
+            f"{b.name:<16} {b.raw['cpu']['core']:<11} {b.raw['cpu']['clock_hz'] / 1e6:>5g} MHz "
+            f"{mem['flash'] // 1024:>5}K {mem['ram'] // 1024:>5}K  {how:<9} {b.description}{alias}"
+        )
     return 0
 
 
@@ -120,19 +322,48 @@ def _parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    def model_and_board(sp: argparse.ArgumentParser) -> None:
+    def model_and_board(sp: argparse.ArgumentParser, default: str | None = "host") -> None:
         sp.add_argument("model", metavar="MODEL", help="int8 .tflite model file")
-        sp.add_argument("--board", default="host", help="target board (default: host; see `tinyml boards`)")
+        sp.add_argument("--board", default=default, required=default is None, help="target board (see `tinyml boards`)")
+
+    def emulate(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--emulate", action="store_true", help="run a hardware board's build on its closest emulated core"
+        )
 
     sp = command("compile", cmd_compile, "generate the C project for a model and build it")
     model_and_board(sp)
     sp.add_argument("-o", "--output", required=True, metavar="DIR", help="project directory to create")
     sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
 
-    sp = command("run", cmd_run, "compile (cached by content) and run one or more inferences")
+    sp = command("run", cmd_run, "compile (cached by content) and run inferences on the host or an emulated board")
     model_and_board(sp)
+    emulate(sp)
     sp.add_argument("--input", required=True, metavar="IN.bin", help="raw input tensor bytes, inputs in model order")
     sp.add_argument("--output", required=True, metavar="OUT.bin", help="where to write the raw output tensor bytes")
+
+    sp = command("bench", cmd_bench, "measure a model on a board over its serial port, checked against TFLite Micro")
+    model_and_board(sp, default=None)
+    emulate(sp)
+    sp.add_argument("--port", metavar="URL", help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT")
+    sp.add_argument("--runs", type=int, default=0, metavar="N", help="inferences to run (default 10)")
+    sp.add_argument("--inputs", metavar="DIR", help="raw input tensors, one per .bin file (default: seeded random)")
+    sp.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator to start without --port")
+    sp.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/1)")
+
+    sp = command("deploy", cmd_deploy, "build, flash and check a board (or run on an emulator)")
+    model_and_board(sp, default=None)
+    emulate(sp)
+    sp.add_argument("--flasher", choices=["openocd", "st-flash", "pyocd"], help="flashing tool (default: installed)")
+    sp.add_argument("--port", metavar="URL", help="the board's serial port (default: the ST-LINK's)")
+    sp.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator for --emulate")
+    sp.add_argument("-o", "--output", metavar="DIR", help="keep the firmware project in DIR")
+    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
+
+    sp = command("export", cmd_export, "write a PlatformIO project for a hardware board")
+    model_and_board(sp, default=None)
+    sp.add_argument("--platformio", required=True, metavar="DIR", help="PlatformIO project directory to create")
+    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
 
     sp = command("report", cmd_report, "memory and compute report, before anything is built")
     model_and_board(sp)

@@ -91,3 +91,15 @@ class DeviceMismatchError(TinymlError):
     """The board answers, but runs another model (or bench protocol version) than the host expects."""
 
     exit_code = 31
+
+
+class ProbeError(TinymlError):
+    """No debug probe answers, or flashing the board failed."""
+
+    exit_code = 32
+
+
+class MismatchError(TinymlError):
+    """The device's outputs differ from TFLite Micro's: the one failure tinyml exists to prevent."""
+
+    exit_code = 33

@@ -10,6 +10,13 @@ from tinyml.errors import UsageError
 
 #: bytes of main stack when the caller does not say; the kernels use a few hundred
 DEFAULT_STACK_SIZE = 8192
+#: how long the bench server waits for the next byte of a frame before giving it up
+DEFAULT_FRAME_TIMEOUT_MS = 2000
+
+
+def frame_timeout_ms(board: Board) -> int:
+    """The board's TM_BENCH_FRAME_TIMEOUT_MS: short on emulators, whose virtual clock crawls while polling."""
+    return int(board.raw.get("runtime", {}).get("bench_frame_timeout_ms", DEFAULT_FRAME_TIMEOUT_MS))
 
 #: UART drivers that share the STM32 GPIO/RCC set-up header
 _STM32_UARTS = ("stm32", "stm32f4", "stm32_lpuart")
@@ -106,4 +113,5 @@ def board_context(board: Board, stack_size: int = DEFAULT_STACK_SIZE) -> dict[st
         "clock_tree": _clock_tree(board),
         "drivers": {k: board.raw["runtime"][k] for k in ("uart", "cycles", "clock", "exit")},
         "emulated": bool(board.raw.get("emulated", False)),
+        "frame_timeout_ms": frame_timeout_ms(board),
     }

@@ -39,7 +39,7 @@ extern volatile uint32_t tm_uart_ready;
  * own the SysTick interrupt, every 2^24 cycles, to extend the count; keep
  * interrupts masked for less than that at a time. Under QEMU -icount shift=0
  * one SysTick tick is 10^9 / TM_BOARD_CLOCK_HZ instructions. */
-void tm_cycles_init(void);
+void tm_cycles_init(void); /* also restarts the count from zero when called again */
 uint64_t tm_cycles_now(void);
 
 /* Stop: on emulators a semihosting exit with `status` (exit_semihosting.c;
