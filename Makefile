@@ -5,9 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 TINYML := $(VENV)/bin/tinyml
-APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm openocd stlink-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := examples/digits/build
+BOARD ?= mps2-an500
 
 .PHONY: demo test setup system-packages lint clean
 
@@ -29,9 +30,9 @@ $(DEMO)/digits_int8.tflite: examples/digits/make_model.py | setup
 	$(PY) examples/digits/make_model.py --out $(DEMO)
 
 demo: setup $(DEMO)/digits_int8.tflite
-	$(TINYML) report $(DEMO)/digits_int8.tflite --board host
-	$(TINYML) compile $(DEMO)/digits_int8.tflite --board host -o $(DEMO)/host
-	$(TINYML) run $(DEMO)/digits_int8.tflite --board host --input $(DEMO)/test_inputs.bin --output $(DEMO)/test_outputs.bin
+	$(TINYML) report $(DEMO)/digits_int8.tflite --board $(BOARD)
+	$(TINYML) deploy $(DEMO)/digits_int8.tflite --board $(BOARD)
+	$(TINYML) run $(DEMO)/digits_int8.tflite --board $(BOARD) --input $(DEMO)/test_inputs.bin --output $(DEMO)/test_outputs.bin
 	$(PY) examples/digits/check.py $(DEMO)/digits_int8.tflite $(DEMO)/test_inputs.bin $(DEMO)/test_labels.bin $(DEMO)/test_outputs.bin
 
 test: setup
