@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyml import __version__
-from tinyml.errors import InputDataError, MismatchError, SerialError, TinymlError, UsageError
+from tinyml.errors import BudgetExceededError, InputDataError, MismatchError, SerialError, TinymlError, UsageError
 
 if TYPE_CHECKING:
     from tinyml.boards import Board
@@ -288,6 +288,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     c = _pipeline(args.model, args.board)
     report = build_report(c.graph, c.plan, c.code, c.board, args.model)
     print(json.dumps(report, indent=2) if args.json else format_text(report))
+    fit = report["board_fit"]
+    if fit is not None and not fit["fits"]:
+        over = "flash" if fit["flash_bytes"] > fit["flash_capacity"] else "RAM"
+        peak = report["layers"][report["peak_layer"]]
+        raise BudgetExceededError(
+            f"{c.graph.name} does not fit {c.board.name}'s {over} (peak SRAM at layer {peak['index']} {peak['op']})",
+            "use a board with more memory or a smaller model",
+        )
     return 0
 
 

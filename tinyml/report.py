@@ -15,6 +15,29 @@ from tinyml.ops import REGISTRY
 from tinyml.planner import MemoryPlan
 
 SCHEMA = "tinyml.report/1"
+#: flash for code (kernels, runtime, bench server) when no image has been built; measured ~10-12 KB
+CODE_ESTIMATE_BYTES = 12 * 1024
+#: RAM besides the arena: the runtime's buffers and statics
+RUNTIME_RAM_BYTES = 1024
+
+
+def board_fit(board: Board, arena: int, consts: int) -> dict[str, Any] | None:
+    """Whether the model fits the board's flash and RAM, before anything is built (estimates, marked as such)."""
+    if board.kind != "mcu":
+        return None
+    from tinyml.firmware import DEFAULT_STACK_SIZE
+
+    capacity = {m["kind"]: int(m["size"]) for m in board.raw["memory"] if m["kind"] in ("flash", "ram")}
+    flash = consts + CODE_ESTIMATE_BYTES
+    ram = arena + DEFAULT_STACK_SIZE + RUNTIME_RAM_BYTES
+    return {
+        "flash_bytes": flash,
+        "flash_capacity": capacity["flash"],
+        "ram_bytes": ram,
+        "ram_capacity": capacity["ram"],
+        "estimated": True,
+        "fits": flash <= capacity["flash"] and ram <= capacity["ram"],
+    }
 
 
 def build_report(graph: Graph, plan: MemoryPlan, code: ModelCode, board: Board, model_path: str) -> dict[str, Any]:
@@ -55,6 +78,7 @@ def build_report(graph: Graph, plan: MemoryPlan, code: ModelCode, board: Board, 
             "live_set_bound": plan.live_set_bound,
         },
         "peak_layer": peak_layer,
+        "board_fit": board_fit(board, plan.peak, code.const_bytes),
         "layers": layers,
     }
 
@@ -69,9 +93,15 @@ def format_text(report: dict[str, Any]) -> str:
         f"  I/O        {report['io_bytes']:>10,} bytes  (inputs and outputs, inside the arena)",
         f"  weights    {report['weights_bytes']:>10,} bytes  (flash constants: weights, biases, multipliers)",
         f"  MACs       {report['macs']:>10,}",
-        "",
-        f"  {'#':>3} {'op':<20} {'output shape':<18} {'MACs':>11} {'live':>8} {'scratch':>8} {'weights':>8}",
     ]
+    fit = report.get("board_fit")
+    if fit is not None:
+        verdict = "fits" if fit["fits"] else "DOES NOT FIT"
+        lines.append(
+            f"  {report['board']}: {verdict}: flash ~{fit['flash_bytes']:,} of {fit['flash_capacity']:,} bytes, "
+            f"RAM ~{fit['ram_bytes']:,} of {fit['ram_capacity']:,} bytes (estimates: code and stack included)"
+        )
+    lines += ["", f"  {'#':>3} {'op':<20} {'output shape':<18} {'MACs':>11} {'live':>8} {'scratch':>8} {'weights':>8}"]
     for layer in report["layers"]:
         shape = "x".join(str(d) for d in layer["output_shape"])
         mark = " <- peak" if layer["index"] == report["peak_layer"] else ""
