@@ -12,11 +12,16 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyml import __version__
 from tinyml.boards import Board
 from tinyml.errors import BudgetExceededError, BuildError, InputDataError, RunError, ToolchainError
-from tinyml.resources import data_dir
+from tinyml.packs import FIX
+from tinyml.resources import cache_root, data_dir
+
+if TYPE_CHECKING:
+    from tinyml.packs import CmsisPaths
 
 _APT_HINT = {
     "gcc": "install a C compiler: sudo apt-get install gcc (or run `make demo`, which installs what is missing)",
@@ -33,10 +38,65 @@ def require_tool(tool: str) -> str:
     return path
 
 
-def build(project_dir: Path, board: Board) -> Path:
+def _compiler(board: Board) -> str:
+    return "arm-none-eabi-gcc" if board.kind == "mcu" else board.toolchain.get("cc", "gcc")
+
+
+def _cpu_flags(board: Board) -> list[str]:
+    return list(board.raw["cpu"]["gcc_flags"]) if board.kind == "mcu" else []
+
+
+def cmsis_library_path(paths: CmsisPaths, board: Board) -> Path:
+    """Where the CMSIS-NN static library for this tree and core lives in the cache."""
+    key = "|".join([str(paths.nn.resolve()), str(paths.core.resolve()), _compiler(board), *_cpu_flags(board)])
+    return cache_root() / "cmsis-nn" / hashlib.sha256(key.encode()).hexdigest()[:16] / "libcmsis-nn.a"
+
+
+def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
+    """Compile every CMSIS-NN source for the board's core, once, into a static library.
+
+    The linker's --gc-sections keeps only the kernels a model calls. -O2 as in
+    the TFLite Micro builds we compare against.
+    """
+    lib = cmsis_library_path(paths, board)
+    if lib.is_file():
+        return lib
+    make = require_tool("make")
+    require_tool(_compiler(board))
+    from tinyml.codegen import template_env
+
+    work = lib.parent / "build"
+    work.mkdir(parents=True, exist_ok=True)
+    cross = "arm-none-eabi-" if board.kind == "mcu" else ""
+    makefile = (
+        template_env()
+        .get_template("cmsis-nn/Makefile.j2")
+        .render(
+            nn=paths.nn,
+            cc=_compiler(board),
+            ar=f"{cross}ar",
+            cpu_flags=_cpu_flags(board),
+            include_dirs=paths.include_dirs,
+            sources=sorted(str(p) for p in (paths.nn / "Source").rglob("*.c")),
+            lib=lib,
+        )
+    )
+    (work / "Makefile").write_text(makefile)
+    jobs = str(max(1, min(8, os.cpu_count() or 1)))
+    proc = subprocess.run([make, "-C", str(work), "-j", jobs, "-s"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()][:5]
+        raise BuildError(f"CMSIS-NN in {paths.nn} failed to build: {' | '.join(errors)}", FIX)
+    shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
+def build(project_dir: Path, board: Board, cmsis: CmsisPaths | None = None) -> Path:
     """Compile the generated project; returns the built program (`app` on the host, `firmware.elf` on boards)."""
     make = require_tool("make")
-    require_tool("arm-none-eabi-gcc" if board.kind == "mcu" else board.toolchain.get("cc", "gcc"))
+    require_tool(_compiler(board))
+    if cmsis is not None:
+        build_cmsis_library(cmsis, board)
     jobs = str(max(1, min(8, os.cpu_count() or 1)))
     proc = subprocess.run(
         [make, "-C", str(project_dir), "-j", jobs, "--no-print-directory"],
@@ -117,11 +177,3 @@ def source_fingerprint() -> str:
                 h.update(str(path.relative_to(root)).encode())
                 h.update(path.read_bytes())
     return h.hexdigest()
-
-
-def cache_root() -> Path:
-    """`$TINYML_CACHE`, else `$XDG_CACHE_HOME/tinyml`, else ~/.cache/tinyml."""
-    if os.environ.get("TINYML_CACHE"):
-        return Path(os.environ["TINYML_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "tinyml"

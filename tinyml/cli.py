@@ -40,20 +40,22 @@ class Compiled:
     model: str
 
 
-def _pipeline(model: str, board_name: str, emulate: bool = False) -> Compiled:
-    """Front end, optimiser, planner, codegen: the stages every command shares."""
+def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
+    """Front end, optimiser, kernel backend, planner, codegen: the stages every command shares."""
+    from tinyml.backends import select_backend
     from tinyml.boards import emulation_board, load_board
     from tinyml.codegen import render_model
     from tinyml.frontend import load_model
     from tinyml.optimize import optimize
     from tinyml.planner import plan_memory
 
-    board = load_board(board_name)
+    board = load_board(args.board)
     if emulate:
         board = emulation_board(board)
-    graph = optimize(load_model(model))
-    plan = plan_memory(graph)
-    return Compiled(board, graph, plan, render_model(graph, plan, board), model)
+    graph = optimize(load_model(args.model))
+    backend = select_backend(board, args.kernels, args.cmsis_nn, args.cmsis)
+    plan = plan_memory(graph, backend)
+    return Compiled(board, graph, plan, render_model(graph, plan, board, backend), args.model)
 
 
 def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
@@ -65,15 +67,19 @@ def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> 
     info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
     with staged_dir(target, force=force, quiet=quiet, info=info) as tmp:
         write_project(c.code, tmp)
-        name = build(tmp, c.board).name
+        name = build(tmp, c.board, c.code.backend.cmsis).name
     return target / name
 
 
 def _cached_build(c: Compiled) -> Path:
     """The built program for this model and board, from the cache or built now."""
-    from tinyml.build import cache_root, source_fingerprint
+    from tinyml.build import source_fingerprint
+    from tinyml.resources import cache_root
 
-    key = hashlib.sha256(f"{c.graph.source_hash}|{c.board.name}|{source_fingerprint()}".encode()).hexdigest()[:20]
+    backend = c.code.backend
+    where = f"{backend.cmsis.nn}|{backend.cmsis.core}" if backend.cmsis else ""
+    ident = f"{c.graph.source_hash}|{c.board.name}|{backend.name}|{where}|{source_fingerprint()}"
+    key = hashlib.sha256(ident.encode()).hexdigest()[:20]
     project = cache_root() / "builds" / key
     program = project / ("firmware.elf" if c.board.kind == "mcu" else "app")
     if not program.is_file():
@@ -127,7 +133,7 @@ def _require_emulated(c: Compiled, command: str) -> None:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    c = _pipeline(args.model, args.board)
+    c = _pipeline(args)
     program = _build_into(out, c, args.force)
     print(f"compiled {c.graph.name} for {c.board.name} into {out}/")
     if c.board.kind == "mcu":
@@ -144,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tinyml.build import run_host
     from tinyml.measure import infer_all, session
 
-    c = _pipeline(args.model, args.board, args.emulate)
+    c = _pipeline(args, args.emulate)
     _require_emulated(c, "run")
     inputs = _read_inputs(Path(args.input), c)
     program = _cached_build(c)
@@ -191,7 +197,7 @@ def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tinyml.measure import bench_report, format_bench, infer_all, session
 
-    c = _pipeline(args.model, args.board, args.emulate)
+    c = _pipeline(args, args.emulate)
     if args.port is None and args.emulator == "qemu":
         _require_emulated(c, "bench without --port")
     inputs = _bench_inputs(args, c)
@@ -228,7 +234,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml.reference import random_inputs
 
     emulating = args.emulate or args.emulator == "renode"
-    c = _pipeline(args.model, args.board, args.emulate and args.emulator == "qemu")
+    c = _pipeline(args, args.emulate and args.emulator == "qemu")
     hardware = c.board.kind == "mcu" and not c.board.raw.get("emulated") and not emulating
     if c.board.kind != "mcu":
         raise UsageError(f"deploy needs a microcontroller board, not {c.board.name}", "see `tinyml boards`")
@@ -273,7 +279,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tinyml.export import export_platformio, platformio_facts
 
     platformio_facts(load_board(args.board))  # refuse emulated boards before compiling anything
-    c = _pipeline(args.model, args.board)
+    c = _pipeline(args)
     info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
     export_platformio(c.code, Path(args.platformio), model_path=args.model, force=args.force, info=info)
     print(f"exported {c.graph.name} for {c.board.name} as a PlatformIO project in {args.platformio}/")
@@ -285,8 +291,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tinyml.report import build_report, format_text
 
-    c = _pipeline(args.model, args.board)
-    report = build_report(c.graph, c.plan, c.code, c.board, args.model)
+    c = _pipeline(args)
+    report = build_report(c.graph, c.plan, c.code, c.board, args.model, c.code.backend)
     print(json.dumps(report, indent=2) if args.json else format_text(report))
     fit = report["board_fit"]
     if fit is not None and not fit["fits"]:
@@ -296,6 +302,24 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"{c.graph.name} does not fit {c.board.name}'s {over} (peak SRAM at layer {peak['index']} {peak['op']})",
             "use a board with more memory or a smaller model",
         )
+    return 0
+
+
+def cmd_packs(args: argparse.Namespace) -> int:
+    from tinyml import packs
+
+    if args.action == "install":
+        for name, path in packs.install().items():
+            print(f"installed {name}: {path}")
+        return 0
+    found = packs.installed()
+    for name, versions in found.items():
+        for version, path in versions:
+            print(f"{name:<9} {version:<10} {path}")
+    if not any(found.values()):
+        print(f"no CMSIS packs in {packs.packs_dir()}; `tinyml packs install` downloads them")
+    paths, where = packs.find_cmsis(args.cmsis_nn, args.cmsis)
+    print(f"in use: {where}" if paths else f"CMSIS-NN not available (looked for {where})")
     return 0
 
 
@@ -334,6 +358,19 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("model", metavar="MODEL", help="int8 .tflite model file")
         sp.add_argument("--board", default=default, required=default is None, help="target board (see `tinyml boards`)")
 
+    def cmsis_paths(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--cmsis-nn", metavar="DIR", help="a CMSIS-NN tree (default: $CMSIS_NN_ROOT, then packs)")
+        sp.add_argument("--cmsis", metavar="DIR", help="a CMSIS (CMSIS_6) tree (default: $CMSIS_ROOT, then packs)")
+
+    def kernels(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--kernels",
+            choices=["auto", "cmsis-nn", "portable"],
+            default="auto",
+            help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
+        )
+        cmsis_paths(sp)
+
     def emulate(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--emulate", action="store_true", help="run a hardware board's build on its closest emulated core"
@@ -341,17 +378,20 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = command("compile", cmd_compile, "generate the C project for a model and build it")
     model_and_board(sp)
+    kernels(sp)
     sp.add_argument("-o", "--output", required=True, metavar="DIR", help="project directory to create")
     sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
 
     sp = command("run", cmd_run, "compile (cached by content) and run inferences on the host or an emulated board")
     model_and_board(sp)
+    kernels(sp)
     emulate(sp)
     sp.add_argument("--input", required=True, metavar="IN.bin", help="raw input tensor bytes, inputs in model order")
     sp.add_argument("--output", required=True, metavar="OUT.bin", help="where to write the raw output tensor bytes")
 
     sp = command("bench", cmd_bench, "measure a model on a board over its serial port, checked against TFLite Micro")
     model_and_board(sp, default=None)
+    kernels(sp)
     emulate(sp)
     sp.add_argument("--port", metavar="URL", help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT")
     sp.add_argument("--runs", type=int, default=0, metavar="N", help="inferences to run (default 10)")
@@ -361,6 +401,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = command("deploy", cmd_deploy, "build, flash and check a board (or run on an emulator)")
     model_and_board(sp, default=None)
+    kernels(sp)
     emulate(sp)
     sp.add_argument("--flasher", choices=["openocd", "st-flash", "pyocd"], help="flashing tool (default: installed)")
     sp.add_argument("--port", metavar="URL", help="the board's serial port (default: the ST-LINK's)")
@@ -370,12 +411,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = command("export", cmd_export, "write a PlatformIO project for a hardware board")
     model_and_board(sp, default=None)
+    kernels(sp)
     sp.add_argument("--platformio", required=True, metavar="DIR", help="PlatformIO project directory to create")
     sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
 
     sp = command("report", cmd_report, "memory and compute report, before anything is built")
     model_and_board(sp)
+    kernels(sp)
     sp.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/1)")
+
+    sp = command("packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install), or show what is there (list)")
+    sp.add_argument("action", choices=["install", "list"])
+    cmsis_paths(sp)
 
     command("boards", cmd_boards, "list the boards tinyml can target")
     return p

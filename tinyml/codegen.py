@@ -15,10 +15,11 @@ import jinja2
 import numpy as np
 
 from tinyml import __version__
+from tinyml.backends import PORTABLE, Backend
 from tinyml.boards import Board
+from tinyml.build import cmsis_library_path
 from tinyml.firmware import board_context, runtime_sources
 from tinyml.ir import C_TYPES, Graph, Operator, Tensor
-from tinyml.ops import REGISTRY
 from tinyml.planner import ALIGNMENT, MemoryPlan
 from tinyml.resources import data_dir
 
@@ -78,6 +79,7 @@ class ModelCode:
     layers: list[LayerCode]
     consts: list[ConstArray]
     board: Board
+    backend: Backend = PORTABLE
 
     @property
     def const_bytes(self) -> int:
@@ -172,7 +174,9 @@ def _tensor_info(t: Tensor, offset: int) -> dict[str, object]:
     }
 
 
-def render_model(graph: Graph, plan: MemoryPlan, board: Board, prefix: str = "model") -> ModelCode:
+def render_model(
+    graph: Graph, plan: MemoryPlan, board: Board, backend: Backend = PORTABLE, prefix: str = "model"
+) -> ModelCode:
     """Render model.h/model.c and the board's application files, in memory."""
     env = template_env()
     emitter = _Emitter(plan, prefix)
@@ -180,7 +184,7 @@ def render_model(graph: Graph, plan: MemoryPlan, board: Board, prefix: str = "mo
     for i, op in enumerate(graph.ops):
         emitter.op_index = i
         emitter.layer_consts = []
-        call = REGISTRY[op.type].emit(op, emitter)
+        call = backend.kernel(op).emit(op, emitter)
         code = "" if call is None else env.get_template(call.template).render(**call.values)
         layers.append(LayerCode(i, op, code, list(emitter.layer_consts)))
 
@@ -197,6 +201,8 @@ def render_model(graph: Graph, plan: MemoryPlan, board: Board, prefix: str = "mo
         "layers": layers,
         "consts": emitter.all_consts,
         "board": board,
+        "cmsis": backend.cmsis,
+        "cmsis_lib": cmsis_library_path(backend.cmsis, board) if backend.cmsis else None,
     }
     files = {
         f"{prefix}.h": env.get_template("model.h.j2").render(**ctx),
@@ -206,7 +212,7 @@ def render_model(graph: Graph, plan: MemoryPlan, board: Board, prefix: str = "mo
         ctx.update(board_context(board))
     for name in BOARD_FILES[board.kind]:
         files[name] = env.get_template(f"{board.kind}/{name}.j2").render(**ctx)
-    return ModelCode(files, layers, emitter.all_consts, board)
+    return ModelCode(files, layers, emitter.all_consts, board, backend)
 
 
 def write_project(code: ModelCode, out_dir: Path) -> None:

@@ -103,3 +103,9 @@ class MismatchError(TinymlError):
     """The device's outputs differ from TFLite Micro's: the one failure tinyml exists to prevent."""
 
     exit_code = 33
+
+
+class PackError(TinymlError):
+    """CMSIS packs cannot be downloaded or unpacked."""
+
+    exit_code = 24

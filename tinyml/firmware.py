@@ -18,6 +18,7 @@ def frame_timeout_ms(board: Board) -> int:
     """The board's TM_BENCH_FRAME_TIMEOUT_MS: short on emulators, whose virtual clock crawls while polling."""
     return int(board.raw.get("runtime", {}).get("bench_frame_timeout_ms", DEFAULT_FRAME_TIMEOUT_MS))
 
+
 #: UART drivers that share the STM32 GPIO/RCC set-up header
 _STM32_UARTS = ("stm32", "stm32f4", "stm32_lpuart")
 _AHB_DIVS = (1, 2, 4, 8, 16, 64, 128, 256, 512)

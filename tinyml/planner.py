@@ -11,8 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from tinyml.backends import PORTABLE, Backend
 from tinyml.ir import Graph, Tensor
-from tinyml.ops import REGISTRY
 
 ALIGNMENT = 16
 
@@ -176,9 +176,9 @@ class MemoryPlan:
         return "\n".join([head, f"{'offset':>8} {'size':>8} {'ops':>9}  buffer", *rows])
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
+def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
     """Lifetimes for every activation and scratch buffer, placed by the best strategy."""
-    storage_of, members = _storage_groups(graph)
+    storage_of, members = _storage_groups(graph, backend)
     n_ops = len(graph.ops)
     last_op = max(n_ops - 1, 0)
     first: dict[int, int] = {}
@@ -209,7 +209,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[s], last[s]))
         owners.append(("storage", s))
     for i, op in enumerate(graph.ops):
-        size = REGISTRY[op.type].scratch_bytes(op)
+        size = backend.kernel(op).scratch_bytes(op)
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
@@ -247,7 +247,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     )
 
 
-def _storage_groups(graph: Graph) -> tuple[dict[int, int], list[list[Tensor]]]:
+def _storage_groups(graph: Graph, backend: Backend) -> tuple[dict[int, int], list[list[Tensor]]]:
     """Union tensors that are views of one another (RESHAPE) into one storage."""
     parent: dict[int, int] = {}
     tensors = {id(t): t for t in graph.activations()}
@@ -260,7 +260,7 @@ def _storage_groups(graph: Graph) -> tuple[dict[int, int], list[list[Tensor]]]:
     for tid in tensors:
         find(tid)
     for op in graph.ops:
-        k = REGISTRY[op.type].alias_input(op)
+        k = backend.kernel(op).alias_input(op)
         if k is not None and not op.input(k).is_const:
             parent[find(id(op.outputs[0]))] = find(id(op.input(k)))
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinyml.backends import PORTABLE, Backend
 from tinyml.boards import Board
 from tinyml.codegen import ModelCode
 from tinyml.ir import Graph
-from tinyml.ops import REGISTRY
 from tinyml.planner import MemoryPlan
 
 SCHEMA = "tinyml.report/1"
@@ -40,12 +40,19 @@ def board_fit(board: Board, arena: int, consts: int) -> dict[str, Any] | None:
     }
 
 
-def build_report(graph: Graph, plan: MemoryPlan, code: ModelCode, board: Board, model_path: str) -> dict[str, Any]:
+def build_report(
+    graph: Graph,
+    plan: MemoryPlan,
+    code: ModelCode,
+    board: Board,
+    model_path: str,
+    backend: Backend = PORTABLE,
+) -> dict[str, Any]:
     """The report as plain data (what `--json` prints)."""
     layers = []
     for layer in code.layers:
         op = layer.op
-        kernel = REGISTRY[op.type]
+        kernel = backend.kernel(op)
         layers.append(
             {
                 "index": layer.index,

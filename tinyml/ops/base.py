@@ -56,6 +56,10 @@ class Kernel(ABC):
     def check(self, op: Operator) -> None:  # noqa: B027 - most kernels accept every variant they are given
         """Raise `Unsupported` when this op's variant cannot be compiled."""
 
+    def accepts(self, op: Operator) -> bool:
+        """Whether this kernel covers `op`'s variant; a backend falls back to the portable kernel when not."""
+        return True
+
     def macs(self, op: Operator) -> int:
         """Multiply-accumulates per inference (0 for data movement)."""
         return 0
