@@ -125,10 +125,21 @@ class _Emitter:
                 arr = self._add(f"op{self.op_index}_{_c_ident(t.name)}", np.ascontiguousarray(t.data), ctype)
                 self._const_of[id(t)] = arr
             return arr.name
-        return f"(({ctype} *)&{self.prefix}_arena[{self.plan.offset(t)}])"
+        return f"(({ctype} *){self.address(t)})"
+
+    def address(self, t: Tensor) -> str:
+        """C expression for the first byte of an activation: in the arena, or its own buffer (--io external)."""
+        external = self.plan.external_buffer(t)
+        if external is not None:
+            return f"{self.prefix}_io{external}"
+        return f"&{self.prefix}_arena[{self.plan.offset(t)}]"
 
     def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
         return self._add(f"op{self.op_index}_{hint}", values, ctype).name
+
+    @property
+    def in_place(self) -> bool:
+        return self.op_index in self.plan.in_place
 
     @property
     def scratch(self) -> str:
@@ -155,7 +166,7 @@ def _c_ident(name: str) -> str:
     return ident[:32] or "t"
 
 
-def _tensor_info(t: Tensor, offset: int) -> dict[str, object]:
+def _tensor_info(t: Tensor, address: str) -> dict[str, object]:
     return {
         "name": t.name,
         "type": {
@@ -170,7 +181,7 @@ def _tensor_info(t: Tensor, offset: int) -> dict[str, object]:
         "bytes": t.nbytes,
         "scale": t.quant.scale if t.quant else 0.0,
         "zero_point": t.quant.zero_point if t.quant else 0,
-        "offset": offset,
+        "address": address,
     }
 
 
@@ -196,8 +207,9 @@ def render_model(
         "version": __version__,
         "arena_size": max(plan.peak, ALIGNMENT),
         "alignment": ALIGNMENT,
-        "inputs": [_tensor_info(t, plan.offset(t)) for t in graph.inputs],
-        "outputs": [_tensor_info(t, plan.offset(t)) for t in graph.outputs],
+        "inputs": [_tensor_info(t, emitter.address(t)) for t in graph.inputs],
+        "outputs": [_tensor_info(t, emitter.address(t)) for t in graph.outputs],
+        "io_buffers": sorted(plan.external.items()),
         "layers": layers,
         "consts": emitter.all_consts,
         "board": board,

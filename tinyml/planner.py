@@ -23,16 +23,37 @@ def align(n: int, to: int = ALIGNMENT) -> int:
 
 @dataclass
 class Buffer:
-    """A request: `size` bytes live from op `first` to op `last`, inclusive."""
+    """A request: `size` bytes live from op `first` to op `last`, inclusive.
+
+    `segments` refines that for buffers whose size changes over their life (an
+    in-place chain whose tensors grow or shrink): (size, first, last) pieces
+    sharing one offset. Bytes above a piece's size are free during it.
+    """
 
     name: str
     size: int
     first: int
     last: int
     offset: int = -1
+    segments: tuple[tuple[int, int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            self.segments = ((self.size, self.first, self.last),)
 
     def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
+
+    def size_at(self, t: int) -> int:
+        return max((size for size, a, b in self.segments if a <= t <= b), default=0)
+
+    def collides(self, offset: int, other: Buffer) -> bool:
+        """Whether this buffer placed at `offset` overlaps placed `other` at some op."""
+        for size, a, b in self.segments:
+            for osize, oa, ob in other.segments:
+                if a <= ob and oa <= b and offset < other.offset + osize and other.offset < offset + size:
+                    return True
+        return False
 
 
 class Planner(ABC):
@@ -45,11 +66,14 @@ class Planner(ABC):
         self.buffers: list[Buffer] = []
         self._planned = False
 
-    def add_buffer(self, name: str, size: int, first_use: int, last_use: int) -> int:
-        """Register a buffer; returns its id for `offset`."""
+    def add_buffer(
+        self, name: str, size: int, first_use: int, last_use: int, segments: tuple[tuple[int, int, int], ...] = ()
+    ) -> int:
+        """Register a buffer (optionally with time-varying `segments`); returns its id for `offset`."""
         if first_use > last_use:
             raise ValueError(f"buffer {name}: first use {first_use} after last use {last_use}")
-        self.buffers.append(Buffer(name, align(size, self.alignment), first_use, last_use))
+        pieces = tuple((align(sz, self.alignment), a, b) for sz, a, b in segments)
+        self.buffers.append(Buffer(name, align(size, self.alignment), first_use, last_use, segments=pieces))
         self._planned = False
         return len(self.buffers) - 1
 
@@ -75,14 +99,18 @@ class Planner(ABC):
         """The order in which buffers are placed, each at its lowest fitting offset."""
 
     def _first_fit(self, want: Buffer) -> int:
-        """Lowest offset where `want` fits among placed buffers alive at the same time."""
-        placed = sorted((b for b in self.buffers if b.offset >= 0 and b.overlaps_in_time(want)), key=lambda b: b.offset)
-        candidate = 0
-        for b in placed:
-            if b.offset - candidate >= want.size:
-                break
-            candidate = max(candidate, b.offset + b.size)
-        return candidate
+        """Lowest offset where `want` fits among placed buffers alive at the same time.
+
+        Candidates are 0 and the ends of placed pieces, in increasing order; the
+        first that collides with nothing wins (TFLM's gap search, generalised to
+        buffers whose size changes over time).
+        """
+        placed = [b for b in self.buffers if b.offset >= 0 and b.overlaps_in_time(want)]
+        candidates = sorted({0, *(b.offset + size for b in placed for size, _, _ in b.segments)})
+        for candidate in candidates:
+            if not any(want.collides(candidate, b) for b in placed):
+                return candidate
+        raise AssertionError("the end of the highest buffer always fits")
 
     def __str__(self) -> str:
         self._ensure_planned()
@@ -117,7 +145,7 @@ class GreedyByBreadthPlanner(Planner):
         load = [0] * (last + 1)
         for b in self.buffers:
             for t in range(b.first, b.last + 1):
-                load[t] += b.size
+                load[t] += b.size_at(t)
         ops = sorted(range(last + 1), key=lambda t: -load[t])
         seen: set[int] = set()
         result: list[int] = []
@@ -159,8 +187,12 @@ class MemoryPlan:
     #: arena bytes live during each op (the layer-by-layer demand)
     live_bytes: list[int]
     buffers: list[Buffer] = field(default_factory=list)
-    #: id(tensor) -> storage index: tensors that share memory (views) share one
-    storage_of: dict[int, int] = field(default_factory=dict)
+    #: positions of the ops that write their output over an input
+    in_place: set[int] = field(default_factory=set)
+    #: --io external: buffer number -> bytes, for inputs and outputs kept outside the arena
+    external: dict[int, int] = field(default_factory=dict)
+    #: id(tensor) -> external buffer number
+    tensor_external: dict[int, int] = field(default_factory=dict)
 
     @property
     def live_set_bound(self) -> int:
@@ -170,25 +202,122 @@ class MemoryPlan:
     def offset(self, t: Tensor) -> int:
         return self.tensor_offsets[id(t)]
 
+    def external_buffer(self, t: Tensor) -> int | None:
+        """The external buffer holding `t` (--io external), or None when it lives in the arena."""
+        return self.tensor_external.get(id(t))
+
     def __str__(self) -> str:
         head = f"memory plan ({self.strategy}): peak {self.peak} bytes, live-set bound {self.live_set_bound}"
         rows = [f"{b.offset:>8} {b.size:>8} {b.first:>4}-{b.last:<4}  {b.name}" for b in self.buffers]
         return "\n".join([head, f"{'offset':>8} {'size':>8} {'ops':>9}  buffer", *rows])
 
 
-def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
+@dataclass(frozen=True)
+class PlanOptions:
+    """Memory-saving techniques the planner may use."""
+
+    #: let ops whose kernels allow it write their output over an input that dies there
+    in_place: bool = True
+    #: keep the model's inputs and outputs in their own buffers, outside the arena figure
+    io_external: bool = False
+
+
+class _Storages:
+    """Union-find over activation tensors: tensors in one set share memory."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.tensors = {id(t): t for t in graph.activations()}
+        self.parent = {tid: tid for tid in self.tensors}
+
+    def find(self, t: Tensor) -> int:
+        x = id(t)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, keep: Tensor, join: Tensor) -> None:
+        self.parent[self.find(join)] = self.find(keep)
+
+
+def _last_uses(graph: Graph) -> dict[int, int]:
+    """Op index of each activation's last use; graph outputs live to the end."""
+    last = {id(t): 0 for t in graph.inputs}
+    for i, op in enumerate(graph.ops):
+        for t in [*op.inputs, *op.outputs]:
+            if t is not None and not t.is_const:
+                last[id(t)] = i
+    for t in graph.outputs:
+        last[id(t)] = len(graph.ops)
+    return last
+
+
+def _segments(
+    tensors: list[Tensor], born: dict[int, int], last_use: dict[int, int], first: int, last: int
+) -> tuple[tuple[int, int, int], ...]:
+    """A storage's size over time: at each op, the largest of its tensors alive then."""
+    pieces: list[list[int]] = []
+    for t in range(first, last + 1):
+        size = max(
+            (m.nbytes for m in tensors if born.get(id(m), first) <= t <= min(last_use.get(id(m), last), last)),
+            default=0,
+        )
+        if pieces and pieces[-1][0] == size:
+            pieces[-1][2] = t
+        else:
+            pieces.append([size, t, t])
+    return tuple((size, a, b) for size, a, b in pieces if size)
+
+
+def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> MemoryPlan:
     """Lifetimes for every activation and scratch buffer, placed by the best strategy."""
-    storage_of, members = _storage_groups(graph, backend)
-    n_ops = len(graph.ops)
-    last_op = max(n_ops - 1, 0)
+    options = options or PlanOptions()
+    storages = _Storages(graph)
+    for op in graph.ops:
+        k = backend.kernel(op).alias_input(op)
+        if k is not None and not op.input(k).is_const:
+            storages.union(op.input(k), op.outputs[0])
+
+    last_use = _last_uses(graph)
+    born = {id(t): 0 for t in graph.inputs}
+    for i, op in enumerate(graph.ops):
+        for t in op.outputs:
+            born.setdefault(id(t), i)
+    root_last: dict[int, int] = {}
+    for tid, t in storages.tensors.items():
+        r = storages.find(t)
+        root_last[r] = max(root_last.get(r, 0), last_use.get(tid, 0))
+    io = {id(t) for t in [*graph.inputs, *graph.outputs]}
+    in_place: dict[int, int] = {}  # op position -> scratch bytes of its in-place variant
+    for i, op in enumerate(graph.ops):
+        choice = backend.kernel(op).in_place(op) if options.in_place else None
+        if choice is None or op.input(choice.input).is_const:
+            continue
+        src = op.input(choice.input)
+        root = storages.find(src)
+        external = options.io_external and any(
+            storages.find(storages.tensors[tid]) == root for tid in io if tid in storages.tensors
+        )
+        if root_last[root] != i or external:
+            continue
+        out_last = root_last.pop(storages.find(op.outputs[0]))
+        storages.union(src, op.outputs[0])
+        root_last[storages.find(src)] = out_last
+        in_place[i] = choice.scratch
+
+    members: dict[int, list[Tensor]] = {}
+    for t in storages.tensors.values():
+        members.setdefault(storages.find(t), []).append(t)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
 
     def touch(t: Tensor, i: int) -> None:
-        s = storage_of[id(t)]
-        first[s] = min(first.get(s, i), i)
-        last[s] = max(last.get(s, i), i)
+        r = storages.find(t)
+        first[r] = min(first.get(r, i), i)
+        last[r] = max(last.get(r, i), i)
 
+    n_ops = len(graph.ops)
+    last_op = max(n_ops - 1, 0)
     for t in graph.inputs:
         touch(t, 0)
     for i, op in enumerate(graph.ops):
@@ -199,17 +328,23 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
         if not t.is_const:
             touch(t, last_op)
 
+    external_roots = (
+        {storages.find(storages.tensors[tid]) for tid in io if tid in storages.tensors}
+        if options.io_external
+        else set()
+    )
     requests: list[Buffer] = []
-    owners: list[tuple[str, int]] = []  # ("storage", index) or ("scratch", op position)
+    owners: list[tuple[str, int]] = []  # ("storage", root) or ("scratch", op position)
     # Requests go in source-tensor order, as TFLM adds them: equal-sized buffers then tie the same way.
-    for s, tensors in sorted(enumerate(members), key=lambda m: min(t.index for t in m[1])):
-        if s not in first:
+    for root, tensors in sorted(members.items(), key=lambda m: min(t.index for t in m[1])):
+        if root not in first or root in external_roots:
             continue
         size = max(t.nbytes for t in tensors)
-        requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[s], last[s]))
-        owners.append(("storage", s))
+        segments = _segments(tensors, born, last_use, first[root], last[root])
+        requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[root], last[root], segments=segments))
+        owners.append(("storage", root))
     for i, op in enumerate(graph.ops):
-        size = backend.kernel(op).scratch_bytes(op)
+        size = in_place[i] if i in in_place else backend.kernel(op).scratch_bytes(op)
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
@@ -219,7 +354,7 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
     for strategy in STRATEGIES:
         planner = strategy()
         for r in requests:
-            planner.add_buffer(r.name, r.size, r.first, r.last)
+            planner.add_buffer(r.name, r.size, r.first, r.last, r.segments)
         candidates[planner.name] = planner.peak()
         if best is None or planner.peak() < best.peak():
             best = planner
@@ -233,8 +368,16 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
             storage_offset[key] = b.offset
         else:
             scratch[key] = (b.offset, b.size)
-    tensor_offsets = {tid: storage_offset[s] for tid, s in storage_of.items() if s in storage_offset}
-    live = [sum(b.size for b in best.buffers if b.first <= i <= b.last) for i in range(n_ops)]
+    roots = sorted(external_roots, key=lambda r: min(t.index for t in members[r]))
+    external = {r: (n, align(max(t.nbytes for t in members[r]))) for n, r in enumerate(roots)}
+    tensor_offsets, tensor_external = {}, {}
+    for tid, t in storages.tensors.items():
+        r = storages.find(t)
+        if r in storage_offset:
+            tensor_offsets[tid] = storage_offset[r]
+        elif r in external:
+            tensor_external[tid] = external[r][0]
+    live = [sum(b.size_at(i) for b in best.buffers) for i in range(n_ops)]
     return MemoryPlan(
         strategy=best.name,
         peak=best.peak(),
@@ -243,38 +386,10 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE) -> MemoryPlan:
         candidates=candidates,
         live_bytes=live,
         buffers=list(best.buffers),
-        storage_of=storage_of,
+        in_place=set(in_place),
+        external={n: size for n, size in external.values()},
+        tensor_external=tensor_external,
     )
-
-
-def _storage_groups(graph: Graph, backend: Backend) -> tuple[dict[int, int], list[list[Tensor]]]:
-    """Union tensors that are views of one another (RESHAPE) into one storage."""
-    parent: dict[int, int] = {}
-    tensors = {id(t): t for t in graph.activations()}
-
-    def find(x: int) -> int:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    for tid in tensors:
-        find(tid)
-    for op in graph.ops:
-        k = backend.kernel(op).alias_input(op)
-        if k is not None and not op.input(k).is_const:
-            parent[find(id(op.outputs[0]))] = find(id(op.input(k)))
-
-    roots: dict[int, int] = {}
-    members: list[list[Tensor]] = []
-    storage_of: dict[int, int] = {}
-    for tid, t in tensors.items():
-        r = find(tid)
-        if r not in roots:
-            roots[r] = len(members)
-            members.append([])
-        members[roots[r]].append(t)
-        storage_of[tid] = roots[r]
-    return storage_of, members
 
 
 def check_plan(plan: MemoryPlan) -> list[str]:
@@ -287,6 +402,6 @@ def check_plan(plan: MemoryPlan) -> list[str]:
         if a.offset + a.size > plan.peak:
             errors.append(f"{a.name} ends past the arena")
         for b in bufs[i + 1 :]:
-            if a.overlaps_in_time(b) and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
+            if a.collides(a.offset, b):
                 errors.append(f"{a.name} and {b.name} overlap in memory while both alive")
     return errors

@@ -12,6 +12,6 @@ from tinyml.ops import (  # noqa: F401
     reshape,
     shape,
 )
-from tinyml.ops.base import REGISTRY, Call, Kernel, Unsupported
+from tinyml.ops.base import REGISTRY, Call, InPlace, Kernel, Unsupported
 
-__all__ = ["REGISTRY", "Call", "Kernel", "Unsupported"]
+__all__ = ["REGISTRY", "Call", "InPlace", "Kernel", "Unsupported"]

@@ -39,6 +39,19 @@ class EmitContext(Protocol):
         """C expression for this op's scratch pointer (NULL when it has none)."""
         ...
 
+    @property
+    def in_place(self) -> bool:
+        """Whether the planner gave this op's output the memory of the input `Kernel.in_place` named."""
+        ...
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """A kernel variant that writes the output over input `input`, needing `scratch` bytes instead."""
+
+    input: int
+    scratch: int
+
 
 @dataclass(frozen=True)
 class Call:
@@ -67,6 +80,10 @@ class Kernel(ABC):
     def scratch_bytes(self, op: Operator) -> int:
         """Scratch the C kernel needs: must equal its *_get_buffer_size."""
         return 0
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """An in-place variant the planner may use when that input dies at this op, else None."""
+        return None
 
     def alias_input(self, op: Operator) -> int | None:
         """Index of an input whose memory the output can simply reuse (a pure view), else None."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinyml.fixedpoint import activation_range, conv_multipliers
 from tinyml.ir import Operator, Tensor
-from tinyml.ops.base import Call, EmitContext, Kernel, Unsupported, activation_of, register, require_int8
+from tinyml.ops.base import Call, EmitContext, InPlace, Kernel, Unsupported, activation_of, register, require_int8
 
 
 def same_padding(in_size: int, k: int, stride: int, dilation: int, out_size: int) -> int:
@@ -49,6 +49,16 @@ def folded_bias(op: Operator, weights: Tensor, channels: int, channel_axis: int)
     return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
+def _padded_plane(op: Operator) -> int:
+    """Bytes of one input channel plane padded so every window fits (tm_depthwise_conv2d_inplace_s8's scratch)."""
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+    dil_h, dil_w = op.attrs.get("dilation_h_factor", 1), op.attrs.get("dilation_w_factor", 1)
+    need_h = (out.shape[1] - 1) * op.attrs["stride_h"] + (w.shape[1] - 1) * dil_h + 1
+    need_w = (out.shape[2] - 1) * op.attrs["stride_w"] + (w.shape[2] - 1) * dil_w + 1
+    return max(need_h, inp.shape[1] + pad_h) * max(need_w, inp.shape[2] + pad_w)
+
+
 def _check_common(op: Operator) -> None:
     inp, w, out = op.input(0), op.input(1), op.outputs[0]
     require_int8(op, inp, w, out)
@@ -78,6 +88,14 @@ class Conv2D(Kernel):
         _, kh, kw, kc = op.input(1).shape
         return op.outputs[0].shape[0] * oh * ow * oc * kh * kw * kc
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """A pointwise conv (1x1, stride 1, no groups) maps each pixel to the same pixel: one pixel of scratch."""
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        pointwise = w.shape[1:3] == (1, 1) and op.attrs.get("stride_h") == 1 and op.attrs.get("stride_w") == 1
+        if not pointwise or w.shape[3] != inp.shape[3] or inp.shape[:3] != out.shape[:3]:
+            return None
+        return InPlace(0, inp.shape[3])
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
         assert inp.quant and out.quant
@@ -86,7 +104,7 @@ class Conv2D(Kernel):
         act_min, act_max = activation_range(activation_of(op), out)
         pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
         return Call(
-            "ops/conv2d_s8.c.j2",
+            "ops/conv2d_1x1_inplace_s8.c.j2" if ctx.in_place else "ops/conv2d_s8.c.j2",
             {
                 "input_offset": -inp.quant.zero_point,
                 "output_offset": out.quant.zero_point,
@@ -105,7 +123,7 @@ class Conv2D(Kernel):
                 "bias": ctx.const("bias", folded_bias(op, w, channels, 0), "int32_t"),
                 "output": ctx.tensor(out),
                 "scratch": ctx.scratch,
-                "scratch_size": 0,
+                "scratch_size": inp.shape[3] if ctx.in_place else 0,
             },
         )
 
@@ -128,6 +146,13 @@ class DepthwiseConv2D(Kernel):
         _, kh, kw, _ = op.input(1).shape
         return n * oh * ow * oc * kh * kw
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Channel by channel through one padded plane of scratch (depth multiplier 1, output no larger)."""
+        inp, out = op.input(0), op.outputs[0]
+        if inp.shape[0] != 1 or inp.shape[3] != out.shape[3] or out.num_elements > inp.num_elements:
+            return None
+        return InPlace(0, _padded_plane(op))
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
         assert inp.quant and out.quant
@@ -136,7 +161,7 @@ class DepthwiseConv2D(Kernel):
         act_min, act_max = activation_range(activation_of(op), out)
         pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
         return Call(
-            "ops/depthwise_conv2d_s8.c.j2",
+            "ops/depthwise_conv2d_inplace_s8.c.j2" if ctx.in_place else "ops/depthwise_conv2d_s8.c.j2",
             {
                 "ch_mult": out.shape[3] // inp.shape[3],
                 "input_offset": -inp.quant.zero_point,
@@ -156,6 +181,6 @@ class DepthwiseConv2D(Kernel):
                 "bias": ctx.const("bias", folded_bias(op, w, channels, 3), "int32_t"),
                 "output": ctx.tensor(out),
                 "scratch": ctx.scratch,
-                "scratch_size": 0,
+                "scratch_size": _padded_plane(op) if ctx.in_place else 0,
             },
         )

@@ -46,4 +46,29 @@ tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_dw_conv_params 
                                  const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
                                  const int32_t *bias, const tm_dims *output_dims, int8_t *output);
 
+/*
+ * DEPTHWISE_CONV_2D in place: `data` holds the input on entry and the output on
+ * return (depth multiplier 1, output no larger than the input). Each channel's
+ * plane is first copied into scratch, padded with the input zero point, so
+ * its slots in `data` may then be overwritten. Scratch: one padded plane.
+ */
+int32_t tm_depthwise_conv2d_inplace_s8_get_buffer_size(const tm_dw_conv_params *params, const tm_dims *input_dims,
+                                                       const tm_dims *filter_dims, const tm_dims *output_dims);
+tm_status tm_depthwise_conv2d_inplace_s8(const tm_context *ctx, const tm_dw_conv_params *params,
+                                         const tm_per_channel_quant *quant, const tm_dims *input_dims,
+                                         const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
+                                         const int32_t *bias, const tm_dims *output_dims, int8_t *data);
+
+/*
+ * 1x1 CONV_2D (stride 1, no padding, no groups) in place: each output pixel
+ * depends only on the same input pixel, so pixels are copied to scratch one at
+ * a time and their outputs written over `data`; forwards when the output has
+ * no more channels than the input, backwards otherwise. Scratch: one pixel.
+ */
+int32_t tm_conv2d_1x1_inplace_s8_get_buffer_size(const tm_dims *input_dims);
+tm_status tm_conv2d_1x1_inplace_s8(const tm_context *ctx, const tm_conv_params *params,
+                                   const tm_per_channel_quant *quant, const tm_dims *input_dims,
+                                   const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
+                                   const int32_t *bias, const tm_dims *output_dims, int8_t *data);
+
 #endif /* TINYML_TM_CONV_H */
