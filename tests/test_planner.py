@@ -11,6 +11,7 @@ from tinyml.optimize import optimize
 from tinyml.planner import (
     STRATEGIES,
     GreedyBySizePlanner,
+    PlanOptions,
     check_plan,
     plan_memory,
 )
@@ -83,3 +84,46 @@ def test_printable_plan():
     assert "greedy-by-size: peak 160 bytes" in text
     assert "hidden" in text and "input" in text
     assert planner.offset(0) == 0 and planner.offset(2) == 0 and planner.offset(1) == 112
+
+
+def _inplace_model(path):
+    """Every in-place pattern: stride-1 3x3 conv chain, residual ADD, strided depthwise,
+    pointwise that grows and one that shrinks the channels."""
+    import tensorflow as tf
+    from keras_models import convert
+
+    def build():
+        x = tf.keras.Input((12, 10, 8))
+        a = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        b = tf.keras.layers.Conv2D(8, 3, padding="same")(a)
+        c = tf.keras.layers.Add()([a, b])
+        d = tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(c)
+        e = tf.keras.layers.Conv2D(16, 1, activation="relu")(d)
+        f = tf.keras.layers.DepthwiseConv2D(3, padding="same")(e)
+        g = tf.keras.layers.Conv2D(4, 1)(f)
+        return tf.keras.Model(x, g)
+
+    return convert(build, [(12, 10, 8)], path)
+
+
+def test_in_place_variants_are_bit_exact_and_smaller(tmp_path):
+    from support import assert_bit_exact
+
+    model = _inplace_model(tmp_path / "m.tflite")
+    graph = optimize(load_model(model))
+    plain = plan_memory(graph, options=PlanOptions(in_place=False))
+    packed = plan_memory(graph)
+    kinds = {graph.ops[i].type for i in packed.in_place}
+    assert {"CONV_2D", "ADD", "DEPTHWISE_CONV_2D"} <= kinds
+    assert len(packed.in_place) >= 5
+    assert packed.peak < plain.peak and check_plan(packed) == []
+    assert_bit_exact(model, tmp_path)
+
+
+def test_io_external_keeps_inputs_and_outputs_out_of_the_arena(tmp_path):
+    graph = optimize(load_model(mlperf_dir() / "vww_96_int8.tflite"))
+    inside = plan_memory(graph)
+    outside = plan_memory(graph, options=PlanOptions(io_external=True))
+    assert sorted(outside.external.values()) == [16, 27648]
+    assert outside.peak < inside.peak
+    assert outside.external_buffer(graph.inputs[0]) is not None and inside.external_buffer(graph.inputs[0]) is None

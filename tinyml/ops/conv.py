@@ -49,6 +49,25 @@ def folded_bias(op: Operator, weights: Tensor, channels: int, channel_axis: int)
     return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
+def _conv_in_place(op: Operator) -> tuple[str, int] | None:
+    """The in-place variant of a CONV_2D, if one applies: (template, scratch bytes).
+
+    A pointwise conv maps each pixel to the same pixel (one pixel of scratch);
+    a stride-1 conv that keeps the shape can run row by row (padding.h + 1 rows).
+    """
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    unit_stride = op.attrs.get("stride_h") == 1 and op.attrs.get("stride_w") == 1
+    if not unit_stride or w.shape[3] != inp.shape[3] or inp.shape[:3] != out.shape[:3]:
+        return None
+    if w.shape[1:3] == (1, 1):
+        return "ops/conv2d_1x1_inplace_s8.c.j2", inp.shape[3]
+    dilated = op.attrs.get("dilation_h_factor", 1) != 1 or op.attrs.get("dilation_w_factor", 1) != 1
+    pad_h, _ = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+    if dilated or inp.shape[0] != 1 or out.shape[3] != inp.shape[3] or pad_h >= w.shape[1]:
+        return None
+    return "ops/conv2d_rows_inplace_s8.c.j2", (pad_h + 1) * inp.shape[2] * inp.shape[3]
+
+
 def _padded_plane(op: Operator) -> int:
     """Bytes of one input channel plane padded so every window fits (tm_depthwise_conv2d_inplace_s8's scratch)."""
     inp, w, out = op.input(0), op.input(1), op.outputs[0]
@@ -89,12 +108,8 @@ class Conv2D(Kernel):
         return op.outputs[0].shape[0] * oh * ow * oc * kh * kw * kc
 
     def in_place(self, op: Operator) -> InPlace | None:
-        """A pointwise conv (1x1, stride 1, no groups) maps each pixel to the same pixel: one pixel of scratch."""
-        inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        pointwise = w.shape[1:3] == (1, 1) and op.attrs.get("stride_h") == 1 and op.attrs.get("stride_w") == 1
-        if not pointwise or w.shape[3] != inp.shape[3] or inp.shape[:3] != out.shape[:3]:
-            return None
-        return InPlace(0, inp.shape[3])
+        variant = _conv_in_place(op)
+        return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
@@ -103,8 +118,9 @@ class Conv2D(Kernel):
         mults, shifts = conv_multipliers(inp, w, out, channels)
         act_min, act_max = activation_range(activation_of(op), out)
         pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        variant = _conv_in_place(op) if ctx.in_place else None
         return Call(
-            "ops/conv2d_1x1_inplace_s8.c.j2" if ctx.in_place else "ops/conv2d_s8.c.j2",
+            variant[0] if variant else "ops/conv2d_s8.c.j2",
             {
                 "input_offset": -inp.quant.zero_point,
                 "output_offset": out.quant.zero_point,
@@ -123,7 +139,7 @@ class Conv2D(Kernel):
                 "bias": ctx.const("bias", folded_bias(op, w, channels, 0), "int32_t"),
                 "output": ctx.tensor(out),
                 "scratch": ctx.scratch,
-                "scratch_size": inp.shape[3] if ctx.in_place else 0,
+                "scratch_size": variant[1] if variant else 0,
             },
         )
 

@@ -7,6 +7,7 @@ from tinyml.ir import Operator
 from tinyml.ops.base import (
     Call,
     EmitContext,
+    InPlace,
     Kernel,
     Unsupported,
     activation_of,
@@ -49,6 +50,15 @@ def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...])
     groups = [[1, 1, 1]] * (4 - len(groups)) + groups
     da4, db4, do4 = (tuple(g[i] for g in groups) for i in range(3))
     return da4, db4, do4  # type: ignore[return-value]
+
+
+def _same_shape_input(op: Operator) -> InPlace | None:
+    """Elementwise kernels read element i of each input before writing element i of the output, in
+    increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
+    for k in (0, 1):
+        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
+            return InPlace(k, 0)
+    return None
 
 
 def _check_binary(op: Operator) -> None:
@@ -96,6 +106,9 @@ class Add(Kernel):
     def macs(self, op: Operator) -> int:
         return op.outputs[0].num_elements
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        return _same_shape_input(op)
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         in1, in2, out = op.input(0), op.input(1), op.outputs[0]
         assert in1.quant and in2.quant and out.quant
@@ -114,6 +127,9 @@ class Mul(Kernel):
 
     def macs(self, op: Operator) -> int:
         return op.outputs[0].num_elements
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return _same_shape_input(op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         in1, in2, out = op.input(0), op.input(1), op.outputs[0]

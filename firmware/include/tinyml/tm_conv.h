@@ -71,4 +71,15 @@ tm_status tm_conv2d_1x1_inplace_s8(const tm_context *ctx, const tm_conv_params *
                                    const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
                                    const int32_t *bias, const tm_dims *output_dims, int8_t *data);
 
+/*
+ * CONV_2D in place, row by row (stride 1, no dilation, no groups, output the
+ * shape of the input): the last padding.h + 1 input rows wait in a ring in
+ * scratch while output rows overwrite them. Scratch: (padding.h + 1) rows.
+ */
+int32_t tm_conv2d_rows_inplace_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims);
+tm_status tm_conv2d_rows_inplace_s8(const tm_context *ctx, const tm_conv_params *params,
+                                    const tm_per_channel_quant *quant, const tm_dims *input_dims,
+                                    const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
+                                    const int32_t *bias, const tm_dims *output_dims, int8_t *data);
+
 #endif /* TINYML_TM_CONV_H */
