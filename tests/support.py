@@ -12,7 +12,7 @@ from tinyml.build import build, run_host
 from tinyml.codegen import render_model, write_project
 from tinyml.frontend import load_model
 from tinyml.optimize import optimize
-from tinyml.planner import check_plan, plan_memory
+from tinyml.planner import check_plan, plan_model
 from tinyml.reference import random_inputs, tflm_outputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,12 +28,11 @@ def mlperf_dir() -> Path:
 
 def compile_host(model: Path, out_dir: Path) -> Path:
     """tinyml's whole pipeline for the host board; returns the built app."""
-    graph = optimize(load_model(model))
-    plan = plan_memory(graph)
-    assert check_plan(plan) == []
+    planned = plan_model(optimize(load_model(model)))
+    assert check_plan(planned.plan) == []
     board = load_board("host")
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_project(render_model(graph, plan, board), out_dir)
+    write_project(render_model(planned.graph, planned.plan, board), out_dir)
     return build(out_dir, board)
 
 

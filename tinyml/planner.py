@@ -8,11 +8,14 @@ one of the strategies.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from tinyml.backends import PORTABLE, Backend
+from tinyml.errors import UsageError
 from tinyml.ir import Graph, Tensor
+from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
 
 ALIGNMENT = 16
 
@@ -220,6 +223,65 @@ class PlanOptions:
     in_place: bool = True
     #: keep the model's inputs and outputs in their own buffers, outside the arena figure
     io_external: bool = False
+    #: patch-based inference: "auto" (the stage and grid that lower the peak most), "off", or a PatchConfig
+    patches: PatchConfig | str = "auto"
+    #: "auto" only considers patch stages whose recomputed halos cost at most this factor of the MACs
+    max_mac_overhead: float = 1.2
+
+
+@dataclass
+class Planned:
+    """The planning stage's result: the graph to generate (patch-expanded or not) and its memory plan."""
+
+    graph: Graph
+    plan: MemoryPlan
+    patches: PatchConfig | None
+    mac_overhead: float
+
+
+#: square patch grids "auto" tries (MCUNetV2 finds 2x2 to 8x8 enough)
+AUTO_GRIDS = (2, 3, 4, 5, 6, 8)
+
+
+def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> Planned:
+    """Entry point of the planning stage: choose a patch stage (if any), then place every buffer.
+
+    Candidates are ranked by their live-set bound (cheap), and the best one is
+    placed for real and kept only if it beats the layer-by-layer plan.
+    """
+    options = options or PlanOptions()
+    flat = Planned(graph, plan_memory(graph, backend, options), None, 1.0)
+    if options.patches == "off":
+        return flat
+    if isinstance(options.patches, PatchConfig):
+        config = options.patches
+        if config.split not in stage_candidates(graph):
+            raise UsageError(
+                f"cannot run the first {config.split} ops patch by patch",
+                f"choose a split among {stage_candidates(graph) or 'none (this model has no patchable stage)'}",
+            )
+        expanded = expand(graph, config)
+        return Planned(expanded, plan_memory(expanded, backend, options), config, mac_overhead(graph, expanded))
+    ranked: list[tuple[int, int, PatchConfig, Graph, float]] = []
+    for split in stage_candidates(graph):
+        _, h, w, _ = graph.ops[split - 1].outputs[0].shape
+        for n in AUTO_GRIDS:
+            if n > min(h, w):
+                continue
+            config = PatchConfig(split, n, n)
+            expanded = expand(graph, config)
+            overhead = mac_overhead(graph, expanded)
+            if overhead > options.max_mac_overhead:
+                continue
+            bound = max(_requests(expanded, backend, options).live_bytes(), default=0)
+            ranked.append((bound, n * n, config, expanded, overhead))
+    if not ranked:
+        return flat
+    bound, _, config, expanded, overhead = min(ranked, key=lambda r: (r[0], r[1]))
+    if bound >= flat.plan.peak:
+        return flat
+    patched = plan_memory(expanded, backend, options)
+    return Planned(expanded, patched, config, overhead) if patched.peak < flat.plan.peak else flat
 
 
 class _Storages:
@@ -269,9 +331,34 @@ def _segments(
     return tuple((size, a, b) for size, a, b in pieces if size)
 
 
+@dataclass
+class _Requests:
+    """Everything placement needs: the buffers, whose they are, and the storage decisions behind them."""
+
+    buffers: list[Buffer]
+    owners: list[tuple[str, int]]  # ("storage", root) or ("scratch", op position)
+    storages: _Storages
+    members: dict[int, list[Tensor]]
+    in_place: dict[int, int]
+    external_roots: set[int]
+    n_ops: int
+
+    def live_bytes(self) -> list[int]:
+        """Bytes live during each op (a difference array: patch-expanded graphs have thousands of ops)."""
+        delta = [0] * (self.n_ops + 1)
+        for b in self.buffers:
+            for size, a, z in b.segments:
+                delta[a] += align(size)
+                delta[min(z, self.n_ops - 1) + 1] -= align(size)
+        return list(itertools.accumulate(delta[: self.n_ops]))
+
+
 def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> MemoryPlan:
     """Lifetimes for every activation and scratch buffer, placed by the best strategy."""
-    options = options or PlanOptions()
+    return _place(_requests(graph, backend, options or PlanOptions()))
+
+
+def _requests(graph: Graph, backend: Backend, options: PlanOptions) -> _Requests:
     storages = _Storages(graph)
     for op in graph.ops:
         k = backend.kernel(op).alias_input(op)
@@ -349,6 +436,13 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions 
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
 
+    return _Requests(requests, owners, storages, members, in_place, external_roots, n_ops)
+
+
+def _place(req: _Requests) -> MemoryPlan:
+    """Run every strategy on the requests and keep the smallest placement."""
+    requests, owners, storages, members = req.buffers, req.owners, req.storages, req.members
+    in_place, external_roots, n_ops = req.in_place, req.external_roots, req.n_ops
     candidates: dict[str, int] = {}
     best: Planner | None = None
     for strategy in STRATEGIES:

@@ -9,6 +9,7 @@ from tinyml.ops import (  # noqa: F401
     pooling,
     quantize,
     reduce,
+    region,
     reshape,
     shape,
 )

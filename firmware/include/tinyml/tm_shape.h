@@ -26,4 +26,18 @@ tm_status tm_pad_s8(const tm_context *ctx, const tm_pad_params *params, const tm
 tm_status tm_concat_s8(const tm_context *ctx, const tm_concat_params *params, const tm_dims *input_dims,
                        const int8_t *input, const tm_dims *output_dims, int8_t *output);
 
+/* A rectangle of `rows` x `cols` pixels: where it starts in the source and in the destination. */
+typedef struct {
+  int32_t src_y;
+  int32_t src_x;
+  int32_t dst_y;
+  int32_t dst_x;
+  int32_t rows;
+  int32_t cols;
+} tm_region_params;
+
+/* Copies a rectangle of pixels (every channel) between NHWC buffers with the same channel count. */
+tm_status tm_copy_region_s8(const tm_region_params *params, const tm_dims *src_dims, const int8_t *src,
+                            const tm_dims *dst_dims, int8_t *dst);
+
 #endif /* TINYML_TM_SHAPE_H */
