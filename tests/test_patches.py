@@ -1,0 +1,142 @@
+"""Patch-based inference: stage expansion, automatic choice, and bit-exact outputs on the host and on QEMU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from keras_models import convert
+from support import assert_bit_exact, mlperf_dir
+
+from tinyml.frontend import load_model
+from tinyml.ops import REGISTRY
+from tinyml.optimize import optimize
+from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
+from tinyml.planner import PlanOptions, check_plan, plan_model
+from tinyml.reference import random_inputs, tflm_outputs
+
+
+def _graph(name: str):
+    return optimize(load_model(mlperf_dir() / f"{name}.tflite"))
+
+
+def test_patches_tile_the_stage_output_exactly():
+    graph = _graph("vww_96_int8")
+    config = PatchConfig(4, 3, 5)
+    expanded = expand(graph, config)
+    out = graph.ops[3].outputs[0]
+    scatters = [op for op in expanded.ops if op.type == "TINYML_COPY_REGION" and op.outputs[0] is out]
+    assert len(scatters) == 15
+    covered = set()
+    for op in scatters:
+        (y, x), (h, w) = op.attrs["dst"], op.attrs["size"]
+        cells = {(r, c) for r in range(y, y + h) for c in range(x, x + w)}
+        assert not cells & covered
+        covered |= cells
+    assert covered == {(r, c) for r in range(out.shape[1]) for c in range(out.shape[2])}
+    assert expanded.ops[len(expanded.ops) - len(graph.ops) + 4 :] == graph.ops[4:]
+
+
+def test_recomputing_halos_costs_macs():
+    graph = _graph("pretrainedResnet_quant")
+    one = mac_overhead(graph, expand(graph, PatchConfig(4, 1, 1)))
+    many = mac_overhead(graph, expand(graph, PatchConfig(4, 4, 4)))
+    assert one == pytest.approx(1.0) and many > 1.05
+    expanded = expand(graph, PatchConfig(4, 4, 4))
+    macs = sum(REGISTRY[op.type].macs(op) for op in expanded.ops)
+    assert macs == pytest.approx(many * sum(REGISTRY[op.type].macs(op) for op in graph.ops))
+
+
+def test_stage_candidates_stop_at_non_spatial_ops():
+    graph = _graph("kws_ref_model")
+    splits = stage_candidates(graph)
+    assert splits and max(splits) <= 9  # AVERAGE_POOL_2D makes a 1x1 map; FC and SOFTMAX are not spatial
+    assert stage_candidates(_graph("ad01_int8")) == []
+
+
+def test_auto_lowers_the_peak_within_the_mac_cap():
+    graph = _graph("vww_96_int8")
+    chosen = plan_model(graph)
+    flat = plan_model(graph, options=PlanOptions(patches="off"))
+    assert chosen.patches is not None and chosen.plan.peak < flat.plan.peak
+    assert 1.0 < chosen.mac_overhead <= 1.2 and check_plan(chosen.plan) == []
+    capped = plan_model(graph, options=PlanOptions(max_mac_overhead=1.0))
+    assert capped.patches is None and capped.plan.peak == flat.plan.peak
+
+
+@pytest.mark.parametrize(
+    "name,config",
+    [("vww_96_int8", None), ("pretrainedResnet_quant", None), ("pretrainedResnet_quant", PatchConfig(4, 2, 3))],
+    ids=["vww-auto", "ic-auto", "ic-2x3"],
+)
+def test_patched_mlperf_models_are_bit_exact(name, config, tmp_path, monkeypatch):
+    """The host build (tests/support.py) plans with plan_model; force the config under test."""
+    import support
+
+    if config is not None:
+        original = support.plan_model
+        monkeypatch.setattr(support, "plan_model", lambda g: original(g, options=PlanOptions(patches=config)))
+    assert_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, seeds=range(4))
+
+
+def test_patches_through_pools_and_residuals(tmp_path, monkeypatch):
+    """Max and average pools, a strided conv and a residual ADD inside the stage, border patches of odd sizes."""
+    import support
+    import tensorflow as tf
+
+    def build():
+        x = tf.keras.Input((23, 19, 3))
+        a = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        b = tf.keras.layers.MaxPooling2D(2, padding="same")(a)
+        c = tf.keras.layers.Conv2D(8, 3, padding="same")(b)
+        d = tf.keras.layers.Add()([b, c])
+        e = tf.keras.layers.AveragePooling2D(3, strides=2, padding="same")(d)
+        f = tf.keras.layers.Conv2D(4, 3, strides=2, padding="valid")(e)
+        return tf.keras.Model(x, tf.keras.layers.Flatten()(f))
+
+    model = convert(build, [(23, 19, 3)], tmp_path / "m.tflite")
+    graph = optimize(load_model(model))
+    split = max(stage_candidates(graph))
+    original = support.plan_model
+    monkeypatch.setattr(
+        support, "plan_model", lambda g: original(g, options=PlanOptions(patches=PatchConfig(split, 3, 2)))
+    )
+    assert_bit_exact(model, tmp_path, seeds=range(4))
+
+
+def test_patched_vww_on_the_emulated_cortex_m7(tmp_path):
+    model = mlperf_dir() / "vww_96_int8.tflite"
+    x = random_inputs(model, 3)[0]
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    env = {**os.environ, "TINYML_CACHE": str(tmp_path / "cache")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "tinyml",
+        "run",
+        str(model),
+        "--board",
+        "mps2-an500",
+        "--kernels",
+        "portable",
+        "--patches",
+        "4x4@4",
+        "--input",
+        str(tmp_path / "in.bin"),
+        "--output",
+        str(tmp_path / "out.bin"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.bin").read_bytes() == tflm_outputs(model, [x])[0].tobytes()
+
+
+def test_bad_patch_requests_are_one_line_errors(tmp_path):
+    model = str(mlperf_dir() / "kws_ref_model.tflite")
+    for value in ("4x4@99", "four", "0x2@3"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tinyml", "report", model, "--patches", value], capture_output=True, text=True
+        )
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
