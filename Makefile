@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := examples/digits/build
 BOARD ?= mps2-an500
 
-.PHONY: demo test setup system-packages lint clean
+.PHONY: demo test report setup system-packages lint clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -37,6 +37,19 @@ demo: setup $(DEMO)/digits_int8.tflite
 
 test: setup
 	$(PY) -m pytest -q
+
+# The memory report of every model in $(TINYML_MODELS), as Markdown: what CI prints after the tests.
+# It fails (after printing every report) when a model does not fit $(REPORT_BOARD).
+TINYML_MODELS ?= ../shared/models/mlperf-tiny
+REPORT_BOARD ?= nucleo-l4r5zi
+report: setup
+	@status=0; found=0; \
+	for m in $(TINYML_MODELS)/*.tflite; do \
+	  [ -f "$$m" ] || continue; found=1; \
+	  $(TINYML) report "$$m" --board $(REPORT_BOARD) --kernels portable --markdown || status=$$?; echo; \
+	done; \
+	if [ $$found = 0 ]; then echo "make report: no .tflite models in $(TINYML_MODELS); set TINYML_MODELS" >&2; exit 2; fi; \
+	exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check tinyml tests examples benchmarks

@@ -150,12 +150,12 @@ def test_report_json(name):
     proc = tinyml("report", str(model), "--board", "host", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["schema"] == "tinyml.report/1"
-    for key in ("peak_sram_bytes", "arena_bytes", "scratch_bytes", "weights_bytes", "macs", "layers"):
+    assert report["schema"] == "tinyml.report/2"
+    for key in ("sram", "ram", "flash", "budget", "macs", "layers"):
         assert key in report
-    assert report["peak_sram_bytes"] <= tflm_arena_bytes(model)
+    assert report["sram"]["peak_bytes"] <= tflm_arena_bytes(model)
     assert report["macs"] == sum(layer["macs"] for layer in report["layers"]) > 0
-    assert max(layer["live_bytes"] for layer in report["layers"]) <= report["peak_sram_bytes"]
+    assert max(layer["live_bytes"] for layer in report["layers"]) <= report["sram"]["peak_bytes"]
     text = tinyml("report", str(model))
     assert text.returncode == 0 and "peak SRAM" in text.stdout and "<- peak" in text.stdout
 

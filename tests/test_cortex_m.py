@@ -139,7 +139,9 @@ def test_model_too_big_for_the_board_fails_clearly(tmp_path, cache):
     # the report says so before anything is built
     report = subprocess.run(
         [sys.executable, "-m", "tinyml", "report", str(mlperf_dir() / "ad01_int8.tflite"), "--board", "tiny-m7"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert report.returncode == 3 and "DOES NOT FIT" in report.stdout and "flash" in report.stderr
 

@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from tinyml.boards import Board
     from tinyml.codegen import ModelCode
     from tinyml.ir import Graph
-    from tinyml.planner import MemoryPlan
+    from tinyml.patches import PatchConfig
+    from tinyml.planner import MemoryPlan, Planned
 
 INTERNAL_ERROR = 70
 
@@ -38,6 +40,7 @@ class Compiled:
     plan: MemoryPlan
     code: ModelCode
     model: str
+    planned: Planned
 
 
 def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
@@ -47,15 +50,35 @@ def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
     from tinyml.codegen import render_model
     from tinyml.frontend import load_model
     from tinyml.optimize import optimize
-    from tinyml.planner import plan_memory
+    from tinyml.planner import PlanOptions, plan_model
 
     board = load_board(args.board)
     if emulate:
         board = emulation_board(board)
     graph = optimize(load_model(args.model))
     backend = select_backend(board, args.kernels, args.cmsis_nn, args.cmsis)
-    plan = plan_memory(graph, backend)
-    return Compiled(board, graph, plan, render_model(graph, plan, board, backend), args.model)
+    options = PlanOptions(
+        in_place=args.in_place,
+        io_external=args.io == "external",
+        patches=_patch_option(args.patches),
+        max_mac_overhead=args.max_mac_overhead,
+    )
+    planned = plan_model(graph, backend, options)
+    code = render_model(planned.graph, planned.plan, board, backend)
+    return Compiled(board, planned.graph, planned.plan, code, args.model, planned)
+
+
+def _patch_option(text: str) -> PatchConfig | str:
+    """`auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
+    from tinyml.patches import PatchConfig
+
+    if text in ("auto", "off"):
+        return text
+    match = re.fullmatch(r"(\d+)x(\d+)@(\d+)", text)
+    if match is None or min(int(g) for g in match.groups()) < 1:
+        raise UsageError(f"--patches {text!r} is not auto, off or ROWSxCOLS@OPS", "e.g. --patches 4x4@3")
+    rows, cols, split = (int(g) for g in match.groups())
+    return PatchConfig(split, rows, cols)
 
 
 def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
@@ -71,16 +94,24 @@ def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> 
     return target / name
 
 
-def _cached_build(c: Compiled) -> Path:
-    """The built program for this model and board, from the cache or built now."""
+def _cache_dir(c: Compiled) -> Path:
+    """Where this exact project is built in the cache: keyed by every generated file, so any option that
+    changes the code (kernels, in-place, patches, --io) gets its own build."""
     from tinyml.build import source_fingerprint
     from tinyml.resources import cache_root
 
-    backend = c.code.backend
-    where = f"{backend.cmsis.nn}|{backend.cmsis.core}" if backend.cmsis else ""
-    ident = f"{c.graph.source_hash}|{c.board.name}|{backend.name}|{where}|{source_fingerprint()}"
-    key = hashlib.sha256(ident.encode()).hexdigest()[:20]
-    project = cache_root() / "builds" / key
+    h = hashlib.sha256(f"{c.board.name}|{source_fingerprint()}".encode())
+    cmsis = c.code.backend.cmsis
+    if cmsis is not None:
+        h.update(f"{cmsis.nn}|{cmsis.core}".encode())
+    for name, text in sorted(c.code.files.items()):
+        h.update(name.encode() + b"\0" + text.encode())
+    return cache_root() / "builds" / h.hexdigest()[:20]
+
+
+def _cached_build(c: Compiled) -> Path:
+    """The built program for this model and board, from the cache or built now."""
+    project = _cache_dir(c)
     program = project / ("firmware.elf" if c.board.kind == "mcu" else "app")
     if not program.is_file():
         _build_into(project, c, force=True, quiet=True)
@@ -288,20 +319,83 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cached_firmware(c: Compiled) -> tuple[Path, int, int] | None:
+    """The firmware `run`/`bench`/`deploy` already built for this model and board: (ELF, flash, RAM), or None.
+
+    Looks in the cache where `_cached_build` would build it (the key covers every generated file); never
+    builds, so `report` stays fast. A missing readelf or an unreadable image just means no measurement.
+    """
+    import subprocess
+
+    from tinyml.build import firmware_size
+
+    if c.board.kind != "mcu":
+        return None
+    elf = _cache_dir(c) / "firmware.elf"
+    try:
+        if not elf.is_file():
+            return None
+        size = firmware_size(elf, c.board)
+    except (TinymlError, subprocess.CalledProcessError, OSError):
+        return None
+    return elf, size.flash_bytes, size.ram_bytes
+
+
+def _plot_path(text: str) -> Path:
+    """--plot's file, checked before anything is compiled: .svg or .png, in a directory that exists."""
+    from tinyml.report import PLOT_FORMATS
+
+    path = Path(text)
+    if path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        raise UsageError(f"--plot {text}: unknown image type {path.suffix!r}", "name a .svg or .png file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--plot {text}: no directory {path.parent}", "create it first, or plot elsewhere")
+    if path.is_dir():
+        raise UsageError(f"--plot {text} is a directory", "name a .svg or .png file")
+    return path
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from tinyml.report import build_report, format_text
+    from tinyml import report as rep
+
+    # every option is checked before compiling, so a typo fails at once with status 2
+    sram_budget = rep.parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None
+    flash_budget = rep.parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None
+    max_growth = rep.parse_percent(args.max_growth, "--max-growth") if args.max_growth is not None else None
+    if max_growth is not None and args.baseline is None:
+        raise UsageError("--max-growth needs --baseline OLD.json", "save a baseline with `tinyml report --json`")
+    baseline = rep.load_baseline(Path(args.baseline)) if args.baseline is not None else None
+    plot = _plot_path(args.plot) if args.plot is not None else None
 
     c = _pipeline(args)
-    report = build_report(c.graph, c.plan, c.code, c.board, args.model, c.code.backend)
-    print(json.dumps(report, indent=2) if args.json else format_text(report))
-    fit = report["board_fit"]
-    if fit is not None and not fit["fits"]:
-        over = "flash" if fit["flash_bytes"] > fit["flash_capacity"] else "RAM"
-        peak = report["layers"][report["peak_layer"]]
-        raise BudgetExceededError(
-            f"{c.graph.name} does not fit {c.board.name}'s {over} (peak SRAM at layer {peak['index']} {peak['op']})",
-            "use a board with more memory or a smaller model",
-        )
+    elf, elf_flash, elf_ram = _cached_firmware(c) or (None, None, None)
+    report = rep.build_report(
+        c.graph,
+        c.plan,
+        c.code,
+        c.board,
+        args.model,
+        c.code.backend,
+        elf=elf,
+        elf_flash_bytes=elf_flash,
+        elf_ram_bytes=elf_ram,
+        sram_budget=sram_budget,
+        flash_budget=flash_budget,
+    )
+    if baseline is not None:
+        rep.compare(report, baseline, args.baseline, max_growth)
+    if plot is not None:
+        _write_output(plot, rep.plot_timeline(report, plot.suffix.lower().lstrip(".")))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif args.markdown:
+        print(rep.format_markdown(report))
+    elif args.github:
+        print(rep.format_github(report))
+    else:
+        print(rep.format_text(report))
+    if report["failures"]:
+        raise BudgetExceededError("; ".join(f["message"] for f in report["failures"]), rep.failure_fix(report))
     return 0
 
 
@@ -370,6 +464,28 @@ def _parser() -> argparse.ArgumentParser:
             help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
         )
         cmsis_paths(sp)
+        sp.add_argument(
+            "--no-in-place", dest="in_place", action="store_false", help="never let an op overwrite its input"
+        )
+        sp.add_argument(
+            "--io",
+            choices=["arena", "external"],
+            default="arena",
+            help="external: keep the model's inputs and outputs in their own buffers, outside the arena",
+        )
+        sp.add_argument(
+            "--patches",
+            default="auto",
+            metavar="auto|off|RxC@N",
+            help="patch-based inference for the first N ops over an RxC grid (default auto: the lowest peak)",
+        )
+        sp.add_argument(
+            "--max-mac-overhead",
+            type=float,
+            default=1.2,
+            metavar="X",
+            help="auto patches may cost at most X times the MACs (recomputed halos; default 1.2)",
+        )
 
     def emulate(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -415,10 +531,22 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--platformio", required=True, metavar="DIR", help="PlatformIO project directory to create")
     sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
 
-    sp = command("report", cmd_report, "memory and compute report, before anything is built")
+    sp = command("report", cmd_report, "memory and compute report and budget checks, before anything is built")
     model_and_board(sp)
     kernels(sp)
-    sp.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/1)")
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/2)")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary for a pull-request comment")
+    fmt.add_argument("--github", action="store_true", help="print GitHub Actions workflow commands (::error/::notice)")
+    sp.add_argument(
+        "--sram-budget", metavar="SIZE", help="RAM the model may use: 300000, 256K, 1.5M (default: the board's)"
+    )
+    sp.add_argument("--flash-budget", metavar="SIZE", help="flash the model may use; default: the board's flash")
+    sp.add_argument("--baseline", metavar="OLD.json", help="an earlier `report --json`: show the change of each figure")
+    sp.add_argument(
+        "--max-growth", metavar="PCT", help="fail (exit 3) when peak SRAM, flash or MACs grew more than PCT (5%%)"
+    )
+    sp.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
 
     sp = command("packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install), or show what is there (list)")
     sp.add_argument("action", choices=["install", "list"])
@@ -439,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinyml: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tinyml report | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as e:  # a bug in tinyml, not the user's fault
         if os.environ.get("TINYML_DEBUG"):
             traceback.print_exc()

@@ -114,6 +114,7 @@ class _Emitter:
         self.op_index = 0
         self.layer_consts: list[ConstArray] = []
         self._const_of: dict[int, ConstArray] = {}
+        self._by_content: dict[tuple[str, str, bytes], ConstArray] = {}
         self.all_consts: list[ConstArray] = []
 
     def tensor(self, t: Tensor) -> str:
@@ -135,7 +136,14 @@ class _Emitter:
         return f"&{self.prefix}_arena[{self.plan.offset(t)}]"
 
     def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
-        return self._add(f"op{self.op_index}_{hint}", values, ctype).name
+        """A flash array; identical arrays (the same layer's constants repeated per patch, say) are shared."""
+        key = (ctype, values.dtype.str, values.tobytes())
+        existing = self._by_content.get(key)
+        if existing is not None:
+            return existing.name
+        arr = self._add(f"op{self.op_index}_{hint}", values, ctype)
+        self._by_content[key] = arr
+        return arr.name
 
     @property
     def in_place(self) -> bool:
