@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from keras_models import convert
 from support import assert_bit_exact, mlperf_dir
@@ -140,3 +141,28 @@ def test_bad_patch_requests_are_one_line_errors(tmp_path):
             [sys.executable, "-m", "tinyml", "report", model, "--patches", value], capture_output=True, text=True
         )
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_side_branches_keep_their_ops_out_of_the_stage():
+    """An early op whose output leaves the network (a second model output) has no patch region: no stage
+    may contain it (regression: such a stage used to crash the expansion)."""
+    from tinyml.ir import Graph, Operator, Tensor
+
+    def act(name, shape):
+        return Tensor(name, shape, "int8")
+
+    def conv(name, inp, out):
+        w = Tensor(f"{name}/w", (out.shape[3], 3, 3, inp.shape[3]), "int8", data=np.zeros(1))
+        return Operator("CONV_2D", [inp, w], [out], {"padding": "SAME", "stride_h": 1, "stride_w": 1})
+
+    x, a, side, b, flat = (
+        act("x", (1, 8, 8, 3)),
+        act("a", (1, 8, 8, 4)),
+        act("side", (1, 4, 4, 4)),
+        act("b", (1, 8, 8, 4)),
+        act("flat", (1, 256)),
+    )
+    pool = Operator("MAX_POOL_2D", [a], [side], {"padding": "VALID", "stride_h": 2, "stride_w": 2})
+    ops = [conv("c1", x, a), pool, conv("c2", a, b), Operator("RESHAPE", [b], [flat])]
+    graph = Graph("side", [x], [flat, side], ops)
+    assert stage_candidates(graph) == [1]  # only the first conv: the pool's output leaves the model

@@ -30,6 +30,7 @@ HEADER = struct.Struct("<2sBBI")  # magic, type, seq, payload length
 CRC = struct.Struct("<I")
 MAX_PAYLOAD = 1 << 20
 MAX_TEXT = 128  # longest board name, model name or error message
+EXIT_WAIT = 5.0  # seconds to wait for EXIT's ACK
 FRAME_TIMEOUT = 2.0  # TM_BENCH_FRAME_TIMEOUT_MS of the default firmware build, in seconds
 INFO_FIXED = struct.Struct("<6I64s")  # version, input, output, layers, clock, arena, sha256 hex
 RESULT_FIXED = struct.Struct("<iQ")  # status, total cycles
@@ -375,7 +376,9 @@ class BenchClient:
         payload = struct.pack("<i", status)
         for _ in range(self.retries + 1):
             seq = self._send(Msg.EXIT, payload)
-            deadline = time.monotonic() + self._line_time(2 * HEADER.size + 4 + 2 * CRC.size) + self.frame_timeout
+            # at least a few seconds: an emulator on a loaded host can take that long to answer
+            wait = max(self.frame_timeout, EXIT_WAIT)
+            deadline = time.monotonic() + self._line_time(2 * HEADER.size + 4 + 2 * CRC.size) + wait
             try:
                 answer = self._answer(seq, deadline)
             except SerialError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ def _cpu_flags(board: Board) -> list[str]:
     return list(board.raw["cpu"]["gcc_flags"]) if board.kind == "mcu" else []
 
 
+#: CMSIS-NN's optional float API (off by default, as in its CMake build): these sources do not compile without it
+_FLOAT_SOURCE = re.compile(r"_(f16|f32|flt)$")
+
+
 def cmsis_library_path(paths: CmsisPaths, board: Board) -> Path:
     """Where the CMSIS-NN static library for this tree and core lives in the cache."""
     key = "|".join([str(paths.nn.resolve()), str(paths.core.resolve()), _compiler(board), *_cpu_flags(board)])
@@ -66,6 +71,7 @@ def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
     from tinyml.codegen import template_env
 
     work = lib.parent / "build"
+    shutil.rmtree(work, ignore_errors=True)  # objects left by a failed build may belong to another source list
     work.mkdir(parents=True, exist_ok=True)
     cross = "arm-none-eabi-" if board.kind == "mcu" else ""
     makefile = (
@@ -77,7 +83,7 @@ def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
             ar=f"{cross}ar",
             cpu_flags=_cpu_flags(board),
             include_dirs=paths.include_dirs,
-            sources=sorted(str(p) for p in (paths.nn / "Source").rglob("*.c")),
+            sources=sorted(str(p) for p in (paths.nn / "Source").rglob("*.c") if not _FLOAT_SOURCE.search(p.stem)),
             lib=lib,
         )
     )

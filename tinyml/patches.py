@@ -100,8 +100,12 @@ def stage_candidates(graph: Graph) -> list[int]:
             break
         produced = {id(t) for op in stage for t in op.outputs}
         read_later = {id(t) for op in graph.ops[split:] for t in op.inputs if t is not None and id(t) in produced}
+        read_inside = {id(t) for op in stage for t in op.inputs if t is not None}
         out = stage[-1].outputs[0]
-        if read_later == {id(out)} and all(id(t) != id(out) for t in graph.outputs) and out.shape[1] > 1:
+        # every stage tensor but the output must feed the stage itself (a side branch would have no patch region)
+        dead_ends = produced - read_inside - {id(out)}
+        exported = produced & {id(t) for t in graph.outputs}
+        if read_later == {id(out)} and not dead_ends and not exported and out.shape[1] > 1:
             splits.append(split)
     return splits
 
