@@ -12,16 +12,35 @@
 
 int32_t tm_conv2d_1x1_inplace_s8_get_buffer_size(const tm_dims *input_dims) { return input_dims->c; }
 
+static int8_t finish(int32_t acc, int32_t o, const tm_per_channel_quant *quant, const tm_conv_params *params) {
+  acc = tm_requantize(acc, quant->multiplier[o], quant->shift[o]) + params->output_offset;
+  return tm_clamp_s8(acc, params->activation.min, params->activation.max);
+}
+
+/* Two output channels per pass share each input load. */
 static void one_pixel(const int8_t *x, int32_t cin, const int8_t *filter, const int32_t *bias,
                       const tm_per_channel_quant *quant, const tm_conv_params *params, int32_t cout, int8_t *out) {
-  for (int32_t o = 0; o < cout; ++o) {
-    const int8_t *w = filter + o * cin;
-    int32_t acc = bias[o];
+  int32_t o = 0;
+  for (; o + 1 < cout; o += 2) {
+    const int8_t *w0 = filter + o * cin;
+    const int8_t *w1 = w0 + cin;
+    int32_t acc0 = bias[o];
+    int32_t acc1 = bias[o + 1];
     for (int32_t i = 0; i < cin; ++i) {
-      acc += x[i] * w[i];
+      const int32_t v = x[i];
+      acc0 += v * w0[i];
+      acc1 += v * w1[i];
     }
-    acc = tm_requantize(acc, quant->multiplier[o], quant->shift[o]) + params->output_offset;
-    out[o] = tm_clamp_s8(acc, params->activation.min, params->activation.max);
+    out[o] = finish(acc0, o, quant, params);
+    out[o + 1] = finish(acc1, o + 1, quant, params);
+  }
+  if (o < cout) {
+    const int8_t *w0 = filter + o * cin;
+    int32_t acc0 = bias[o];
+    for (int32_t i = 0; i < cin; ++i) {
+      acc0 += x[i] * w0[i];
+    }
+    out[o] = finish(acc0, o, quant, params);
   }
 }
 
