@@ -370,3 +370,49 @@ def test_run_renode_failure_shows_its_log(fake_renode, tmp_path) -> None:  # typ
     elf.write_bytes(b"\x7fELF")
     with pytest.raises(RunError, match="error executing command"), run_renode(load_board("stm32f746"), elf):
         pass
+
+
+def test_cmsis_nn_export_carries_cmsis_nn(graph_and_plan, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With the CMSIS-NN backend the project vendors CMSIS-NN as a library and builds with nothing else."""
+    from tinyml.backends import select_backend
+    from tinyml.codegen import render_model
+    from tinyml.packs import find_cmsis
+    from tinyml.planner import plan_memory
+
+    paths, where = find_cmsis()
+    if paths is None:
+        pytest.skip(f"CMSIS-NN not found ({where})")
+    if shutil.which(CC) is None:
+        pytest.skip(f"{CC} is not installed (make test installs it)")
+    graph, _ = graph_and_plan
+    board = load_board("stm32f746")
+    backend = select_backend(board, "cmsis-nn")
+    code = render_model(graph, plan_memory(graph, backend), board, backend)
+    project = tmp_path / "pio"
+    export_platformio(code, project)
+    lib = project / "lib" / "CMSIS-NN"
+    manifest = json.loads((lib / "library.json").read_text())["build"]
+    assert (lib / manifest["includeDir"] / "arm_nnfunctions.h").is_file()
+    assert (lib / manifest["includeDir"] / "cmsis_compiler.h").is_file() and (lib / "LICENSE").is_file()
+    ini = _ini(project, "stm32f746")
+    unflags = set(ini["build_unflags"].split())
+    cflags = [f for f in ini["build_flags"].split() if f not in unflags]
+    ours = project / "lib" / "tinyml"
+    ours_build = json.loads((ours / "library.json").read_text())["build"]
+    incs = [project / "src", ours / ours_build["includeDir"], lib / manifest["includeDir"]]
+    sources = [*(project / "src").glob("*.c"), *(ours / ours_build["srcDir"]).glob("*.c")]
+    sources += sorted((lib / manifest["srcDir"]).rglob("*.c"))
+    jobs = [
+        [CC, *cflags, *(f"-I{d}" for d in incs), "-c", str(c), "-o", str(tmp_path / f"o{i}.o")]
+        for i, c in enumerate(sources)
+    ]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(_compile, jobs))
+    elf = tmp_path / "firmware.elf"
+    objs = sorted(str(p) for p in tmp_path.glob("o*.o"))
+    _compile(
+        [CC, *ini["custom_link_flags"].split(), "-T", str(project / ini["board_build.ldscript"]), "-o", str(elf),
+         *objs, "-Wl,--start-group", "-lc", "-lgcc", "-lm", "-Wl,--end-group"]
+    )  # fmt: skip
+    symbols = _symbols(elf)
+    assert any(name.startswith("arm_convolve") for name in symbols)

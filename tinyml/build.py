@@ -48,7 +48,7 @@ def _cpu_flags(board: Board) -> list[str]:
 
 
 #: CMSIS-NN's optional float API (off by default, as in its CMake build): these sources do not compile without it
-_FLOAT_SOURCE = re.compile(r"_(f16|f32|flt)$")
+FLOAT_SOURCE = re.compile(r"_(f16|f32|flt)$")
 
 
 def cmsis_library_path(paths: CmsisPaths, board: Board) -> Path:
@@ -83,7 +83,7 @@ def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
             ar=f"{cross}ar",
             cpu_flags=_cpu_flags(board),
             include_dirs=paths.include_dirs,
-            sources=sorted(str(p) for p in (paths.nn / "Source").rglob("*.c") if not _FLOAT_SOURCE.search(p.stem)),
+            sources=sorted(str(p) for p in (paths.nn / "Source").rglob("*.c") if not FLOAT_SOURCE.search(p.stem)),
             lib=lib,
         )
     )

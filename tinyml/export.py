@@ -19,8 +19,10 @@ from typing import Any
 
 from tinyml import __version__
 from tinyml.boards import Board, list_boards
+from tinyml.build import FLOAT_SOURCE
 from tinyml.codegen import ModelCode, template_env, write_project
 from tinyml.errors import UsageError
+from tinyml.packs import CmsisPaths
 from tinyml.staging import staged_dir
 
 #: the library the kernels become, under lib/
@@ -145,4 +147,30 @@ def export_platformio(
             ("library.json", f"lib/{LIB_NAME}/library.json"),
         ):
             (tmp / target).write_text(env.get_template(f"platformio/{name}.j2").render(**ctx))
+        if code.backend.cmsis is not None:
+            _vendor_cmsis_nn(code.backend.cmsis, tmp / "lib" / "CMSIS-NN")
+            (tmp / "lib" / "CMSIS-NN" / "library.json").write_text(
+                env.get_template("platformio/cmsis-nn-library.json.j2").render(**ctx)
+            )
         (tmp / ".gitignore").write_text(".pio/\n")  # PlatformIO's build directory
+
+
+def _vendor_cmsis_nn(paths: CmsisPaths, lib: Path) -> None:
+    """Copy CMSIS-NN (and the CMSIS core headers it includes) into the user's project as a PlatformIO library.
+
+    The generated code calls CMSIS-NN, so the project must carry it to build on
+    its own. Both are Apache-2.0; their licence files go along. Float sources
+    are left out: CMSIS-NN's optional float API does not build by default.
+    """
+    shutil.copytree(paths.nn / "Include", lib / "Include")
+    for src in sorted((paths.nn / "Source").rglob("*.c")):
+        if not FLOAT_SOURCE.search(src.stem):
+            target = lib / "Source" / src.relative_to(paths.nn / "Source")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    core = paths.core / "CMSIS" / "Core" / "Include"
+    for header in sorted(core.glob("*.h")):
+        shutil.copy2(header, lib / "Include" / header.name)
+    for licence, name in ((paths.nn / "LICENSE", "LICENSE"), (paths.core / "LICENSE", "LICENSE.CMSIS")):
+        if licence.is_file():
+            shutil.copy2(licence, lib / name)
