@@ -20,7 +20,7 @@ import pytest
 from support import mlperf_dir
 
 from tinyml.boards import load_board
-from tinyml.emulator import qemu_command
+from tinyml.emulator import free_port, qemu_command
 from tinyml.reference import random_inputs, tflm_outputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -146,12 +146,6 @@ def test_model_too_big_for_the_board_fails_clearly(tmp_path, cache):
     assert report.returncode == 3 and "DOES NOT FIT" in report.stdout and "flash" in report.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _built_elf(cache: Path, model: Path, board: str, tmp_path: Path) -> Path:
     out = tmp_path / board
     proc = tinyml("compile", str(model), "--board", board, "-o", str(out), cache=cache)
@@ -164,7 +158,7 @@ def test_bench_against_qemu_started_by_hand(tmp_path, cache):
     elf = _built_elf(cache, model, "mps2-an500", tmp_path)
     reports = []
     for _ in range(2):  # cycle counts are reproducible run to run
-        port = _free_port()
+        port = free_port()
         qemu = subprocess.Popen(
             qemu_command(load_board("mps2-an500"), elf, port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import serial
 
 from tinyml.boards import Board, list_boards, load_board
 from tinyml.codegen import template_env
+from tinyml.emulator import free_port, qemu_command
 from tinyml.errors import UsageError
 from tinyml.firmware import board_context, runtime_sources
 
@@ -78,35 +78,14 @@ def built(board: Board, out: Path) -> Path:
     return out / "hello.elf"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Qemu:
     """hello.elf under QEMU, its first serial port on a loopback TCP port that we are the only client of."""
 
     def __init__(self, board: Board, elf: Path, log: Path) -> None:
         for _attempt in range(3):
-            port = _free_port()
+            port = free_port()
             self.log = log.open("wb")
-            cmd = [
-                QEMU,
-                "-M",
-                board.raw["emulator"]["qemu_machine"],
-                "-nographic",
-                "-monitor",
-                "none",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-icount",
-                "shift=0,align=off,sleep=off",
-                "-serial",
-                f"tcp:127.0.0.1:{port},server=on,wait=on",
-                "-kernel",
-                str(elf),
-            ]
+            cmd = qemu_command(board, elf, port)
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
             deadline = time.monotonic() + 10
             while self.proc.poll() is None and time.monotonic() < deadline:

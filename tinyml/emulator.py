@@ -67,13 +67,15 @@ def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
     ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """Whether something accepts connections on this loopback port."""
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -89,10 +91,10 @@ def emulate(board: Board, elf: Path, start_timeout: float = 20.0) -> Iterator[Em
     """
     require_tool(QEMU)
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(qemu_command(board, elf, port), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + start_timeout
-        while proc.poll() is None and time.monotonic() < deadline and not _listening(port):
+        while proc.poll() is None and time.monotonic() < deadline and not listening(port):
             time.sleep(0.05)
         if proc.poll() is None and time.monotonic() < deadline:
             break

@@ -14,7 +14,6 @@ TOML's [renode] table.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from tinyml import __version__
 from tinyml.boards import Board, list_boards
+from tinyml.emulator import free_port, listening
 from tinyml.errors import RunError, ToolchainError, UsageError
 
 RENODE = "renode"
@@ -125,18 +125,6 @@ def renode_command(script: Path, renode: str = RENODE) -> list[str]:
     return [renode, "--disable-xwt", "--console", "--plain", "-e", f"include {renode_path(script)}"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _log_text(log: Path) -> str:
     try:
         return log.read_text(errors="replace")
@@ -177,14 +165,14 @@ def run_renode(board: Board, elf: Path, port: int | None = None, start_timeout: 
     renode_facts(board)
     if not elf.is_file():
         raise UsageError(f"firmware {elf} does not exist", f"build it first: tinyml compile --board {board.name}")
-    if port is not None and _listening(port):
+    if port is not None and listening(port):
         raise UsageError(f"TCP port {port} is already in use", "pick another port, or leave it to tinyml")
     work = Path(tempfile.mkdtemp(prefix="tinyml-renode-"))
     proc: subprocess.Popen[bytes] | None = None
     try:
         script, log = work / f"{board.name}.resc", work / "renode.log"
         for _attempt in range(1 if port else 3):
-            use = port or _free_port()
+            use = port or free_port()
             write_renode_script(board, elf, use, script)
             with log.open("wb") as out:
                 proc = subprocess.Popen(
@@ -195,11 +183,11 @@ def run_renode(board: Board, elf: Path, port: int | None = None, start_timeout: 
                     cwd=work,
                 )
             deadline = time.monotonic() + start_timeout
-            while proc.poll() is None and time.monotonic() < deadline and not _listening(use):
+            while proc.poll() is None and time.monotonic() < deadline and not listening(use):
                 if FAILED in _log_text(log):
                     break
                 time.sleep(0.1)
-            if proc.poll() is None and _listening(use) and FAILED not in _log_text(log):
+            if proc.poll() is None and listening(use) and FAILED not in _log_text(log):
                 break
             _stop(proc)
             if "in use" not in _log_text(log):

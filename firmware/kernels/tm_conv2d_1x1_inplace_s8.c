@@ -8,6 +8,7 @@
  * backwards is safe. The bias must hold b[o] + input_offset * sum(filter[o]).
  */
 #include "tinyml/tm_kernels.h"
+#include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
 int32_t tm_conv2d_1x1_inplace_s8_get_buffer_size(const tm_dims *input_dims) { return input_dims->c; }
@@ -23,14 +24,9 @@ static void one_pixel(const int8_t *x, int32_t cin, const int8_t *filter, const 
   int32_t o = 0;
   for (; o + 1 < cout; o += 2) {
     const int8_t *w0 = filter + o * cin;
-    const int8_t *w1 = w0 + cin;
     int32_t acc0 = bias[o];
     int32_t acc1 = bias[o + 1];
-    for (int32_t i = 0; i < cin; ++i) {
-      const int32_t v = x[i];
-      acc0 += v * w0[i];
-      acc1 += v * w1[i];
-    }
+    tm_dot2_s8(x, w0, w0 + cin, cin, &acc0, &acc1);
     out[o] = finish(acc0, o, quant, params);
     out[o + 1] = finish(acc1, o + 1, quant, params);
   }

@@ -9,30 +9,11 @@
  * taps in the padding are taken back out as input_offset * filter.
  */
 #include "tinyml/tm_kernels.h"
+#include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
 int32_t tm_conv2d_rows_inplace_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims) {
   return (params->padding.h + 1) * input_dims->w * input_dims->c;
-}
-
-static int32_t sum_s8(const int8_t *w, int32_t n) {
-  int32_t s = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    s += w[i];
-  }
-  return s;
-}
-
-static void dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc0, int32_t *acc1) {
-  int32_t a0 = *acc0;
-  int32_t a1 = *acc1;
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t v = x[i];
-    a0 += v * w0[i];
-    a1 += v * w1[i];
-  }
-  *acc0 = a0;
-  *acc1 = a1;
 }
 
 tm_status tm_conv2d_rows_inplace_s8(const tm_context *ctx, const tm_conv_params *params,
@@ -83,22 +64,22 @@ tm_status tm_conv2d_rows_inplace_s8(const tm_context *ctx, const tm_conv_params 
           const int8_t *wr0 = w0 + ky * kw * c;
           const int8_t *wr1 = w1 + ky * kw * c;
           if (r < 0 || r >= h) {
-            acc0 -= in_offset * sum_s8(wr0, kw * c);
-            acc1 -= in_offset * sum_s8(wr1, kw * c);
+            acc0 -= in_offset * tm_sum_s8(wr0, kw * c);
+            acc1 -= in_offset * tm_sum_s8(wr1, kw * c);
             continue;
           }
           const int8_t *row = r <= y ? ring + (r % ring_rows) * row_bytes : data + r * row_bytes;
           if (x0 >= 0 && x0 + kw <= w) {
-            dot2(row + x0 * c, wr0, wr1, kw * c, &acc0, &acc1);
+            tm_dot2_s8(row + x0 * c, wr0, wr1, kw * c, &acc0, &acc1);
             continue;
           }
           for (int32_t kx = 0; kx < kw; ++kx) {
             const int32_t x = x0 + kx;
             if (x < 0 || x >= w) {
-              acc0 -= in_offset * sum_s8(wr0 + kx * c, c);
-              acc1 -= in_offset * sum_s8(wr1 + kx * c, c);
+              acc0 -= in_offset * tm_sum_s8(wr0 + kx * c, c);
+              acc1 -= in_offset * tm_sum_s8(wr1 + kx * c, c);
             } else {
-              dot2(row + x * c, wr0 + kx * c, wr1 + kx * c, c, &acc0, &acc1);
+              tm_dot2_s8(row + x * c, wr0 + kx * c, wr1 + kx * c, c, &acc0, &acc1);
             }
           }
         }

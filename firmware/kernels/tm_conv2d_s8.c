@@ -8,6 +8,7 @@
  * input_offset * filter. Reading the input in place needs no scratch.
  */
 #include "tinyml/tm_kernels.h"
+#include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
 int32_t tm_conv2d_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
@@ -20,26 +21,6 @@ int32_t tm_conv2d_s8_get_buffer_size(const tm_conv_params *params, const tm_dims
 }
 
 /* Two output channels share each input load. */
-static void dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc0, int32_t *acc1) {
-  int32_t a0 = *acc0;
-  int32_t a1 = *acc1;
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t v = x[i];
-    a0 += v * w0[i];
-    a1 += v * w1[i];
-  }
-  *acc0 = a0;
-  *acc1 = a1;
-}
-
-static int32_t sum_s8(const int8_t *w, int32_t n) {
-  int32_t s = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    s += w[i];
-  }
-  return s;
-}
-
 tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
                        const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
                        const int8_t *filter, const tm_dims *bias_dims, const int32_t *bias,
@@ -88,22 +69,22 @@ tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv_params *params, cons
               const int8_t *wr0 = w0 + ky * kw * fc;
               const int8_t *wr1 = w1 + ky * kw * fc;
               if (y < 0 || y >= in_h) {
-                acc0 -= in_offset * sum_s8(wr0, kw * fc);
-                acc1 -= in_offset * sum_s8(wr1, kw * fc);
+                acc0 -= in_offset * tm_sum_s8(wr0, kw * fc);
+                acc1 -= in_offset * tm_sum_s8(wr1, kw * fc);
                 continue;
               }
               const int8_t *row = pixel + y * row_stride;
               if (contiguous_rows && x0 >= 0 && x0 + kw <= in_w) {
-                dot2(row + x0 * in_c, wr0, wr1, kw * fc, &acc0, &acc1);
+                tm_dot2_s8(row + x0 * in_c, wr0, wr1, kw * fc, &acc0, &acc1);
                 continue;
               }
               for (int32_t kx = 0; kx < kw; ++kx) {
                 const int32_t x = x0 + kx * dil_w;
                 if (x < 0 || x >= in_w) {
-                  acc0 -= in_offset * sum_s8(wr0 + kx * fc, fc);
-                  acc1 -= in_offset * sum_s8(wr1 + kx * fc, fc);
+                  acc0 -= in_offset * tm_sum_s8(wr0 + kx * fc, fc);
+                  acc1 -= in_offset * tm_sum_s8(wr1 + kx * fc, fc);
                 } else {
-                  dot2(row + x * in_c, wr0 + kx * fc, wr1 + kx * fc, fc, &acc0, &acc1);
+                  tm_dot2_s8(row + x * in_c, wr0 + kx * fc, wr1 + kx * fc, fc, &acc0, &acc1);
                 }
               }
             }
