@@ -32,6 +32,7 @@ from tinyml.ops.activation_fixed import _softmax_scaling
 from tinyml.ops.base import REGISTRY, Call, EmitContext, Kernel, activation_of, dims4
 from tinyml.ops.conv import folded_bias, window_padding
 from tinyml.ops.elementwise import ADD_LEFT_SHIFT
+from tinyml.ops.fast import prefer_fast
 
 if TYPE_CHECKING:
     from tinyml.backends import CoreFeatures
@@ -535,7 +536,12 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
 )
 
 
-def cmsis_kernels(features: CoreFeatures) -> dict[str, Kernel]:
-    """The CMSIS-NN kernels for a core, by op type (the backend falls back to portable for the rest)."""
+def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, Kernel]:
+    """The CMSIS-NN kernels for a core, by op type (the backend falls back to portable for the rest).
+
+    With `fast`, tinyml's own kernels (tinyml.ops.fast) go in front where they cover an op: on DSP cores
+    they beat CMSIS-NN's DSP kernels; its MVE kernels are faster still, so MVE cores keep them.
+    """
     core = core_of(features)
-    return {t: cls(core) for cls in KERNELS for t in cls.op_types}
+    kernels: dict[str, Kernel] = {t: cls(core) for cls in KERNELS for t in cls.op_types}
+    return prefer_fast(kernels) if fast and core == "dsp" else kernels

@@ -12,5 +12,6 @@
 #include "tinyml/tm_elementwise.h"
 #include "tinyml/tm_activation.h"
 #include "tinyml/tm_quantize.h"
+#include "tinyml/tm_fast.h"
 
 #endif /* TINYML_TM_KERNELS_H */
