@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinyml.fixedpoint import INT8_MAX, INT8_MIN, f32, quantize_multiplier, quantize_scalar
 from tinyml.ir import Operator
-from tinyml.ops.base import Call, EmitContext, Kernel, register, require_int8, require_per_tensor
+from tinyml.ops.base import Call, EmitContext, Kernel, flat_values, register, require_int8, require_per_tensor
 
 
 def _check_unary(op: Operator) -> None:
@@ -12,17 +12,6 @@ def _check_unary(op: Operator) -> None:
     require_int8(op, inp, out)
     require_per_tensor(inp)
     require_per_tensor(out)
-
-
-def _unary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    inp, out = op.input(0), op.outputs[0]
-    return {
-        "input_dims": (1, 1, 1, inp.num_elements),
-        "output_dims": (1, 1, 1, out.num_elements),
-        "input": ctx.tensor(inp),
-        "output": ctx.tensor(out),
-        "scratch": ctx.scratch,
-    }
 
 
 @register
@@ -37,7 +26,7 @@ class Relu(Kernel):
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
         assert inp.quant and out.quant
-        values = _unary_values(op, ctx)
+        values = flat_values(op, ctx)
         values["input_offset"] = -inp.quant.zero_point
         values["output_offset"] = out.quant.zero_point
         # CalculateReluOpData divides the scales in float32 before widening to double
@@ -58,7 +47,7 @@ class Relu6(Kernel):
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp = op.input(0)
         assert inp.quant
-        values = _unary_values(op, ctx)
+        values = flat_values(op, ctx)
         values["zero"] = inp.quant.zero_point
         values["six"] = min(INT8_MAX, max(INT8_MIN, quantize_scalar(6.0, inp.quant)))
         return Call("ops/relu6_s8.c.j2", values)

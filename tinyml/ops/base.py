@@ -131,6 +131,18 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return padded  # type: ignore[return-value]
 
 
+def flat_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """Template values for a one-input elementwise op, which sees its tensors as flat runs."""
+    inp, out = op.input(0), op.outputs[0]
+    return {
+        "input_dims": (1, 1, 1, inp.num_elements),
+        "output_dims": (1, 1, 1, out.num_elements),
+        "input": ctx.tensor(inp),
+        "output": ctx.tensor(out),
+        "scratch": ctx.scratch,
+    }
+
+
 def activation_of(op: Operator) -> str:
     act = op.attrs.get("activation", "NONE")
     if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from tinyml.fixedpoint import activation_range, add_multipliers, conv_multipliers, quantize_multiplier
+from tinyml.fixedpoint import activation_range, conv_multipliers
 from tinyml.ir import Operator, Tensor
 from tinyml.ops.activation_fixed import _softmax_scaling
-from tinyml.ops.base import REGISTRY, Call, EmitContext, Kernel, activation_of, dims4
+from tinyml.ops.base import REGISTRY, Call, EmitContext, InPlace, Kernel, activation_of, dims4
 from tinyml.ops.conv import folded_bias, window_padding
-from tinyml.ops.elementwise import ADD_LEFT_SHIFT
+from tinyml.ops.elementwise import add_values, mul_values, same_shape_input
 from tinyml.ops.fast import prefer_fast
 
 if TYPE_CHECKING:
@@ -452,21 +452,6 @@ def _same_size(op: Operator) -> bool:
     return a.num_elements == b.num_elements == out.num_elements
 
 
-def _binary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    assert in1.quant and in2.quant and out.quant
-    return {
-        "input1": ctx.tensor(in1),
-        "input2": ctx.tensor(in2),
-        "output": ctx.tensor(out),
-        "input1_offset": -in1.quant.zero_point,
-        "input2_offset": -in2.quant.zero_point,
-        "output_offset": out.quant.zero_point,
-        "act": activation_range(activation_of(op), out),
-        "size": out.num_elements,
-    }
-
-
 class CmsisAdd(CmsisKernel):
     """ADD of equal-sized int8 tensors -> arm_elementwise_add_s8 (TFLM's left shift of 20)."""
 
@@ -475,13 +460,12 @@ class CmsisAdd(CmsisKernel):
     def accepts(self, op: Operator) -> bool:
         return _same_size(op)
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """CMSIS-NN reads each block of both inputs before writing that block of the output."""
+        return same_shape_input(op)
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        assert in1.quant and in2.quant and out.quant
-        values = _binary_values(op, ctx)
-        values["left_shift"] = ADD_LEFT_SHIFT
-        values["quant"] = add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
-        return Call("cmsis/add_s8.c.j2", values)
+        return Call("cmsis/add_s8.c.j2", {**add_values(op, ctx), "size": op.outputs[0].num_elements})
 
 
 class CmsisMul(CmsisKernel):
@@ -492,12 +476,12 @@ class CmsisMul(CmsisKernel):
     def accepts(self, op: Operator) -> bool:
         return _same_size(op)
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """CMSIS-NN reads each block of both inputs before writing that block of the output."""
+        return same_shape_input(op)
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        assert in1.quant and in2.quant and out.quant
-        values = _binary_values(op, ctx)
-        values["quant"] = quantize_multiplier(in1.quant.scale * in2.quant.scale / out.quant.scale)
-        return Call("cmsis/mul_s8.c.j2", values)
+        return Call("cmsis/mul_s8.c.j2", {**mul_values(op, ctx), "size": op.outputs[0].num_elements})
 
 
 class CmsisSoftmax(CmsisKernel):

@@ -52,15 +52,6 @@ def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...])
     return da4, db4, do4  # type: ignore[return-value]
 
 
-def _same_shape_input(op: Operator) -> InPlace | None:
-    """Elementwise kernels read element i of each input before writing element i of the output, in
-    increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
-    for k in (0, 1):
-        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
-            return InPlace(k, 0)
-    return None
-
-
 def _check_binary(op: Operator) -> None:
     in1, in2, out = op.input(0), op.input(1), op.outputs[0]
     require_int8(op, in1, in2, out)
@@ -90,6 +81,34 @@ def _binary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
     }
 
 
+def add_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """ADD's template values: TFLM's scheme of per-input multipliers on a 2^20-shifted common scale."""
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    assert in1.quant and in2.quant and out.quant
+    values = _binary_values(op, ctx)
+    values["left_shift"] = ADD_LEFT_SHIFT
+    values["quant"] = add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
+    return values
+
+
+def mul_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """MUL's template values: one multiplier, in1_scale * in2_scale / out_scale."""
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    assert in1.quant and in2.quant and out.quant
+    values = _binary_values(op, ctx)
+    values["quant"] = quantize_multiplier(in1.quant.scale * in2.quant.scale / out.quant.scale)
+    return values
+
+
+def same_shape_input(op: Operator) -> InPlace | None:
+    """Elementwise kernels read element i of each input before writing element i of the output, in
+    increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
+    for k in (0, 1):
+        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
+            return InPlace(k, 0)
+    return None
+
+
 @register
 class Add(Kernel):
     op_types = ("ADD",)
@@ -107,15 +126,10 @@ class Add(Kernel):
         return op.outputs[0].num_elements
 
     def in_place(self, op: Operator) -> InPlace | None:
-        return _same_shape_input(op)
+        return same_shape_input(op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        assert in1.quant and in2.quant and out.quant
-        values = _binary_values(op, ctx)
-        values["left_shift"] = ADD_LEFT_SHIFT
-        values["quant"] = add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
-        return Call("ops/add_s8.c.j2", values)
+        return Call("ops/add_s8.c.j2", add_values(op, ctx))
 
 
 @register
@@ -129,11 +143,7 @@ class Mul(Kernel):
         return op.outputs[0].num_elements
 
     def in_place(self, op: Operator) -> InPlace | None:
-        return _same_shape_input(op)
+        return same_shape_input(op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        assert in1.quant and in2.quant and out.quant
-        values = _binary_values(op, ctx)
-        values["quant"] = quantize_multiplier(in1.quant.scale * in2.quant.scale / out.quant.scale)
-        return Call("ops/mul_s8.c.j2", values)
+        return Call("ops/mul_s8.c.j2", mul_values(op, ctx))

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from tinyml.fixedpoint import quantize_multiplier
 from tinyml.ir import Operator
-from tinyml.ops.base import Call, EmitContext, Kernel, Unsupported, register, require_int8, require_per_tensor
-
-
-def _flat_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    """Elementwise ops see their tensors as flat runs."""
-    inp, out = op.input(0), op.outputs[0]
-    return {
-        "input_dims": (1, 1, 1, inp.num_elements),
-        "output_dims": (1, 1, 1, out.num_elements),
-        "input": ctx.tensor(inp),
-        "output": ctx.tensor(out),
-        "scratch": ctx.scratch,
-    }
+from tinyml.ops.base import (
+    Call,
+    EmitContext,
+    Kernel,
+    Unsupported,
+    flat_values,
+    register,
+    require_int8,
+    require_per_tensor,
+)
 
 
 @register
@@ -38,7 +35,7 @@ class Quantize(Kernel):
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
         assert out.quant
-        values = _flat_values(op, ctx)
+        values = flat_values(op, ctx)
         values["output_offset"] = out.quant.zero_point
         if inp.dtype == "float32":
             values["scale"] = out.quant.scale
@@ -65,7 +62,7 @@ class Dequantize(Kernel):
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp = op.input(0)
         assert inp.quant
-        values = _flat_values(op, ctx)
+        values = flat_values(op, ctx)
         values["scale"] = inp.quant.scale
         values["zero_point"] = inp.quant.zero_point
         return Call("ops/dequantize_s8_f32.c.j2", values)
