@@ -2,12 +2,15 @@
 
 QEMU `-icount shift=0` makes the counts deterministic (SysTick ticks x 10^9 / clock).
 Patch-based inference is switched off here: it trades recomputed MACs for SRAM,
-and this compares kernels. TFLite Micro at -O2 with CMSIS-NN, measured the same
+and this compares kernels. The CMSIS-NN backend runs with `--prefer speed` (every
+op on its fastest kernel) unless `--prefer` says otherwise: the default,
+`balanced`, gives up a fast kernel where it would grow the arena by more than 10%.
+TFLite Micro at -O2 with CMSIS-NN, measured the same
 way on mps2-an500, is the reference (issue #4). Needs CMSIS-NN and CMSIS_6
 (`tinyml packs install`, or CMSIS_NN_ROOT and CMSIS_ROOT); without them only
 the portable column is printed.
 
-    python benchmarks/kernels_speed.py [--boards mps2-an500,mps3-an547] [--models DIR]
+    python benchmarks/kernels_speed.py [--boards mps2-an500,mps3-an547] [--models DIR] [--prefer balanced]
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ TFLM_CMSIS_M7 = {
 }
 
 
-def instructions(model: Path, board: str, kernels: str) -> int:
+def instructions(model: Path, board: str, kernels: str, prefer: str) -> int:
     cmd = [sys.executable, "-m", "tinyml", "bench", str(model), "--board", board, "--kernels", kernels]
-    cmd += ["--patches", "off", "--runs", "2", "--json"]
+    cmd += ["--prefer", prefer, "--patches", "off", "--runs", "2", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"tinyml bench failed for {model.name} on {board} ({kernels}): {proc.stderr.strip()}")
@@ -49,20 +52,22 @@ def main() -> int:
     parser.add_argument("--boards", default="mps2-an500,mps2-an386,mps3-an547")
     default_models = os.environ.get("TINYML_MODELS", REPO.parent / "shared" / "models" / "mlperf-tiny")
     parser.add_argument("--models", type=Path, default=Path(default_models))
+    parser.add_argument("--prefer", choices=["speed", "balanced", "memory"], default="speed")
     args = parser.parse_args()
     cmsis, where = find_cmsis()
     if cmsis is None:
         print(f"CMSIS-NN not found ({where}): portable kernels only")
+    print(f"CMSIS-NN backend with --prefer {args.prefer}")
     head = f"{'model':<24} {'board':<12} {'portable':>12} {'CMSIS-NN':>12} {'speed-up':>9}"
     print(head + f" {'TFLM+CMSIS':>11} {'vs TFLM':>8}")
     slower = []
     for board in args.boards.split(","):
         for name in MODELS:
             model = args.models / f"{name}.tflite"
-            portable = instructions(model, board, "portable")
+            portable = instructions(model, board, "portable", args.prefer)
             line = f"{name:<24} {board:<12} {portable:>12,}"
             if cmsis is not None:
-                fast = instructions(model, board, "cmsis-nn")
+                fast = instructions(model, board, "cmsis-nn", args.prefer)
                 line += f" {fast:>12,} {portable / fast:>8.2f}x"
                 ref = TFLM_CMSIS_M7.get(name) if board == "mps2-an500" else None
                 if ref is not None:

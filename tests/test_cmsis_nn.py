@@ -32,7 +32,7 @@ from tinyml.ops import REGISTRY
 from tinyml.ops import cmsis_nn as cn
 from tinyml.optimize import optimize
 from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import ALIGNMENT, PlanOptions, check_plan, plan_memory, plan_model
+from tinyml.planner import ALIGNMENT, Planned, PlanOptions, check_plan, plan_memory, plan_model
 from tinyml.reference import random_inputs, tflm_outputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -87,9 +87,10 @@ def _graphs(name: str) -> list[Graph]:
     return [graph, plan_model(graph, Backend("cmsis-nn", cn.cmsis_kernels(CORES["dsp"]), CMSIS)).graph]
 
 
-def _covered(backend: Backend, graph: Graph) -> list[str]:
-    """Op types CMSIS-NN covers that fell back to the portable kernel anyway."""
-    return [op.type for op in graph.ops if op.type in backend.overrides and backend.kernel(op) is REGISTRY[op.type]]
+def _covered(backend: Backend, planned: Planned) -> list[str]:
+    """Op types CMSIS-NN covers that the plan runs on the portable kernel anyway."""
+    ops = zip(planned.graph.ops, planned.plan.kernels, strict=True)
+    return [op.type for op, k in ops if op.type in backend.overrides and k is REGISTRY[op.type]]
 
 
 # --- scratch: the Python twins against CMSIS-NN's C, for every layer of every MLPerf Tiny model ---
@@ -133,7 +134,7 @@ def _buffer_size_cases() -> list[tuple[str, dict[cn.Core, int], str]]:
     cases = []
     for name in MODELS:
         for i, op in enumerate(op for graph in _graphs(name) for op in graph.ops):
-            kernels = {core: cn.cmsis_kernels(f).get(op.type) for core, f in CORES.items()}
+            kernels = {core: cn.cmsis_kernels(f, fast=False).get(op.type, (None,))[0] for core, f in CORES.items()}
             k = kernels["plain"]
             if k is None:
                 continue
@@ -200,9 +201,9 @@ def test_planned_scratch_is_the_cores_buffer_size():
         backend = Backend("cmsis-nn", cn.cmsis_kernels(features, fast=False), CMSIS)
         for name in MODELS:
             graph = _graph(name)
-            plan = plan_memory(graph, backend)
+            plan = plan_memory(graph, backend, PlanOptions(prefer="speed"))
             for i, op in enumerate(graph.ops):
-                kernel = backend.kernel(op)
+                kernel = plan.kernels[i]
                 if not isinstance(kernel, cn.CmsisKernel):
                     continue
                 want = 0 if op.type == "FULLY_CONNECTED" else kernel.buffer_size(op)
@@ -211,7 +212,7 @@ def test_planned_scratch_is_the_cores_buffer_size():
                 if want:
                     seen_nonzero.add((core, op.type))
     assert {("dsp", "CONV_2D"), ("dsp", "AVERAGE_POOL_2D"), ("mve", "DEPTHWISE_CONV_2D")} <= seen_nonzero
-    assert cn.cmsis_kernels(CORES["mve"])["FULLY_CONNECTED"].buffer_size(_graph("ad01_int8").ops[0]) == 128 * 4
+    assert cn.cmsis_kernels(CORES["mve"])["FULLY_CONNECTED"][0].buffer_size(_graph("ad01_int8").ops[0]) == 128 * 4
 
 
 def test_board_core_features_match_the_compiler():
@@ -240,10 +241,12 @@ def _host_backend() -> Backend:
     return backend
 
 
-def _assert_host_bit_exact(model: Path, work: Path, patches: str = "auto", seeds: range = range(3)) -> Graph:
+def _assert_host_bit_exact(
+    model: Path, work: Path, patches: str = "auto", prefer: str = "memory", seeds: range = range(3)
+) -> Planned:
     """Compile `model` for the host with CMSIS-NN kernels, as the CLI does, and compare every output byte with TFLM."""
     board, backend = load_board("host"), _host_backend()
-    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches))
+    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches, prefer=prefer))
     graph, plan = planned.graph, planned.plan
     assert check_plan(plan) == []
     work.mkdir(parents=True, exist_ok=True)
@@ -257,15 +260,23 @@ def _assert_host_bit_exact(model: Path, work: Path, patches: str = "auto", seeds
         for k, (got, want) in enumerate(zip(host_outputs(app, inputs, ref), ref, strict=True)):
             diff = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
             assert diff.size == 0, f"{model.name} seed {seed} output {k}: {diff.size} of {want.size} values differ"
-    return graph
+    return planned
 
 
 @needs_cmsis
-@pytest.mark.parametrize("patches", ["auto", "off"])
 @pytest.mark.parametrize("name", MODELS)
-def test_mlperf_on_host_is_bit_exact(name, patches, tmp_path, cache):
-    graph = _assert_host_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, patches)
-    assert _covered(_host_backend(), graph) == []  # every covered op really ran on CMSIS-NN
+def test_mlperf_on_host_is_bit_exact_with_the_fastest_kernels(name, tmp_path, cache):
+    planned = _assert_host_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, "off", "speed")
+    assert _covered(_host_backend(), planned) == []  # every covered op really ran on CMSIS-NN
+
+
+@needs_cmsis
+@pytest.mark.parametrize("name", MODELS)
+def test_mlperf_on_host_is_bit_exact_in_the_least_memory(name, tmp_path, cache):
+    """By default CMSIS-NN gives way to in-place portable kernels where they lower the peak: never above portable."""
+    model = mlperf_dir() / f"{name}.tflite"
+    planned = _assert_host_bit_exact(model, tmp_path, "auto", "memory")
+    assert planned.plan.peak <= plan_model(optimize(load_model(model))).plan.peak
 
 
 def _conv_variants():
@@ -330,17 +341,18 @@ def op_models(tmp_path_factory) -> dict[str, Path]:
 
 @needs_cmsis
 def test_conv_variants_on_host_are_bit_exact(op_models, tmp_path, cache):
-    graph = _assert_host_bit_exact(op_models["conv_variants"], tmp_path, "off")
-    backend = _host_backend()
-    assert _covered(backend, graph) == []
+    planned = _assert_host_bit_exact(op_models["conv_variants"], tmp_path, "off", "speed")
+    backend, graph = _host_backend(), planned.graph
+    assert _covered(backend, planned) == []
     geometries = [backend.kernel(op).geometry(op) for op in graph.ops]  # type: ignore[attr-defined]
     assert any(cn.is_conv_1_x_n(g) for g in geometries) and {g.ch_mult for g in geometries} >= {2, 4}
 
 
 @needs_cmsis
 def test_other_ops_on_host_are_bit_exact(op_models, tmp_path, cache):
-    graph = _assert_host_bit_exact(op_models["other_ops"], tmp_path, "off")
-    assert _covered(_host_backend(), graph) == ["ADD"]  # the broadcasting one: CMSIS-NN has no such kernel
+    planned = _assert_host_bit_exact(op_models["other_ops"], tmp_path, "off", "speed")
+    graph = planned.graph
+    assert _covered(_host_backend(), planned) == ["ADD"]  # the broadcasting one: CMSIS-NN has no such kernel
     types = [op.type for op in graph.ops]
     for t in ("CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MUL"):
         assert t in types, types
@@ -381,15 +393,16 @@ def _assert_runs_bit_exact(board: str, models: dict[str, Path], work: Path, cach
 @needs_cmsis
 @pytest.mark.parametrize("board", BOARDS)
 def test_mlperf_on_emulated_cores_is_bit_exact(board, tmp_path, cache):
-    """Every MLPerf Tiny model on the M7 and M4 (DSP) and the M55 (MVE), as `tinyml run` builds it by default."""
-    _assert_runs_bit_exact(board, {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}, tmp_path, cache)
+    """Every MLPerf Tiny model on the M7 and M4 (DSP) and the M55 (MVE), with CMSIS-NN wherever it covers an op."""
+    models = {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}
+    _assert_runs_bit_exact(board, models, tmp_path, cache, "--prefer", "speed")
 
 
 @needs_cmsis
 @pytest.mark.parametrize("board", ["mps2-an500", "mps3-an547"])
 def test_op_variants_on_emulated_cores_are_bit_exact(board, op_models, tmp_path, cache):
     """The DSP and MVE code paths of the per-op models (1xN, multipliers, one-channel depthwise, pools...)."""
-    _assert_runs_bit_exact(board, op_models, tmp_path, cache, "--patches", "off")
+    _assert_runs_bit_exact(board, op_models, tmp_path, cache, "--patches", "off", "--prefer", "speed")
 
 
 # --- the report shows CMSIS-NN's scratch ---

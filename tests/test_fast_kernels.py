@@ -27,13 +27,12 @@ from tinyml.boards import load_board
 from tinyml.build import build, build_cmsis_library
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
-from tinyml.ir import Graph, Operator
+from tinyml.ir import Graph
 from tinyml.ops import fast
-from tinyml.ops.base import Kernel
 from tinyml.ops.cmsis_nn import CmsisKernel, cmsis_kernels
 from tinyml.optimize import optimize
 from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import PlanOptions, check_plan, plan_model
+from tinyml.planner import Planned, PlanOptions, check_plan, plan_model
 from tinyml.reference import random_inputs, tflm_outputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8"]
@@ -64,13 +63,9 @@ def cache(tmp_path_factory):
         yield path
 
 
-def _runs(kernel: Kernel, op: Operator) -> Kernel:
-    """The kernel that really implements `op` (through a fast.Preferred)."""
-    return kernel.runs(op) if isinstance(kernel, fast.Preferred) else kernel
-
-
 def _kinds(backend: Backend, graph: Graph) -> list[str]:
-    return [type(_runs(backend.kernel(op), op)).__name__ for op in graph.ops]
+    """The fastest kernel for each op, by class name."""
+    return [type(backend.kernel(op)).__name__ for op in graph.ops]
 
 
 # --- the recast requantization, in Python and in C ---
@@ -176,11 +171,13 @@ def _fast_backend() -> Backend:
     return Backend("cmsis-nn", cmsis_kernels(DSP), CMSIS)
 
 
-def _assert_host_bit_exact(model: Path, work: Path, patches: str = "off", seeds: range = range(3)) -> Graph:
+def _assert_host_bit_exact(
+    model: Path, work: Path, patches: str = "off", prefer: str = "memory", seeds: range = range(3)
+) -> Planned:
     from tinyml.codegen import render_model, write_project
 
     board, backend = load_board("host"), _fast_backend()
-    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches))
+    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches, prefer=prefer))
     assert check_plan(planned.plan) == []
     work.mkdir(parents=True, exist_ok=True)
     write_project(render_model(planned.graph, planned.plan, board, backend), work)
@@ -191,7 +188,7 @@ def _assert_host_bit_exact(model: Path, work: Path, patches: str = "off", seeds:
         for k, (got, want) in enumerate(zip(host_outputs(app, inputs, ref), ref, strict=True)):
             diff = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
             assert diff.size == 0, f"{model.name} seed {seed} output {k}: {diff.size} of {want.size} values differ"
-    return planned.graph
+    return planned
 
 
 def _dead_filters(layer, every: int = 3) -> None:
@@ -264,11 +261,27 @@ def _dense_variants():
     return tf.keras.Model(x, outputs)  # the last has too few units: CMSIS-NN runs it
 
 
+def _in_place_chain():
+    """Depthwise (stride 1 and 2) and pointwise (widening: walked backwards; narrowing with a stride) layers whose
+    inputs die there: the fast kernels write over them. Then dense layers (no scratch, never in place)."""
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    x = tf.keras.Input((18, 16, 8))
+    y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    y = L.Conv2D(16, 1, activation="relu6")(y)
+    y = L.DepthwiseConv2D(3, strides=2, padding="same")(y)
+    y = L.Conv2D(4, 1, strides=2)(y)
+    y = L.Dense(12, activation="relu")(L.Flatten()(y))
+    return tf.keras.Model(x, L.Dense(5)(y))
+
+
 VARIANTS = {
     "conv": (_conv_variants, [(9, 11, 8), (13, 12, 3), (21, 6, 1)], False),
     "conv_per_tensor": (_conv_variants, [(9, 11, 8), (13, 12, 3), (21, 6, 1)], True),
     "depthwise": (_depthwise_variants, [(9, 11, 8), (17, 20, 8), (15, 5, 6), (31, 9, 6)], False),
     "dense": (_dense_variants, [(30,)], True),
+    "in_place": (_in_place_chain, [(18, 16, 8)], False),
 }
 
 
@@ -284,9 +297,13 @@ def variant_models(tmp_path_factory) -> dict[str, Path]:
 @needs_cmsis
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_variants_on_host_are_bit_exact(name, variant_models, tmp_path, cache):
-    graph = _assert_host_bit_exact(variant_models[name], tmp_path)
-    kinds = _kinds(_fast_backend(), graph)
-    if name.startswith("conv"):
+    planned = _assert_host_bit_exact(variant_models[name], tmp_path, prefer="speed")
+    kinds = [type(k).__name__ for k in planned.plan.kernels]
+    if name == "in_place":
+        convs = {i for i, k in enumerate(kinds) if k in ("FastConv1x1", "FastDepthwise3x3")}
+        assert len(convs) == 4 and convs <= planned.plan.in_place, (kinds, planned.plan.in_place)
+        assert kinds.count("FastFullyConnected") == 2, kinds
+    elif name.startswith("conv"):
         assert kinds.count("FastConv1x1") == 2 and kinds.count("FastConv") == 7, kinds
     elif name == "depthwise":
         assert kinds.count("FastDepthwise3x3") == 7 and kinds.count("CmsisDepthwiseConv2D") == 3, kinds
@@ -302,7 +319,7 @@ def test_dead_channels_are_recast(variant_models):
         graph = optimize(load_model(variant_models[name]))
         constant = 0
         for op in graph.ops:
-            kernel = _runs(backend.kernel(op), op)
+            kernel = backend.kernel(op)
             if isinstance(kernel, fast.FastKernel):
                 table = kernel.channels(op)
                 assert table is not None
@@ -311,10 +328,10 @@ def test_dead_channels_are_recast(variant_models):
 
 
 @needs_cmsis
-@pytest.mark.parametrize("patches", ["off", "auto"])
+@pytest.mark.parametrize(("patches", "prefer"), [("off", "memory"), ("off", "speed"), ("auto", "memory")])
 @pytest.mark.parametrize("name", MODELS)
-def test_mlperf_on_host_is_bit_exact(name, patches, tmp_path, cache):
-    _assert_host_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, patches)
+def test_mlperf_on_host_is_bit_exact(name, patches, prefer, tmp_path, cache):
+    _assert_host_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, patches, prefer)
 
 
 # --- which kernel runs, and what it needs ---
@@ -340,8 +357,7 @@ def test_fast_path_is_taken_on_the_m7(name):
     assert counts == TARGETS[name], kinds
     m55 = select_backend(load_board("mps3-an547"), "cmsis-nn", str(CMSIS.nn), str(CMSIS.core))
     assert not any(k.startswith("Fast") for k in _kinds(m55, graph))
-    m7_code = m7.kernel(graph.ops[0])
-    assert isinstance(m7_code, fast.Preferred) and isinstance(m7_code.fallback, CmsisKernel)
+    assert isinstance(m7.choices(graph.ops[0])[-2], CmsisKernel)  # fast, then CMSIS-NN, then portable
 
 
 def _scratch_cases(graphs: list[Graph]) -> list[tuple[str, int, str]]:
@@ -350,7 +366,7 @@ def _scratch_cases(graphs: list[Graph]) -> list[tuple[str, int, str]]:
     cases = []
     for graph in graphs:
         for i, op in enumerate(graph.ops):
-            kernel = _runs(backend.kernel(op), op)
+            kernel = backend.kernel(op)
             if not isinstance(kernel, fast.FastKernel):
                 continue
             inp, out = op.input(0).shape, op.outputs[0].shape
@@ -485,15 +501,19 @@ def _assert_runs_bit_exact(board: str, models: dict[str, Path], work: Path, cach
 
 @needs_cmsis
 @needs_arm
-@pytest.mark.parametrize(("board", "patches"), [("mps2-an500", "off"), ("mps2-an500", "auto"), ("mps2-an386", "off")])
-def test_mlperf_on_emulated_dsp_cores_is_bit_exact(board, patches, tmp_path, cache):
-    """The M7 layer by layer and patch by patch, and the M4 (the other DSP core the fast kernels run on)."""
+@pytest.mark.parametrize(
+    ("board", "patches", "prefer"),
+    [("mps2-an500", "off", "speed"), ("mps2-an500", "auto", "memory"), ("mps2-an386", "off", "memory")],
+)
+def test_mlperf_on_emulated_dsp_cores_is_bit_exact(board, patches, prefer, tmp_path, cache):
+    """The M7 layer by layer (fastest kernels) and patch by patch (least memory), and the M4 (the other DSP core
+    the fast kernels run on)."""
     models = {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}
-    _assert_runs_bit_exact(board, models, tmp_path, cache, "--patches", patches)
+    _assert_runs_bit_exact(board, models, tmp_path, cache, "--patches", patches, "--prefer", prefer)
 
 
 @needs_cmsis
 @needs_arm
 def test_variants_on_emulated_m7_are_bit_exact(variant_models, tmp_path, cache):
     """The DSP instructions and inline assembly themselves, over every variant."""
-    _assert_runs_bit_exact("mps2-an500", variant_models, tmp_path, cache, "--patches", "off")
+    _assert_runs_bit_exact("mps2-an500", variant_models, tmp_path, cache, "--patches", "off", "--prefer", "speed")

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from support import mlperf_dir
 
+from tinyml.backends import Backend, CoreFeatures
 from tinyml.frontend import load_model
+from tinyml.ops.cmsis_nn import cmsis_kernels
 from tinyml.optimize import optimize
 from tinyml.planner import (
+    BALANCED_SLACK,
     STRATEGIES,
     GreedyBySizePlanner,
     PlanOptions,
@@ -40,6 +43,32 @@ def test_never_above_tflm(model):
 def test_peak_covers_the_busiest_op(model):
     _, plan = model
     assert plan.peak >= plan.live_set_bound > 0
+
+
+#: the CMSIS-NN backend of a DSP core: fast, CMSIS-NN and portable kernels per op (planning needs no CMSIS files)
+DSP = Backend("cmsis-nn", cmsis_kernels(CoreFeatures(dsp=True)), None)
+
+
+@pytest.mark.parametrize("name", ["ad01_int8", "kws_ref_model", "str_ww_ref_model"])
+def test_kernel_choice_trades_speed_for_memory(name):
+    """memory: the smallest arena (never above the portable kernels'); balanced: within the slack of it;
+    speed: every op on its fastest kernel, whatever the arena."""
+    graph = optimize(load_model(mlperf_dir() / f"{name}.tflite"))
+    plans = {p: plan_memory(graph, DSP, PlanOptions(prefer=p)) for p in ("memory", "balanced", "speed")}
+    for plan in plans.values():
+        assert check_plan(plan) == []
+        for i, op in enumerate(graph.ops):  # the scratch planned is the chosen kernel's
+            kernel, size = plan.kernels[i], plan.scratch.get(i, (0, 0))[1]
+            want = kernel.in_place(op).scratch if i in plan.in_place else kernel.scratch_bytes(op)  # type: ignore[union-attr]
+            assert size == -(-want // 16) * 16, (name, i)
+    memory, balanced, speed = plans["memory"], plans["balanced"], plans["speed"]
+    assert memory.peak <= plan_memory(graph).peak
+    assert memory.peak <= balanced.peak <= memory.peak * BALANCED_SLACK
+    assert speed.kernels == [DSP.kernel(op) for op in graph.ops]
+    if name == "str_ww_ref_model":  # CMSIS-NN's large depthwise kernels cannot run in place: balanced gives them up
+        assert speed.peak > memory.peak * BALANCED_SLACK and balanced.kernels != speed.kernels
+    else:  # the fast kernels run in place (or need no scratch): nothing to give up
+        assert balanced.kernels == speed.kernels
 
 
 def test_reshape_shares_memory():

@@ -115,6 +115,15 @@ def test_weights_are_the_filter_tensors(json_report):
     assert [layer["op"] for layer in r["layers"]] == ["FULLY_CONNECTED"] * 10
 
 
+def test_layers_name_their_kernel(json_report):
+    """KWS on the portable kernels: each depthwise and pointwise layer writes over its input; views run nothing."""
+    layers = json_report("kws_ref_model")["layers"]
+    assert {layer["kernel"] for layer in layers} == {"portable"}
+    for layer in layers:
+        pointwise = layer["op"] == "CONV_2D" and layer["input_shapes"][0][1:3] == layer["output_shape"][1:3]
+        assert layer["in_place"] == (layer["op"] == "DEPTHWISE_CONV_2D" or pointwise), layer
+
+
 def _paths(value: Any, prefix: str, maps: set[str]) -> set[str]:
     """Every field path in a report, in the notation of docs/report-schema.md (`layers[].op`)."""
     found = {prefix} if prefix and not prefix.endswith("[]") else set()

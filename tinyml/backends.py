@@ -4,6 +4,10 @@
 calls Arm's CMSIS-NN for the ops and variants it covers, tuned for the board's
 core (DSP extension, Helium/MVE), and falls back to the portable kernel for the
 rest. `auto` takes CMSIS-NN on Cortex-M boards when it is available.
+
+A backend offers every kernel that can run an op, fastest first (`choices`):
+the planner may take a slower one where it needs less memory (the portable
+kernels have in-place variants CMSIS-NN lacks, and need no scratch).
 """
 
 from __future__ import annotations
@@ -39,15 +43,17 @@ class CoreFeatures:
 @dataclass(frozen=True)
 class Backend:
     name: str
-    overrides: dict[str, Kernel] = field(default_factory=dict)
+    #: op type -> this backend's kernels for it, fastest first (each may refuse a variant)
+    overrides: dict[str, tuple[Kernel, ...]] = field(default_factory=dict)
     cmsis: CmsisPaths | None = None
 
+    def choices(self, op: Operator) -> list[Kernel]:
+        """The kernels that can run `op`, fastest first; the portable one is always last."""
+        return [*(k for k in self.overrides.get(op.type, ()) if k.accepts(op)), REGISTRY[op.type]]
+
     def kernel(self, op: Operator) -> Kernel:
-        """The kernel that runs `op`: this backend's when it covers the variant, else the portable one."""
-        special = self.overrides.get(op.type)
-        if special is not None and special.accepts(op):
-            return special
-        return REGISTRY[op.type]
+        """The fastest kernel for `op`: this backend's when it covers the variant, else the portable one."""
+        return self.choices(op)[0]
 
 
 PORTABLE = Backend("portable")

@@ -62,6 +62,7 @@ def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
         io_external=args.io == "external",
         patches=_patch_option(args.patches),
         max_mac_overhead=args.max_mac_overhead,
+        prefer=args.prefer,
     )
     planned = plan_model(graph, backend, options)
     code = render_model(planned.graph, planned.plan, board, backend)
@@ -464,6 +465,13 @@ def _parser() -> argparse.ArgumentParser:
             help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
         )
         cmsis_paths(sp)
+        sp.add_argument(
+            "--prefer",
+            choices=["balanced", "memory", "speed"],
+            default="balanced",
+            help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
+            "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",
+        )
         sp.add_argument(
             "--no-in-place", dest="in_place", action="store_false", help="never let an op overwrite its input"
         )

@@ -203,7 +203,7 @@ def render_model(
     for i, op in enumerate(graph.ops):
         emitter.op_index = i
         emitter.layer_consts = []
-        call = backend.kernel(op).emit(op, emitter)
+        call = plan.kernels[i].emit(op, emitter)
         code = "" if call is None else env.get_template(call.template).render(**call.values)
         layers.append(LayerCode(i, op, code, list(emitter.layer_consts)))
 

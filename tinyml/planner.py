@@ -4,6 +4,12 @@ Planners share TFLM's interface (add a buffer with its lifetime, read back
 offsets and the peak). Several strategies run on every model and the smallest
 plan wins, so tinyml never needs more than TFLM's own greedy planner, which is
 one of the strategies.
+
+Kernels are chosen here too, because they decide memory: a backend offers
+several per op (fastest first), differing in scratch and in whether they can
+write over their input. The planner first finds the smallest arena any choice
+allows, then gives each op the fastest kernel that keeps the arena within a
+margin of it (none for --prefer memory; --prefer speed skips all this).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from tinyml.backends import PORTABLE, Backend
 from tinyml.errors import UsageError
 from tinyml.ir import Graph, Tensor
+from tinyml.ops import Kernel
 from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
 
 ALIGNMENT = 16
@@ -196,6 +203,8 @@ class MemoryPlan:
     external: dict[int, int] = field(default_factory=dict)
     #: id(tensor) -> external buffer number
     tensor_external: dict[int, int] = field(default_factory=dict)
+    #: the kernel that runs each op, by position (codegen emits these, the scratch above is theirs)
+    kernels: list[Kernel] = field(default_factory=list)
 
     @property
     def live_set_bound(self) -> int:
@@ -227,6 +236,9 @@ class PlanOptions:
     patches: PatchConfig | str = "auto"
     #: "auto" only considers patch stages whose recomputed halos cost at most this factor of the MACs
     max_mac_overhead: float = 1.2
+    #: "balanced": the fastest kernels within BALANCED_SLACK of the smallest arena; "memory": the smallest
+    #: arena, then the fastest kernels that keep it; "speed": the fastest kernels
+    prefer: str = "balanced"
 
 
 @dataclass
@@ -239,6 +251,9 @@ class Planned:
     mac_overhead: float
 
 
+#: --prefer balanced: the arena may exceed the smallest by this factor where faster kernels need it (they
+#: run 2-4 times faster than the portable in-place ones, for a few hundred bytes of scratch)
+BALANCED_SLACK = 1.1
 #: square patch grids "auto" tries (MCUNetV2 finds 2x2 to 8x8 enough)
 AUTO_GRIDS = (2, 3, 4, 5, 6, 8)
 
@@ -273,7 +288,7 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
             overhead = mac_overhead(graph, expanded)
             if overhead > options.max_mac_overhead:
                 continue
-            bound = max(_requests(expanded, backend, options).live_bytes(), default=0)
+            bound = _KernelChoice(expanded, backend, options).bound()
             ranked.append((bound, n * n, config, expanded, overhead))
     if not ranked:
         return flat
@@ -342,6 +357,7 @@ class _Requests:
     in_place: dict[int, int]
     external_roots: set[int]
     n_ops: int
+    kernels: list[Kernel]
 
     def live_bytes(self) -> list[int]:
         """Bytes live during each op (a difference array: patch-expanded graphs have thousands of ops)."""
@@ -354,14 +370,78 @@ class _Requests:
 
 
 def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> MemoryPlan:
-    """Lifetimes for every activation and scratch buffer, placed by the best strategy."""
-    return _place(_requests(graph, backend, options or PlanOptions()))
+    """Each op's kernel, lifetimes for every activation and scratch buffer, placed by the best strategy."""
+    options = options or PlanOptions()
+    choice = _KernelChoice(graph, backend, options)
+    if choice.fixed or options.prefer == "speed":
+        return _place(_requests(graph, choice.fastest(), options))
+    # Per op the fewest live bytes; the all-portable mix as well, in case its placement packs tighter.
+    lean = min(
+        (_place(_requests(graph, kernels, options)) for kernels in (choice.lean(), choice.last())), key=lambda p: p.peak
+    )
+    target = lean.peak if options.prefer == "memory" else int(lean.peak * BALANCED_SLACK)
+    # The fastest kernels within a limit on each op's live bytes: the highest limit whose placement
+    # stays within the target (bisected: a faster mix may place less tightly than its live bytes).
+    limits = sorted({b for row in choice.live for b in row if b <= target} | {target})
+    best, lo, hi = lean, 0, len(limits) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        plan = _place(_requests(graph, choice.within(limits[mid]), options))
+        if plan.peak <= target:
+            best, lo = plan, mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
-def _requests(graph: Graph, backend: Backend, options: PlanOptions) -> _Requests:
+class _KernelChoice:
+    """Each op's candidate kernels (fastest first) and what each costs in live bytes during that op.
+
+    `live[r][i]` is the bytes live during op i with every op on its r-th choice (or its last). An op's
+    kernel changes only the bytes live during that op (its scratch; its input and output sharing memory
+    or not), so one row per rank prices every op's every choice.
+    """
+
+    def __init__(self, graph: Graph, backend: Backend, options: PlanOptions) -> None:
+        self.choices = [backend.choices(op) for op in graph.ops]
+        depth = max((len(c) for c in self.choices), default=1)
+        self.fixed = depth == 1
+        ranks = 1 if options.prefer == "speed" else depth
+        self.live = [_requests(graph, self._rank(r), options).live_bytes() for r in range(ranks)]
+
+    def _rank(self, r: int) -> list[Kernel]:
+        return [c[min(r, len(c) - 1)] for c in self.choices]
+
+    def _cost(self, i: int, r: int) -> int:
+        return self.live[min(r, len(self.live) - 1)][i]
+
+    def fastest(self) -> list[Kernel]:
+        return self._rank(0)
+
+    def last(self) -> list[Kernel]:
+        """Every op on the portable kernel."""
+        return [c[-1] for c in self.choices]
+
+    def lean(self) -> list[Kernel]:
+        """Per op, the choice with the fewest live bytes (the faster one on a tie)."""
+        return [c[min(range(len(c)), key=lambda r, i=i: (self._cost(i, r), r))] for i, c in enumerate(self.choices)]
+
+    def within(self, limit: int) -> list[Kernel]:
+        """Per op, the fastest choice whose live bytes stay within `limit` (the leanest when none does)."""
+        lean = self.lean()
+        return [
+            next((k for r, k in enumerate(c) if self._cost(i, r) <= limit), lean[i]) for i, c in enumerate(self.choices)
+        ]
+
+    def bound(self) -> int:
+        """The live-set bound of the lean choice: what ranks patch stages."""
+        return max((min(self._cost(i, r) for r in range(len(c))) for i, c in enumerate(self.choices)), default=0)
+
+
+def _requests(graph: Graph, kernels: list[Kernel], options: PlanOptions) -> _Requests:
     storages = _Storages(graph)
-    for op in graph.ops:
-        k = backend.kernel(op).alias_input(op)
+    for op, kernel in zip(graph.ops, kernels, strict=True):
+        k = kernel.alias_input(op)
         if k is not None and not op.input(k).is_const:
             storages.union(op.input(k), op.outputs[0])
 
@@ -377,7 +457,7 @@ def _requests(graph: Graph, backend: Backend, options: PlanOptions) -> _Requests
     io = {id(t) for t in [*graph.inputs, *graph.outputs]}
     in_place: dict[int, int] = {}  # op position -> scratch bytes of its in-place variant
     for i, op in enumerate(graph.ops):
-        choice = backend.kernel(op).in_place(op) if options.in_place else None
+        choice = kernels[i].in_place(op) if options.in_place else None
         if choice is None or op.input(choice.input).is_const:
             continue
         src = op.input(choice.input)
@@ -431,12 +511,12 @@ def _requests(graph: Graph, backend: Backend, options: PlanOptions) -> _Requests
         requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[root], last[root], segments=segments))
         owners.append(("storage", root))
     for i, op in enumerate(graph.ops):
-        size = in_place[i] if i in in_place else backend.kernel(op).scratch_bytes(op)
+        size = in_place[i] if i in in_place else kernels[i].scratch_bytes(op)
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
 
-    return _Requests(requests, owners, storages, members, in_place, external_roots, n_ops)
+    return _Requests(requests, owners, storages, members, in_place, external_roots, n_ops, kernels)
 
 
 def _place(req: _Requests) -> MemoryPlan:
@@ -483,6 +563,7 @@ def _place(req: _Requests) -> MemoryPlan:
         in_place=set(in_place),
         external={n: size for n, size in external.values()},
         tensor_external=tensor_external,
+        kernels=req.kernels,
     )
 
 

@@ -97,13 +97,16 @@ def parse_percent(text: str, option: str) -> float:
 
 
 def _filter_bytes(layer: LayerCode) -> int:
-    """Bytes of this layer's flash arrays that hold its filter tensor (the rest are computed constants)."""
+    """Bytes of this layer's flash arrays that hold its filter tensor, as is or re-laid out for a fast kernel
+    (the rest are computed constants)."""
     k = FILTER_INPUT.get(layer.op.type)
     w = layer.op.inputs[k] if k is not None and k < len(layer.op.inputs) else None
     if w is None or w.data is None:
         return 0
     for arr in layer.consts:
         if arr.values is w.data or (arr.values.shape == w.data.shape and np.array_equal(arr.values, w.data)):
+            return arr.nbytes
+        if "_fast_weights" in arr.name:
             return arr.nbytes
     return 0
 
@@ -202,7 +205,9 @@ def build_report(
                 "output": op.outputs[0].name,
                 "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const],
                 "output_shape": list(op.outputs[0].shape),
-                "macs": backend.kernel(op).macs(op),
+                "kernel": plan.kernels[i].library,
+                "in_place": i in plan.in_place,
+                "macs": plan.kernels[i].macs(op),
                 "live_bytes": plan.live_bytes[i],
                 "live_activations_bytes": live["activations"],
                 "live_io_bytes": live["io"],
@@ -570,18 +575,23 @@ def format_text(report: dict[str, Any]) -> str:
             lines.append(f"  note: {_code_note(report)}")
     lines += [
         "",
-        f"  {'#':>3} {'op':<20} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'live':>8} {'scratch':>8} "
-        f"{'weights':>8} {'consts':>7}",
+        f"  {'#':>3} {'op':<20} {'kernel':<17} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'live':>8} "
+        f"{'scratch':>8} {'weights':>8} {'consts':>7}",
     ]
     for layer in report["layers"]:
         inputs = ", ".join(_shape(s) for s in layer["input_shapes"])
         mark = " <- peak" if layer["index"] == report["sram"]["peak_layer"] else ""
         lines.append(
-            f"  {layer['index']:>3} {layer['op']:<20} {inputs:<22} {_shape(layer['output_shape']):<15} "
-            f"{layer['macs']:>11,} {layer['live_bytes']:>8,} {layer['scratch_bytes']:>8,} "
-            f"{layer['weights_bytes']:>8,} {layer['constants_bytes']:>7,}{mark}"
+            f"  {layer['index']:>3} {layer['op']:<20} {_kernel(layer):<17} {inputs:<22} "
+            f"{_shape(layer['output_shape']):<15} {layer['macs']:>11,} {layer['live_bytes']:>8,} "
+            f"{layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} {layer['constants_bytes']:>7,}{mark}"
         )
     return "\n".join(lines)
+
+
+def _kernel(layer: dict[str, Any]) -> str:
+    """Whose kernel runs a layer, and whether it writes over its input."""
+    return "-" if layer["view"] else layer["kernel"] + (" in place" if layer["in_place"] else "")
 
 
 def _md(text: str) -> str:
@@ -627,15 +637,16 @@ def format_markdown(report: dict[str, Any]) -> str:
         "",
         f"<details><summary>{len(report['layers'])} layers (peak {_peak_where(report) or 'none'})</summary>",
         "",
-        "| # | op | input shapes | output shape | MACs | live bytes | scratch | weights | constants |",
-        "|--:|:--|:--|:--|--:|--:|--:|--:|--:|",
+        "| # | op | kernel | input shapes | output shape | MACs | live bytes | scratch | weights | constants |",
+        "|--:|:--|:--|:--|:--|--:|--:|--:|--:|--:|",
     ]
     for layer in report["layers"]:
         peak = layer["index"] == report["sram"]["peak_layer"]
         live = f"**{layer['live_bytes']:,}**" if peak else f"{layer['live_bytes']:,}"
         inputs = ", ".join(_shape(s) for s in layer["input_shapes"])
         lines.append(
-            f"| {layer['index']} | {layer['op']} | {inputs} | {_shape(layer['output_shape'])} | {layer['macs']:,} | "
+            f"| {layer['index']} | {layer['op']} | {_kernel(layer)} | {inputs} | {_shape(layer['output_shape'])} | "
+            f"{layer['macs']:,} | "
             f"{live} | {layer['scratch_bytes']:,} | {layer['weights_bytes']:,} | {layer['constants_bytes']:,} |"
         )
     lines += [

@@ -4,7 +4,9 @@
  * Pixels go in pairs: both are sign-extended once into the cols layout (a
  * quarter of an instruction per input byte), then every output channel pair
  * runs the 2x2 blocked product over them. Strided convolutions just pick
- * their pixels; the odd last pixel, if any, runs alone.
+ * their pixels; the odd last pixel, if any, runs alone. Either way round the
+ * kernel may write over its input: forwards when the output has no more
+ * channels than the input, else backwards (stride 1).
  */
 #include "tinyml/tm_fast.h"
 
@@ -27,6 +29,22 @@ tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *p
   uint32_t *cols = (uint32_t *)ctx->buf;
   const int32_t out_w = output_dims->w;
   const int32_t pixels = output_dims->n * output_dims->h * out_w;
+  if (out_c > in_c && params->stride.w == 1 && params->stride.h == 1) {
+    /* Backwards: output pixel p starts at or after input pixel p, so each pair's outputs land on input
+     * already consumed and the output may overwrite the input. The odd pixel, if any, goes first. */
+    for (int32_t p = pixels; p > 0;) {
+      const int32_t n = p % 2 != 0 ? 1 : 2;
+      p -= n;
+      for (int32_t i = 0; i < n; ++i) {
+        tm_fast_pack_cols(input + (p + i) * in_c, groups, n, i, cols);
+      }
+      int8_t *out0 = output + p * out_c;
+      tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
+    }
+    return TM_OK;
+  }
+  /* Forwards: with out_c <= in_c, output pixel p ends below input pixel p + 1 (strides only move that
+   * further), so here too the output may overwrite the input. */
   const int32_t sx = params->stride.w * in_c;
   const int32_t sy = params->stride.h * input_dims->w * in_c;
   const int32_t image = input_dims->h * input_dims->w * in_c;

@@ -65,6 +65,8 @@ class Kernel(ABC):
     """Support for one or more TFLite operator types."""
 
     op_types: ClassVar[tuple[str, ...]] = ()
+    #: whose code it is, for the report: "portable", "cmsis-nn" or "fast"
+    library: ClassVar[str] = "portable"
 
     def check(self, op: Operator) -> None:  # noqa: B027 - most kernels accept every variant they are given
         """Raise `Unsupported` when this op's variant cannot be compiled."""

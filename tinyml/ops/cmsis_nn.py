@@ -32,7 +32,7 @@ from tinyml.ops.activation_fixed import _softmax_scaling
 from tinyml.ops.base import REGISTRY, Call, EmitContext, InPlace, Kernel, activation_of, dims4
 from tinyml.ops.conv import folded_bias, window_padding
 from tinyml.ops.elementwise import add_values, mul_values, same_shape_input
-from tinyml.ops.fast import prefer_fast
+from tinyml.ops.fast import FAST_KERNELS
 
 if TYPE_CHECKING:
     from tinyml.backends import CoreFeatures
@@ -189,6 +189,8 @@ def avgpool_buffer_size(core: Core, output_w: int, channels: int) -> int:
 
 class CmsisKernel(Kernel):
     """A CMSIS-NN kernel for one core; checks, MACs and naming come from the portable kernel it replaces."""
+
+    library = "cmsis-nn"
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -520,12 +522,14 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
 )
 
 
-def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, Kernel]:
-    """The CMSIS-NN kernels for a core, by op type (the backend falls back to portable for the rest).
+def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[Kernel, ...]]:
+    """The CMSIS-NN backend's kernels for a core by op type, fastest first (the portable one comes after).
 
     With `fast`, tinyml's own kernels (tinyml.ops.fast) go in front where they cover an op: on DSP cores
     they beat CMSIS-NN's DSP kernels; its MVE kernels are faster still, so MVE cores keep them.
     """
     core = core_of(features)
-    kernels: dict[str, Kernel] = {t: cls(core) for cls in KERNELS for t in cls.op_types}
-    return prefer_fast(kernels) if fast and core == "dsp" else kernels
+    kernels: dict[str, tuple[Kernel, ...]] = {t: (cls(core),) for cls in KERNELS for t in cls.op_types}
+    if fast and core == "dsp":
+        return {t: (*FAST_KERNELS.get(t, ()), *ks) for t, ks in kernels.items()}
+    return kernels

@@ -15,7 +15,8 @@ that knowledge where CMSIS-NN (written for run-time parameters) cannot:
 - channels whose weights are all zero (they occur in MLPerf VWW) always
   output the same value, so they are re-encoded to produce it.
 
-`Preferred` puts a fast kernel in front of the CMSIS-NN one for an op type.
+The CMSIS-NN backend of a DSP core lists them before CMSIS-NN's (`FAST_KERNELS`).
+The convolutions also run in place: each reads all of an output's inputs before writing it.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class FastKernel(Kernel):
     """Shared by the fast kernels: checks and MACs are the portable kernel's; accepts() also runs check()."""
 
     op_types: ClassVar[tuple[str, ...]] = ()
+    library = "fast"
     #: output channels per block of the weight layout (and of the tm_fast_channel table)
     block: ClassVar[int] = 2
 
@@ -131,9 +133,6 @@ class FastKernel(Kernel):
 
     def macs(self, op: Operator) -> int:
         return REGISTRY[op.type].macs(op)
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return None
 
     def accepts(self, op: Operator) -> bool:
         try:
@@ -214,6 +213,15 @@ class FastConv1x1(_FastConvBase):
     def scratch_bytes(self, op: Operator) -> int:
         return 2 * _round_up(op.input(0).shape[3], 4) * 2
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """A pixel pair is packed into the scratch before its outputs are written. With no more output
+        channels than input ones, those end below the next pair's input (strides only move that further);
+        with more, the kernel walks backwards, and at stride 1 they start at or after the pair's input."""
+        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
+        if op.outputs[0].shape[3] <= op.input(0).shape[3] or unit_stride:
+            return InPlace(0, self.scratch_bytes(op))
+        return None
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         values = {**self._common(op, ctx), **self._geometry_values(op)}
         return Call("fast/conv1x1_s8.c.j2", values)
@@ -280,6 +288,11 @@ class FastDepthwise3x3(FastKernel):
         rows, width, out_w = self._plane(op)
         return rows * width * 2 + -(-out_w // 2) * 8
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Channel c is copied whole into the plane before any output is written, and outputs of
+        channel c land only on channel-c bytes: in place at any stride, for free."""
+        return InPlace(0, self.scratch_bytes(op))
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
         assert inp.quant
@@ -317,9 +330,6 @@ class FastFullyConnected(FastKernel):
     def covers(self, op: Operator) -> bool:
         return op.input(1).shape[0] >= self.min_units
 
-    def scratch_bytes(self, op: Operator) -> int:
-        return _round_up(op.input(1).shape[1], 4) * 2
-
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         units, depth = op.input(1).shape
         values = self._common(op, ctx)
@@ -336,57 +346,9 @@ class FastFullyConnected(FastKernel):
         return Call("fast/fully_connected_s8.c.j2", values)
 
 
-class Preferred(Kernel):
-    """The fast kernel for the variants it accepts, the given (CMSIS-NN) kernel for the rest.
-
-    Everything a caller asks is answered by whichever of the two runs the op;
-    attributes only the fallback has (CMSIS-NN's geometry, buffer_size) are its.
-    """
-
-    def __init__(self, fast: list[FastKernel], fallback: Kernel) -> None:
-        self.fast = fast
-        self.fallback = fallback
-        self.op_types = fallback.op_types
-
-    def runs(self, op: Operator) -> Kernel:
-        """The kernel that implements `op`."""
-        return next((k for k in self.fast if k.accepts(op)), self.fallback)
-
-    def __getattr__(self, name: str) -> object:
-        if name == "fallback":  # not set yet (copy, pickle): no recursion
-            raise AttributeError(name)
-        return getattr(self.fallback, name)
-
-    def accepts(self, op: Operator) -> bool:
-        return self.runs(op).accepts(op)
-
-    def check(self, op: Operator) -> None:
-        self.runs(op).check(op)
-
-    def macs(self, op: Operator) -> int:
-        return self.runs(op).macs(op)
-
-    def scratch_bytes(self, op: Operator) -> int:
-        return self.runs(op).scratch_bytes(op)
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return self.runs(op).in_place(op)
-
-    def alias_input(self, op: Operator) -> int | None:
-        return self.runs(op).alias_input(op)
-
-    def emit(self, op: Operator, ctx: EmitContext) -> Call | None:
-        return self.runs(op).emit(op, ctx)
-
-
 #: fast kernels by op type, most specialised first
-FAST_KERNELS: dict[str, list[FastKernel]] = {
-    "CONV_2D": [FastConv1x1(), FastConv()],
-    "DEPTHWISE_CONV_2D": [FastDepthwise3x3()],
-    "FULLY_CONNECTED": [FastFullyConnected()],
+FAST_KERNELS: dict[str, tuple[FastKernel, ...]] = {
+    "CONV_2D": (FastConv1x1(), FastConv()),
+    "DEPTHWISE_CONV_2D": (FastDepthwise3x3(),),
+    "FULLY_CONNECTED": (FastFullyConnected(),),
 }
-
-
-def prefer_fast(kernels: dict[str, Kernel]) -> dict[str, Kernel]:
-    """`kernels` with the fast kernels put in front of each op type they cover."""
-    return {t: Preferred(FAST_KERNELS[t], k) if t in FAST_KERNELS else k for t, k in kernels.items()}

@@ -186,7 +186,8 @@ typedef struct {
 } tm_fast_conv_params;
 
 /*
- * CONV_2D 1x1 without padding (any stride): a matrix product over pixel pairs.
+ * CONV_2D 1x1 without padding (any stride): a matrix product over pixel pairs. The output may be the
+ * input (in place) when out_c <= in_c, or at stride 1.
  * Scratch: tm_fast_conv1x1_s8_get_buffer_size bytes (one pixel pair of cols).
  */
 int32_t tm_fast_conv1x1_s8_get_buffer_size(const tm_dims *input_dims);
@@ -207,6 +208,7 @@ tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *para
 /*
  * DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, padding <= 1: channel by channel through
  * an int16 plane padded with the zero point, two output pixels per step with SMLAD over weight pairs.
+ * The output may be the input (in place): a channel is in the plane before its outputs are written.
  * weights: 9 per channel, channel-major (ky, kx).
  */
 int32_t tm_fast_depthwise3x3_s8_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
@@ -217,10 +219,10 @@ tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_para
 
 /*
  * FULLY_CONNECTED (weights with zero point 0): rows in groups of four, interleaved word by word
- * (missing rows are zeros), against the input expanded once into the cols layout.
+ * (missing rows are zeros), against the input, sign-extended as it is read.
  * input_dims: n = batches, c = depth. bias: folded, units rounded up to a multiple of 4.
  * channels: the requantization of row u is channels[u * channel_step] (step 0: one for all rows).
- * Scratch: the expanded input.
+ * Scratch: none (the buffer size is 0).
  */
 int32_t tm_fast_fully_connected_s8_get_buffer_size(const tm_dims *input_dims);
 tm_status tm_fast_fully_connected_s8(const tm_context *ctx, const tm_activation *act, const tm_dims *input_dims,
