@@ -9,6 +9,7 @@ is skipped when CMSIS-NN is not found (set CMSIS_NN_ROOT and CMSIS_ROOT).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -262,14 +263,20 @@ def _dense_variants():
 
 
 def _in_place_chain():
-    """Depthwise (stride 1 and 2) and pointwise (widening: walked backwards; narrowing with a stride) layers whose
-    inputs die there: the fast kernels write over them. Then dense layers (no scratch, never in place)."""
+    """Layers whose inputs die there, so the fast kernels write over them: depthwise (stride 1 and 2), pointwise
+    (widening: walked backwards; narrowing, also strided) and KxK convs keeping the shape (channels in whole
+    words, and not: through the int8 patch). Then a pointwise conv over 6 channels (the general kernel, not in
+    place: the shape changes) and dense layers (no scratch, never in place)."""
     import tensorflow as tf
 
     L = tf.keras.layers
     x = tf.keras.Input((18, 16, 8))
     y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
     y = L.Conv2D(16, 1, activation="relu6")(y)
+    y = L.Conv2D(16, 3, padding="same", activation="relu")(y)
+    y = L.Conv2D(6, 1)(y)
+    y = L.Conv2D(6, (5, 3), padding="same", activation="relu")(y)
+    y = L.Conv2D(8, 1)(y)
     y = L.DepthwiseConv2D(3, strides=2, padding="same")(y)
     y = L.Conv2D(4, 1, strides=2)(y)
     y = L.Dense(12, activation="relu")(L.Flatten()(y))
@@ -300,9 +307,11 @@ def test_variants_on_host_are_bit_exact(name, variant_models, tmp_path, cache):
     planned = _assert_host_bit_exact(variant_models[name], tmp_path, prefer="speed")
     kinds = [type(k).__name__ for k in planned.plan.kernels]
     if name == "in_place":
-        convs = {i for i, k in enumerate(kinds) if k in ("FastConv1x1", "FastDepthwise3x3")}
-        assert len(convs) == 4 and convs <= planned.plan.in_place, (kinds, planned.plan.in_place)
-        assert kinds.count("FastFullyConnected") == 2, kinds
+        in_place = sorted(planned.plan.in_place)
+        assert [kinds[i] for i in in_place] == [
+            "FastDepthwise3x3", "FastConv1x1", "FastConv", "FastConv1x1", "FastConv", "FastDepthwise3x3", "FastConv1x1"
+        ], (kinds, in_place)  # fmt: skip
+        assert kinds.count("FastConv") == 3 and kinds.count("FastFullyConnected") == 2, kinds
     elif name.startswith("conv"):
         assert kinds.count("FastConv1x1") == 2 and kinds.count("FastConv") == 7, kinds
     elif name == "depthwise":
@@ -380,6 +389,12 @@ def _scratch_cases(graphs: list[Graph]) -> list[tuple[str, int, str]]:
             elif isinstance(kernel, fast.FastConv):
                 f = "{%d, %d, %d, %d}" % op.input(1).shape  # noqa: UP031
                 expr = f"tm_fast_conv_s8_get_buffer_size(&(tm_dims){d_in}, &(tm_dims){f})"
+                in_place = kernel.in_place(op)
+                if in_place is not None:
+                    (pw, ph) = kernel.emit(op, _NoEmit()).values["padding"]  # type: ignore[union-attr]
+                    params = f"&(tm_fast_conv_params){{{{1, 1}}, {{{pw}, {ph}}}, {{-128, 127}}, 0}}"
+                    call = f"tm_fast_conv_s8_in_place_get_buffer_size({params}, &(tm_dims){d_in}, &(tm_dims){f})"
+                    cases.append((f"{graph.name} op {i} in place", in_place.scratch, call))
             else:
                 values = kernel.emit(op, _NoEmit())
                 assert values is not None
@@ -503,11 +518,16 @@ def _assert_runs_bit_exact(board: str, models: dict[str, Path], work: Path, cach
 @needs_arm
 @pytest.mark.parametrize(
     ("board", "patches", "prefer"),
-    [("mps2-an500", "off", "speed"), ("mps2-an500", "auto", "memory"), ("mps2-an386", "off", "memory")],
+    [
+        ("mps2-an500", "off", "speed"),
+        ("mps2-an500", "auto", "memory"),
+        ("mps2-an386", "off", "memory"),
+        ("mps3-an547", "off", "balanced"),
+    ],
 )
 def test_mlperf_on_emulated_dsp_cores_is_bit_exact(board, patches, prefer, tmp_path, cache):
-    """The M7 layer by layer (fastest kernels) and patch by patch (least memory), and the M4 (the other DSP core
-    the fast kernels run on)."""
+    """The M7 layer by layer (fastest kernels) and patch by patch (least memory), the M4, and the M55, where the
+    fast kernels stand in for CMSIS-NN's Helium ones when those would grow the arena."""
     models = {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}
     _assert_runs_bit_exact(board, models, tmp_path, cache, "--patches", patches, "--prefer", prefer)
 
@@ -517,3 +537,16 @@ def test_mlperf_on_emulated_dsp_cores_is_bit_exact(board, patches, prefer, tmp_p
 def test_variants_on_emulated_m7_are_bit_exact(variant_models, tmp_path, cache):
     """The DSP instructions and inline assembly themselves, over every variant."""
     _assert_runs_bit_exact("mps2-an500", variant_models, tmp_path, cache, "--patches", "off", "--prefer", "speed")
+
+
+@needs_cmsis
+@needs_arm
+def test_in_place_chain_on_emulated_m55_is_bit_exact(variant_models, tmp_path, cache):
+    """The fast kernels built for the M55 (Armv8.1-M has the DSP instructions), in place where balanced picks them."""
+    models = {"in_place": variant_models["in_place"]}
+    _assert_runs_bit_exact("mps3-an547", models, tmp_path, cache, "--patches", "off", "--prefer", "balanced")
+    assert CMSIS is not None
+    cmsis = ("--kernels", "cmsis-nn", "--cmsis-nn", str(CMSIS.nn), "--cmsis", str(CMSIS.core))
+    proc = _tinyml("report", str(models["in_place"]), "--board", "mps3-an547", *cmsis, "--json", cache=cache)
+    layers = json.loads(proc.stdout)["layers"]
+    assert sum(layer["kernel"] == "fast" and layer["in_place"] for layer in layers) >= 3, layers

@@ -6,6 +6,11 @@
  * window tap is a few word loads; other channel counts (RGB images, 1-channel
  * spectrograms) gather an int8 patch first. Taps in the padding read the
  * input zero point, so the folded bias needs no correction.
+ *
+ * Windows are gathered through one pointer per kernel row, so the output may
+ * be the input (stride 1, same shape, one image): output row y is written
+ * over input row y once that row is saved in a ring of padding.h + 1 rows in
+ * the scratch, from which later rows read it.
  */
 #include "tinyml/tm_fast.h"
 
@@ -17,6 +22,12 @@ int32_t tm_fast_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims
   const int32_t groups = groups_of(filter_dims);
   const int32_t patch = input_dims->c % 4 != 0 ? groups * 4 : 0;
   return 2 * groups * 8 + patch;
+}
+
+int32_t tm_fast_conv_s8_in_place_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
+                                                 const tm_dims *filter_dims) {
+  const int32_t ring = (params->padding.h + 1) * input_dims->w * input_dims->c;
+  return tm_fast_conv_s8_get_buffer_size(input_dims, filter_dims) + ring;
 }
 
 /* Hides a pointer's value from the optimiser, so that short loops stay loops instead of library calls. */
@@ -54,40 +65,36 @@ static inline void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
   }
 }
 
-/* The window of output pixel (ox, oy) as an int8 patch, zero-point padded and rounded up to whole words. */
-static void gather_patch(const int8_t *image, const tm_dims *in, const tm_dims *f, const tm_fast_conv_params *params,
-                         int32_t ox, int32_t oy, int8_t *patch, int32_t groups) {
+/* The window of output pixel ox (of the output row whose input rows are `rows`, NULL in the padding) as an
+ * int8 patch, zero-point padded and rounded up to whole words. */
+static void gather_patch(const int8_t *const *rows, const tm_dims *in, const tm_dims *f,
+                         const tm_fast_conv_params *params, int32_t ox, int8_t *patch, int32_t groups) {
   const int32_t c = in->c;
   const int32_t row = f->w * c;
   const int8_t zp = (int8_t)params->input_zero_point;
   const int32_t x0 = ox * params->stride.w - params->padding.w;
-  const int32_t y0 = oy * params->stride.h - params->padding.h;
   const int32_t kx_lo = x0 < 0 ? -x0 : 0;
   const int32_t kx_hi = x0 + f->w > in->w ? in->w - x0 : f->w;
-  const int32_t line = in->w * c;
   int8_t *dst = patch;
-  const int8_t *src = image + y0 * line + x0 * c;
   if (kx_lo == 0 && kx_hi == f->w) { /* no padding left or right: whole rows */
-    for (int32_t y = y0; y < y0 + f->h; ++y) {
-      if (y < 0 || y >= in->h) {
+    for (int32_t ky = 0; ky < f->h; ++ky) {
+      if (rows[ky] == NULL) {
         fill_bytes(dst, zp, row);
       } else {
-        copy_run(dst, src, row);
+        copy_run(dst, rows[ky] + x0 * c, row);
       }
       dst += row;
-      src += line;
     }
   } else {
-    for (int32_t y = y0; y < y0 + f->h; ++y) {
-      if (y < 0 || y >= in->h || kx_lo >= kx_hi) {
+    for (int32_t ky = 0; ky < f->h; ++ky) {
+      if (rows[ky] == NULL || kx_lo >= kx_hi) {
         fill_bytes(dst, zp, row);
       } else {
         fill_bytes(dst, zp, kx_lo * c);
-        copy_run(dst + kx_lo * c, src + kx_lo * c, (kx_hi - kx_lo) * c);
+        copy_run(dst + kx_lo * c, rows[ky] + (x0 + kx_lo) * c, (kx_hi - kx_lo) * c);
         fill_bytes(dst + kx_hi * c, zp, (f->w - kx_hi) * c);
       }
       dst += row;
-      src += line;
     }
   }
   fill_bytes(dst, 0, groups * 4 - f->h * row);
@@ -103,27 +110,25 @@ static uint32_t *fill_zp(uint32_t *dst, int32_t n, uint32_t zpa, int32_t step) {
   return dst;
 }
 
-/* The window of output pixel (ox, oy) straight into cols (input channels a multiple of 4): per kernel row,
- * the taps inside the image are one contiguous run of input. */
-static void gather_cols(const int8_t *image, const tm_dims *in, const tm_dims *f, const tm_fast_conv_params *params,
-                        int32_t ox, int32_t oy, int32_t pixels, int32_t which, uint32_t *cols) {
+/* The window of output pixel ox straight into cols (input channels a multiple of 4): per kernel row, the
+ * taps inside the image are one contiguous run of input. */
+static void gather_cols(const int8_t *const *rows, const tm_dims *in, const tm_dims *f,
+                        const tm_fast_conv_params *params, int32_t ox, int32_t pixels, int32_t which, uint32_t *cols) {
   const int32_t cg = in->c / 4;
   const uint32_t zpa = tm_fast_sxtb16((uint32_t)(uint8_t)params->input_zero_point * 0x01010101u);
   const int32_t step = 2 * pixels;
   const int32_t x0 = ox * params->stride.w - params->padding.w;
-  const int32_t y0 = oy * params->stride.h - params->padding.h;
   const int32_t kx_lo = x0 < 0 ? -x0 : 0;
   const int32_t kx_hi = x0 + f->w > in->w ? in->w - x0 : f->w;
   uint32_t *dst = cols + 2 * which;
   for (int32_t ky = 0; ky < f->h; ++ky) {
-    const int32_t y = y0 + ky;
-    if (y < 0 || y >= in->h || kx_lo >= kx_hi) {
+    if (rows[ky] == NULL || kx_lo >= kx_hi) {
       dst = fill_zp(dst, f->w * cg, zpa, step);
       continue;
     }
     dst = fill_zp(dst, kx_lo * cg, zpa, step);
     const int32_t run = (kx_hi - kx_lo) * cg;
-    tm_fast_pack_cols(image + (y * in->w + x0 + kx_lo) * in->c, run, pixels, 0, dst);
+    tm_fast_pack_cols(rows[ky] + (x0 + kx_lo) * in->c, run, pixels, 0, dst);
     dst = fill_zp(dst + run * step, (f->w - kx_hi) * cg, zpa, step);
   }
 }
@@ -133,41 +138,71 @@ tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *para
                           const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output) {
   const int32_t out_c = output_dims->c;
   const int32_t groups = groups_of(filter_dims);
-  if (filter_dims->c != input_dims->c || filter_dims->n != out_c || input_dims->n != output_dims->n) {
+  const int in_place = (const int8_t *)output == input;
+  if (filter_dims->c != input_dims->c || filter_dims->n != out_c || input_dims->n != output_dims->n ||
+      filter_dims->h > TM_FAST_CONV_MAX_KH) {
     return TM_ERROR_ARG;
   }
-  if (ctx->buf == NULL || ctx->size < tm_fast_conv_s8_get_buffer_size(input_dims, filter_dims)) {
+  if (in_place && (params->stride.w != 1 || params->stride.h != 1 || input_dims->n != 1 ||
+                   input_dims->h != output_dims->h || input_dims->w != output_dims->w || input_dims->c != out_c ||
+                   params->padding.h >= filter_dims->h)) {
+    return TM_ERROR_ARG;
+  }
+  const int32_t need = in_place ? tm_fast_conv_s8_in_place_get_buffer_size(params, input_dims, filter_dims)
+                                : tm_fast_conv_s8_get_buffer_size(input_dims, filter_dims);
+  if (ctx->buf == NULL || ctx->size < need) {
     return TM_ERROR_SCRATCH;
   }
   uint32_t *cols = (uint32_t *)ctx->buf;
-  int8_t *patch = (int8_t *)(cols + 4 * groups);
   const int direct = input_dims->c % 4 == 0;
+  int8_t *patch = (int8_t *)(cols + 4 * groups);
+  int8_t *ring = patch + (direct ? 0 : 4 * groups); /* in place: input rows y - padding.h .. y */
+  const int32_t keep = params->padding.h + 1;
+  const int32_t line = input_dims->w * input_dims->c;
   const int32_t out_w = output_dims->w;
   const int32_t per_image = output_dims->h * out_w;
-  const int32_t image_size = input_dims->h * input_dims->w * input_dims->c;
-  int32_t ox[2];
-  int32_t oy[2];
+  const int32_t image_size = input_dims->h * line;
+  const int8_t *row_sets[2][TM_FAST_CONV_MAX_KH]; /* this output row's input rows, and the last one's */
+  const int8_t *const *rows_of[2];                 /* the row set of each pending pixel */
+  int32_t x_of[2];
   for (int32_t b = 0; b < output_dims->n; ++b) {
     const int8_t *image = input + b * image_size;
     int32_t n = 0;
-    for (int32_t p = 0; p < per_image; ++p) {
-      oy[n] = p / out_w;
-      ox[n] = p - oy[n] * out_w;
-      ++n;
-      if (n < 2 && p < per_image - 1) {
-        continue;
+    for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+      if (in_place) { /* input row oy is about to be overwritten: later rows read it from the ring */
+        memcpy(ring + oy % keep * line, image + oy * line, (size_t)line);
       }
-      for (int32_t i = 0; i < n; ++i) {
-        if (direct) {
-          gather_cols(image, input_dims, filter_dims, params, ox[i], oy[i], n, i, cols);
+      const int8_t **rows = row_sets[oy & 1];
+      const int32_t y0 = oy * params->stride.h - params->padding.h;
+      for (int32_t ky = 0; ky < filter_dims->h; ++ky) {
+        const int32_t y = y0 + ky;
+        if (y < 0 || y >= input_dims->h) {
+          rows[ky] = NULL;
         } else {
-          gather_patch(image, input_dims, filter_dims, params, ox[i], oy[i], patch, groups);
-          tm_fast_pack_cols(patch, groups, n, i, cols);
+          rows[ky] = in_place && y <= oy ? ring + y % keep * line : image + y * line;
         }
       }
-      int8_t *out0 = output + (b * per_image + p + 1 - n) * out_c;
-      tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
-      n = 0;
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        rows_of[n] = rows;
+        x_of[n] = ox;
+        ++n;
+        /* Pairs may span two rows, except in place: a row's outputs must be done before the next is saved. */
+        const int row_end = ox == out_w - 1 && (in_place || oy == output_dims->h - 1);
+        if (n < 2 && !row_end) {
+          continue;
+        }
+        for (int32_t i = 0; i < n; ++i) {
+          if (direct) {
+            gather_cols(rows_of[i], input_dims, filter_dims, params, x_of[i], n, i, cols);
+          } else {
+            gather_patch(rows_of[i], input_dims, filter_dims, params, x_of[i], patch, groups);
+            tm_fast_pack_cols(patch, groups, n, i, cols);
+          }
+        }
+        int8_t *out0 = output + (b * per_image + oy * out_w + ox + 1 - n) * out_c;
+        tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
+        n = 0;
+      }
     }
   }
   return TM_OK;

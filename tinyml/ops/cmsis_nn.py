@@ -525,11 +525,14 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
 def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[Kernel, ...]]:
     """The CMSIS-NN backend's kernels for a core by op type, fastest first (the portable one comes after).
 
-    With `fast`, tinyml's own kernels (tinyml.ops.fast) go in front where they cover an op: on DSP cores
-    they beat CMSIS-NN's DSP kernels; its MVE kernels are faster still, so MVE cores keep them.
+    With `fast`, tinyml's own kernels (tinyml.ops.fast) join where they cover an op: on DSP cores in front,
+    as they beat CMSIS-NN's DSP kernels; on MVE cores (which have the DSP instructions too) behind
+    CMSIS-NN's faster Helium kernels, for where the planner wants their scratch or in-place runs.
     """
     core = core_of(features)
     kernels: dict[str, tuple[Kernel, ...]] = {t: (cls(core),) for cls in KERNELS for t in cls.op_types}
     if fast and core == "dsp":
         return {t: (*FAST_KERNELS.get(t, ()), *ks) for t, ks in kernels.items()}
+    if fast and core == "mve":
+        return {t: (*ks, *FAST_KERNELS.get(t, ())) for t, ks in kernels.items()}
     return kernels

@@ -230,16 +230,33 @@ class FastConv1x1(_FastConvBase):
 class FastConv(_FastConvBase):
     """Any other undilated, ungrouped CONV_2D -> tm_fast_conv_s8 (im2col straight into sign-extended columns)."""
 
+    #: TM_FAST_CONV_MAX_KH: kernel rows the C kernel keeps pointers for
+    max_kh: ClassVar[int] = 32
+
     def covers(self, op: Operator) -> bool:
-        return _plain_conv(op)
+        return _plain_conv(op) and op.input(1).shape[1] <= self.max_kh
 
     def scratch_bytes(self, op: Operator) -> int:
         inp, w = op.input(0), op.input(1)
         groups = -(-(w.shape[1] * w.shape[2] * w.shape[3]) // 4)
         return 2 * groups * 8 + (groups * 4 if inp.shape[3] % 4 else 0)
 
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Stride 1, shape kept, one image: row by row, saving padding.h + 1 input rows in a ring
+        (tm_fast_conv_s8_in_place_get_buffer_size)."""
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        pad_h, _ = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
+        if not unit_stride or inp.shape != out.shape or inp.shape[0] != 1 or pad_h >= w.shape[1]:
+            return None
+        return InPlace(0, self.scratch_bytes(op) + (pad_h + 1) * inp.shape[2] * inp.shape[3])
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         values = {**self._common(op, ctx), **self._geometry_values(op)}
+        if ctx.in_place:
+            choice = self.in_place(op)
+            assert choice is not None
+            values["scratch_size"] = choice.scratch
         return Call("fast/conv_s8.c.j2", values)
 
 

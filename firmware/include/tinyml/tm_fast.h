@@ -196,11 +196,17 @@ tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *p
                              const tm_dims *output_dims, int8_t *output);
 
 /*
- * CONV_2D, any kernel, stride and padding (no dilation or groups): each pixel pair's window is
- * gathered straight into cols (channels in whole words) or through an int8 patch (other channel
- * counts), padding reading as the zero point. Filter dims: n = out channels, h, w, c = in channels.
+ * CONV_2D, any kernel, stride and padding (no dilation or groups; at most TM_FAST_CONV_MAX_KH kernel
+ * rows): each pixel pair's window is gathered straight into cols (channels in whole words) or through
+ * an int8 patch (other channel counts), padding reading as the zero point. Filter dims: n = out
+ * channels, h, w, c = in channels. The output may be the input (in place) at stride 1 when the shape
+ * is kept, one image, padding.h below the kernel height: then the scratch is
+ * tm_fast_conv_s8_in_place_get_buffer_size bytes, which hold padding.h + 1 input rows besides.
  */
+#define TM_FAST_CONV_MAX_KH 32
 int32_t tm_fast_conv_s8_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+int32_t tm_fast_conv_s8_in_place_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
+                                                 const tm_dims *filter_dims);
 tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
                           const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
                           const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
