@@ -31,7 +31,16 @@ LIB_NAME = "tinyml"
 LINK_SCRIPT = "tinyml_link.py"
 LDSCRIPT = "linker.ld"
 #: compiler flags besides the CPU's, as in templates/mcu/Makefile.j2 (less -Werror: users' compilers vary)
-COMMON_CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections", "-DTM_PROFILE_LAYERS")
+COMMON_CFLAGS = (
+    "-O2",
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fmerge-all-constants",
+    "-DTM_PROFILE_LAYERS",
+)
 #: linker flags besides the CPU's, as in templates/mcu/Makefile.j2; PlatformIO links -lc -lgcc -lm itself
 COMMON_LDFLAGS = ("-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles")
 #: flags the ststm32 bare-metal build adds that would override ours
