@@ -429,6 +429,8 @@ def test_report_includes_cmsis_scratch(cache):
     assert mve[(1, "DEPTHWISE_CONV_2D")] == 4 * 124 * 9 and mve[(9, "AVERAGE_POOL_2D")] == 0
     portable = tinyml("report", model, "--board", "mps2-an500", "--kernels", "portable", "--json", cache=cache)
     assert json.loads(portable.stdout)["layers"][0]["scratch_bytes"] == 0
+    over = tinyml("report", model, "--board", "mps3-an547", *_cmsis_args(), "--sram-budget", "16K", cache=cache)
+    assert over.returncode == 3 and "try --prefer memory" in over.stderr, over.stderr
 
 
 # --- without CMSIS (runs everywhere) ---

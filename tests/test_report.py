@@ -208,14 +208,15 @@ def test_too_small_budget_names_the_layer(cache, json_report):
     r = json_report("kws_ref_model")
     peak = r["layers"][r["sram"]["peak_layer"]]
     proc = report(model("kws_ref_model"), *BOARD, "--github", "--sram-budget", "16K", cache=cache)
-    one_line_error(proc, 3, "--sram-budget", "16,384", f"layer {peak['index']} {peak['op']}")
+    message = one_line_error(proc, 3, "--sram-budget", "16,384", f"layer {peak['index']} {peak['op']}")
+    assert "--prefer" not in message  # one kernel per op: nothing to trade
     errors = [GH_COMMAND.match(line) for line in proc.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) == 1 and errors[0] is not None and "SRAM budget" in errors[0].group(2)
     assert f"layer {peak['index']} {peak['op']}" in errors[0].group(3)
     assert not any(line.startswith("::notice") for line in proc.stdout.splitlines())
 
     proc = report(model("kws_ref_model"), *BOARD, "--flash-budget", "32K", cache=cache)
-    one_line_error(proc, 3, "flash", "--flash-budget", "32,768")
+    assert "--prefer" not in one_line_error(proc, 3, "flash", "--flash-budget", "32,768")
     assert "flash total" in proc.stdout  # the report is still printed
 
 

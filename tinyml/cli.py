@@ -396,7 +396,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(rep.format_text(report))
     if report["failures"]:
-        raise BudgetExceededError("; ".join(f["message"] for f in report["failures"]), rep.failure_fix(report))
+        messages = "; ".join(f["message"] for f in report["failures"])
+        raise BudgetExceededError(messages, rep.failure_fix(report, args.prefer))
     return 0
 
 

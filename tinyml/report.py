@@ -464,10 +464,13 @@ def compare(report: dict[str, Any], baseline: dict[str, Any], path: str, max_gro
     }
 
 
-def failure_fix(report: dict[str, Any]) -> str:
-    """The fix line for the failures of a report."""
+def failure_fix(report: dict[str, Any], prefer: str = "memory") -> str:
+    """The fix line for the failures of a report planned with `--prefer prefer`."""
     kinds = {f["kind"] for f in report["failures"]}
     fixes = []
+    over_sram = any(f["kind"] == "budget" and f["figure"] == "sram" for f in report["failures"])
+    if over_sram and prefer != "memory" and report["kernels"] != "portable":  # portable: one kernel per op
+        fixes.append("try --prefer memory (slower kernels where they save SRAM)")
     if "budget" in kinds:
         fixes.append("shrink the model, or raise the budget or use a board with more memory")
     if "growth" in kinds:
