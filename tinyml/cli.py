@@ -468,7 +468,7 @@ def _parser() -> argparse.ArgumentParser:
         cmsis_paths(sp)
         sp.add_argument(
             "--prefer",
-            choices=["balanced", "memory", "speed"],
+            choices=["balanced", "memory", "speed"],  # tinyml.planner.PREFERENCES (imported lazily)
             default="balanced",
             help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
             "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",

@@ -25,6 +25,8 @@ from tinyml.ops import Kernel
 from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
 
 ALIGNMENT = 16
+#: --prefer: how the planner trades kernel speed for SRAM (see PlanOptions.prefer)
+PREFERENCES = ("balanced", "memory", "speed")
 
 
 def align(n: int, to: int = ALIGNMENT) -> int:
@@ -239,6 +241,10 @@ class PlanOptions:
     #: "balanced": the fastest kernels within BALANCED_SLACK of the smallest arena; "memory": the smallest
     #: arena, then the fastest kernels that keep it; "speed": the fastest kernels
     prefer: str = "balanced"
+
+    def __post_init__(self) -> None:
+        if self.prefer not in PREFERENCES:
+            raise ValueError(f"prefer must be one of {PREFERENCES}, not {self.prefer!r}")
 
 
 @dataclass
