@@ -382,6 +382,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         elf_ram_bytes=elf_ram,
         sram_budget=sram_budget,
         flash_budget=flash_budget,
+        prefer=args.prefer,
     )
     if baseline is not None:
         rep.compare(report, baseline, args.baseline, max_growth)
@@ -397,7 +398,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(rep.format_text(report))
     if report["failures"]:
         messages = "; ".join(f["message"] for f in report["failures"])
-        raise BudgetExceededError(messages, rep.failure_fix(report, args.prefer))
+        raise BudgetExceededError(messages, rep.failure_fix(report))
     return 0
 
 

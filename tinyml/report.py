@@ -192,6 +192,7 @@ def build_report(
     stack_bytes: int | None = None,
     sram_budget: int | None = None,
     flash_budget: int | None = None,
+    prefer: str = "balanced",
 ) -> dict[str, Any]:
     """The report as plain data (what `--json` prints; fields in docs/report-schema.md).
 
@@ -284,6 +285,7 @@ def build_report(
             "flash_bytes": capacity.get("flash"),
         },
         "kernels": backend.name,
+        "prefer": prefer,
         "macs": sum(layer["macs"] for layer in layers),
         "sram": sram,
         "ram": ram,
@@ -464,12 +466,12 @@ def compare(report: dict[str, Any], baseline: dict[str, Any], path: str, max_gro
     }
 
 
-def failure_fix(report: dict[str, Any], prefer: str = "memory") -> str:
-    """The fix line for the failures of a report planned with `--prefer prefer`."""
+def failure_fix(report: dict[str, Any]) -> str:
+    """The fix line for the failures of a report."""
     kinds = {f["kind"] for f in report["failures"]}
     fixes = []
     over_sram = any(f["kind"] == "budget" and f["figure"] == "sram" for f in report["failures"])
-    if over_sram and prefer != "memory" and report["kernels"] != "portable":  # portable: one kernel per op
+    if over_sram and report["prefer"] != "memory" and report["kernels"] != "portable":  # portable: one kernel per op
         fixes.append("try --prefer memory (slower kernels where they save SRAM)")
     if "budget" in kinds:
         fixes.append("shrink the model, or raise the budget or use a board with more memory")
