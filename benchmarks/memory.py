@@ -4,10 +4,12 @@ All figures are all-inclusive (model input and output resident in the arena).
 Columns: TFLM's planned arena (its interpreter's allocation report); the
 layer-by-layer live-set bound (the busiest op's live bytes, no tricks); tinyml's
 peak with only the planners, then adding in-place ops, then patches instead,
-then everything; and the MAC overhead patches cost. Exit status 1 if any
-model needs more than TFLM or misses the issue's targets.
+then everything; and the MAC overhead patches cost. When CMSIS-NN is found, a
+second table plans each model with the CMSIS-NN backend of a board's core, for
+each `--prefer`. Exit status 1 if any model needs more than TFLM or misses the
+issue's targets (portable, or CMSIS-NN with the default `balanced`).
 
-    python benchmarks/memory.py [--models DIR]
+    python benchmarks/memory.py [--models DIR] [--board mps2-an500]
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import os
 import sys
 from pathlib import Path
 
+from tinyml.backends import select_backend
+from tinyml.boards import load_board
 from tinyml.frontend import load_model
+from tinyml.ir import Graph
 from tinyml.optimize import optimize
-from tinyml.planner import PlanOptions, plan_memory, plan_model
+from tinyml.packs import find_cmsis
+from tinyml.planner import PREFERENCES, PlanOptions, plan_memory, plan_model
 from tinyml.reference import tflm_arena_bytes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,18 +38,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_models = os.environ.get("TINYML_MODELS", REPO.parent / "shared" / "models" / "mlperf-tiny")
     parser.add_argument("--models", type=Path, default=Path(default_models))
+    parser.add_argument("--board", default="mps2-an500", help="the core whose CMSIS-NN backend the second table uses")
     args = parser.parse_args()
     head = f"{'model':<24} {'TFLM':>8} {'live-set':>9} {'planners':>9} {'+in-place':>10} {'+patches':>9} {'all':>8}"
     print(head + f" {'patch stage':<32} {'MACs':>6}")
     failed = []
+    models: dict[str, tuple[Graph, int]] = {}
     for name in MODELS:
         path = args.models / f"{name}.tflite"
         graph = optimize(load_model(path))
+        models[name] = graph, tflm_arena_bytes(path)
         plain = plan_memory(graph, options=PlanOptions(in_place=False))
         in_place = plan_memory(graph)
         patches = plan_model(graph, options=PlanOptions(in_place=False))
         full = plan_model(graph)
-        tflm = tflm_arena_bytes(path)
+        tflm = models[name][1]
         stage = str(full.patches) if full.patches else "-"
         print(
             f"{name:<24} {tflm:>8,} {plain.live_set_bound:>9,} {plain.peak:>9,} {in_place.peak:>10,} "
@@ -51,6 +60,18 @@ def main() -> int:
         )
         if full.plan.peak > tflm or full.plan.peak > TARGETS.get(name, tflm):
             failed.append(name)
+    cmsis, where = find_cmsis()
+    if cmsis is None:
+        print(f"\nCMSIS-NN not found ({where}): portable kernels only")
+    else:
+        backend = select_backend(load_board(args.board), "cmsis-nn", str(cmsis.nn), str(cmsis.core))
+        print(f"\nCMSIS-NN backend on {args.board}, peak by --prefer")
+        print(f"{'model':<24} {'TFLM':>8}" + "".join(f" {p:>9}" for p in PREFERENCES))
+        for name, (graph, tflm) in models.items():
+            peaks = {p: plan_model(graph, backend, PlanOptions(prefer=p)).plan.peak for p in PREFERENCES}
+            print(f"{name:<24} {tflm:>8,}" + "".join(f" {peaks[p]:>9,}" for p in PREFERENCES))
+            if peaks["balanced"] > min(tflm, TARGETS.get(name, tflm)):
+                failed.append(f"{name} (CMSIS-NN)")
     if failed:
         print(f"over TFLM or over target: {', '.join(failed)}")
         return 1
