@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def test_stm32f746_firmware(tmp_path, cache):
     )
     assert proc.returncode == 0, proc.stderr
     assert "flash" in proc.stdout and "of 1,048,576 bytes" in proc.stdout and "of 327,680 bytes" in proc.stdout
+    assert re.search(r"^  kernels +(portable|cmsis-nn|fast) \d+.*\(\d+ in place\)", proc.stdout, re.MULTILINE)
     elf = out / "firmware.elf"
     assert (out / "firmware.bin").is_file() and (out / "firmware.hex").is_file()
     sections = _readelf("-SW", str(elf))

@@ -131,6 +131,18 @@ def _print_firmware_size(c: Compiled, elf: Path) -> None:
         f"  RAM          {size.ram_bytes:,} of {size.ram_capacity:,} bytes "
         f"({100 * size.ram_bytes / size.ram_capacity:.1f}%; model arena {c.plan.peak:,}, the rest stack and runtime)"
     )
+    print(f"  kernels      {_kernel_mix(c)}")
+
+
+def _kernel_mix(c: Compiled) -> str:
+    """How many layers run whose kernels, and how many of them in place: what --prefer decided."""
+    counts: dict[str, list[int]] = {}
+    for layer, kernel in zip(c.code.layers, c.plan.kernels, strict=True):
+        if layer.code:  # views run nothing
+            n = counts.setdefault(kernel.library, [0, 0])
+            n[0] += 1
+            n[1] += layer.index in c.plan.in_place
+    return ", ".join(f"{lib} {n}" + (f" ({ip} in place)" if ip else "") for lib, (n, ip) in counts.items())
 
 
 def _read_inputs(path: Path, c: Compiled) -> list[bytes]:
