@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from tinyml.backends import PORTABLE, Backend
 from tinyml.boards import load_board
-from tinyml.build import build, run_host
+from tinyml.build import build, build_cmsis_library, run_host
 from tinyml.codegen import render_model, write_project
 from tinyml.frontend import load_model
 from tinyml.optimize import optimize
-from tinyml.planner import check_plan, plan_model
+from tinyml.packs import CmsisPaths
+from tinyml.planner import Planned, PlanOptions, check_plan, plan_model
 from tinyml.reference import random_inputs, tflm_outputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,14 +31,16 @@ def mlperf_dir() -> Path:
     return path
 
 
-def compile_host(model: Path, out_dir: Path) -> Path:
-    """tinyml's whole pipeline for the host board; returns the built app."""
-    planned = plan_model(optimize(load_model(model)))
+def compile_host(
+    model: Path, out_dir: Path, backend: Backend = PORTABLE, options: PlanOptions | None = None
+) -> tuple[Path, Planned]:
+    """tinyml's whole pipeline for the host board; returns the built app and the plan behind it."""
+    planned = plan_model(optimize(load_model(model)), backend, options)
     assert check_plan(planned.plan) == []
     board = load_board("host")
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_project(render_model(planned.graph, planned.plan, board), out_dir)
-    return build(out_dir, board)
+    write_project(render_model(planned.graph, planned.plan, board, backend), out_dir)
+    return build(out_dir, board, backend.cmsis), planned
 
 
 def host_outputs(app: Path, inputs: list[np.ndarray], like: list[np.ndarray]) -> list[np.ndarray]:
@@ -47,9 +54,15 @@ def host_outputs(app: Path, inputs: list[np.ndarray], like: list[np.ndarray]) ->
     return outs
 
 
-def assert_bit_exact(model: Path, work: Path, seeds: range = range(3)) -> None:
-    """Compile `model`, run it on seeded random inputs, compare every byte with TFLM."""
-    app = compile_host(model, work / "project")
+def assert_bit_exact(
+    model: Path,
+    work: Path,
+    seeds: range = range(3),
+    backend: Backend = PORTABLE,
+    options: PlanOptions | None = None,
+) -> Planned:
+    """Compile `model` for the host, run it on seeded random inputs, compare every byte with TFLM."""
+    app, planned = compile_host(model, work / "project", backend, options)
     for seed in seeds:
         inputs = random_inputs(model, seed)
         ref = tflm_outputs(model, inputs)
@@ -61,3 +74,44 @@ def assert_bit_exact(model: Path, work: Path, seeds: range = range(3)) -> None:
                     f"{model.name} seed {seed} output {k}: {diff.size} of {r.size} values differ, "
                     f"first at {diff[0]}: got {g.reshape(-1)[diff[0]]}, TFLM {r.reshape(-1)[diff[0]]}"
                 )
+    return planned
+
+
+def tinyml(
+    *args: str, cache: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess, with its own TINYML_CACHE."""
+    full = {**os.environ, "TINYML_CACHE": str(cache), **(env or {})}
+    full.pop("TINYML_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=full, timeout=timeout
+    )
+
+
+def cmsis_args(cmsis: CmsisPaths) -> list[str]:
+    """CLI options for the CMSIS-NN backend from these checkouts."""
+    return ["--kernels", "cmsis-nn", "--cmsis-nn", str(cmsis.nn), "--cmsis", str(cmsis.core)]
+
+
+def assert_runs_bit_exact(
+    board: str, models: dict[str, Path], work: Path, cache: Path, cmsis: CmsisPaths, *extra: str
+) -> None:
+    """`tinyml run` each model with CMSIS-NN on an emulated board (two at a time) on two seeded inputs; compare
+    with TFLM. TFLM's expected bytes are computed here first: only the CLI runs in threads."""
+    build_cmsis_library(cmsis, load_board(board))  # once, before the parallel runs need it
+    expected = {}
+    for name, model in models.items():
+        inputs = [random_inputs(model, seed) for seed in range(2)]
+        (work / name).mkdir()
+        (work / name / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
+        expected[name] = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        files = ("--input", str(work / name / "in.bin"), "--output", str(work / name / "out.bin"))
+        return tinyml("run", str(models[name]), "--board", board, *cmsis_args(cmsis), *extra, *files, cache=cache)
+
+    with ThreadPoolExecutor(2) as pool:
+        procs = dict(zip(models, pool.map(run, models), strict=True))
+    for name, proc in procs.items():
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert (work / name / "out.bin").read_bytes() == expected[name], f"{name} on {board} differs from TFLite Micro"

@@ -9,22 +9,18 @@ cache holds the CMSIS-NN library built per core, so each core's is built once.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from keras_models import convert
-from support import host_outputs, mlperf_dir
+from support import assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, tinyml
 
 from tinyml.backends import Backend, CoreFeatures, select_backend
 from tinyml.boards import list_boards, load_board
-from tinyml.build import build, build_cmsis_library
-from tinyml.codegen import render_model, write_project
+from tinyml.build import build_cmsis_library
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
 from tinyml.ir import Graph
@@ -32,8 +28,7 @@ from tinyml.ops import REGISTRY
 from tinyml.ops import cmsis_nn as cn
 from tinyml.optimize import optimize
 from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import ALIGNMENT, Planned, PlanOptions, check_plan, plan_memory, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.planner import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARDS = ["mps2-an500", "mps2-an386", "mps3-an547"]
@@ -62,19 +57,6 @@ def cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path
-
-
-def tinyml(*args: str, cache: Path, env: dict[str, str] | None = None, timeout: float = 600):
-    full = {**os.environ, "TINYML_CACHE": str(cache), **(env or {})}
-    full.pop("TINYML_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=full, timeout=timeout
-    )
-
-
-def _cmsis_args() -> list[str]:
-    assert CMSIS is not None
-    return ["--kernels", "cmsis-nn", "--cmsis-nn", str(CMSIS.nn), "--cmsis", str(CMSIS.core)]
 
 
 def _graph(name: str) -> Graph:
@@ -241,25 +223,11 @@ def _host_backend() -> Backend:
     return backend
 
 
-def _assert_host_bit_exact(
-    model: Path, work: Path, patches: str = "auto", prefer: str = "memory", seeds: range = range(3)
-) -> Planned:
+def _assert_host_bit_exact(model: Path, work: Path, patches: str = "auto", prefer: str = "memory") -> Planned:
     """Compile `model` for the host with CMSIS-NN kernels, as the CLI does, and compare every output byte with TFLM."""
-    board, backend = load_board("host"), _host_backend()
-    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches, prefer=prefer))
-    graph, plan = planned.graph, planned.plan
-    assert check_plan(plan) == []
-    work.mkdir(parents=True, exist_ok=True)
-    code = render_model(graph, plan, board, backend)
-    assert "arm_nnfunctions.h" in code.files["model.c"]
-    write_project(code, work)
-    app = build(work, board, backend.cmsis)
-    for seed in seeds:
-        inputs = random_inputs(model, seed)
-        ref = tflm_outputs(model, inputs)
-        for k, (got, want) in enumerate(zip(host_outputs(app, inputs, ref), ref, strict=True)):
-            diff = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
-            assert diff.size == 0, f"{model.name} seed {seed} output {k}: {diff.size} of {want.size} values differ"
+    options = PlanOptions(patches=patches, prefer=prefer)
+    planned = assert_bit_exact(model, work, backend=_host_backend(), options=options)
+    assert "arm_nnfunctions.h" in (work / "project" / "model.c").read_text()
     return planned
 
 
@@ -364,45 +332,19 @@ def test_other_ops_on_host_are_bit_exact(op_models, tmp_path, cache):
 # --- bit-exact on emulated Cortex-M cores, through the CLI ---
 
 
-def _assert_runs_bit_exact(board: str, models: dict[str, Path], work: Path, cache: Path, *extra: str) -> None:
-    """`tinyml run` each model on an emulated board (two at a time) on two seeded inputs; compare with TFLM.
-
-    TFLM's expected bytes are computed here first: only the CLI runs in threads.
-    """
-    assert CMSIS is not None
-    build_cmsis_library(CMSIS, load_board(board))  # once, before the parallel runs need it
-    expected = {}
-    for name, model in models.items():
-        inputs = [random_inputs(model, seed) for seed in range(2)]
-        (work / name).mkdir()
-        (work / name / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
-        expected[name] = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
-
-    def run(name: str) -> subprocess.CompletedProcess:
-        folder = work / name
-        args = ("--input", str(folder / "in.bin"), "--output", str(folder / "out.bin"))
-        return tinyml("run", str(models[name]), "--board", board, *_cmsis_args(), *extra, *args, cache=cache)
-
-    with ThreadPoolExecutor(2) as pool:
-        procs = dict(zip(models, pool.map(run, models), strict=True))
-    for name, proc in procs.items():
-        assert proc.returncode == 0, (name, proc.stderr)
-        assert (work / name / "out.bin").read_bytes() == expected[name], f"{name} on {board} differs from TFLite Micro"
-
-
 @needs_cmsis
 @pytest.mark.parametrize("board", BOARDS)
 def test_mlperf_on_emulated_cores_is_bit_exact(board, tmp_path, cache):
     """Every MLPerf Tiny model on the M7 and M4 (DSP) and the M55 (MVE), with CMSIS-NN wherever it covers an op."""
     models = {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}
-    _assert_runs_bit_exact(board, models, tmp_path, cache, "--prefer", "speed")
+    assert_runs_bit_exact(board, models, tmp_path, cache, CMSIS, "--prefer", "speed")
 
 
 @needs_cmsis
 @pytest.mark.parametrize("board", ["mps2-an500", "mps3-an547"])
 def test_op_variants_on_emulated_cores_are_bit_exact(board, op_models, tmp_path, cache):
     """The DSP and MVE code paths of the per-op models (1xN, multipliers, one-channel depthwise, pools...)."""
-    _assert_runs_bit_exact(board, op_models, tmp_path, cache, "--patches", "off", "--prefer", "speed")
+    assert_runs_bit_exact(board, op_models, tmp_path, cache, CMSIS, "--patches", "off", "--prefer", "speed")
 
 
 # --- the report shows CMSIS-NN's scratch ---
@@ -414,7 +356,7 @@ def test_report_includes_cmsis_scratch(cache):
     model = str(mlperf_dir() / "kws_ref_model.tflite")
     layers = {}
     for board in ("mps2-an500", "mps3-an547"):
-        proc = tinyml("report", model, "--board", board, *_cmsis_args(), "--prefer", "speed", "--json", cache=cache)
+        proc = tinyml("report", model, "--board", board, *cmsis_args(CMSIS), "--prefer", "speed", "--json", cache=cache)
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
         layers[board] = {(layer["index"], layer["op"]): layer["scratch_bytes"] for layer in report["layers"]}
@@ -429,7 +371,7 @@ def test_report_includes_cmsis_scratch(cache):
     assert mve[(1, "DEPTHWISE_CONV_2D")] == 4 * 124 * 9 and mve[(9, "AVERAGE_POOL_2D")] == 0
     portable = tinyml("report", model, "--board", "mps2-an500", "--kernels", "portable", "--json", cache=cache)
     assert json.loads(portable.stdout)["layers"][0]["scratch_bytes"] == 0
-    over = tinyml("report", model, "--board", "mps3-an547", *_cmsis_args(), "--sram-budget", "16K", cache=cache)
+    over = tinyml("report", model, "--board", "mps3-an547", *cmsis_args(CMSIS), "--sram-budget", "16K", cache=cache)
     assert over.returncode == 3 and "try --prefer memory" in over.stderr, over.stderr
 
 

@@ -10,22 +10,18 @@ is skipped when CMSIS-NN is not found (set CMSIS_NN_ROOT and CMSIS_ROOT).
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from keras_models import convert
-from support import REPO, host_outputs, mlperf_dir
+from support import REPO, assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, tinyml
 
 from tinyml.backends import Backend, CoreFeatures, select_backend
 from tinyml.boards import load_board
-from tinyml.build import build, build_cmsis_library
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
 from tinyml.ir import Graph
@@ -33,8 +29,7 @@ from tinyml.ops import fast
 from tinyml.ops.cmsis_nn import CmsisKernel, cmsis_kernels
 from tinyml.optimize import optimize
 from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import Planned, PlanOptions, check_plan, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.planner import Planned, PlanOptions
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8"]
 DSP = CoreFeatures(dsp=True)
@@ -172,24 +167,8 @@ def _fast_backend() -> Backend:
     return Backend("cmsis-nn", cmsis_kernels(DSP), CMSIS)
 
 
-def _assert_host_bit_exact(
-    model: Path, work: Path, patches: str = "off", prefer: str = "memory", seeds: range = range(3)
-) -> Planned:
-    from tinyml.codegen import render_model, write_project
-
-    board, backend = load_board("host"), _fast_backend()
-    planned = plan_model(optimize(load_model(model)), backend, PlanOptions(patches=patches, prefer=prefer))
-    assert check_plan(planned.plan) == []
-    work.mkdir(parents=True, exist_ok=True)
-    write_project(render_model(planned.graph, planned.plan, board, backend), work)
-    app = build(work, board, backend.cmsis)
-    for seed in seeds:
-        inputs = random_inputs(model, seed)
-        ref = tflm_outputs(model, inputs)
-        for k, (got, want) in enumerate(zip(host_outputs(app, inputs, ref), ref, strict=True)):
-            diff = np.flatnonzero(got.reshape(-1) != want.reshape(-1))
-            assert diff.size == 0, f"{model.name} seed {seed} output {k}: {diff.size} of {want.size} values differ"
-    return planned
+def _assert_host_bit_exact(model: Path, work: Path, patches: str = "off", prefer: str = "memory") -> Planned:
+    return assert_bit_exact(model, work, backend=_fast_backend(), options=PlanOptions(patches=patches, prefer=prefer))
 
 
 def _dead_filters(layer, every: int = 3) -> None:
@@ -487,35 +466,6 @@ def test_kernels_compile_warning_free_for_cortex_m(flags, tmp_path):
 # --- bit-exact on the emulated Cortex-M7, through the CLI ---
 
 
-def _tinyml(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TINYML_CACHE": str(cache)}
-    env.pop("TINYML_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=env, timeout=900)
-
-
-def _assert_runs_bit_exact(board: str, models: dict[str, Path], work: Path, cache: Path, *extra: str) -> None:
-    """`tinyml run` each model on the emulated board (two at a time) on two seeded inputs; compare with TFLM."""
-    assert CMSIS is not None
-    build_cmsis_library(CMSIS, load_board(board))
-    expected = {}
-    for name, model in models.items():
-        inputs = [random_inputs(model, seed) for seed in range(2)]
-        (work / name).mkdir()
-        (work / name / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
-        expected[name] = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
-    cmsis = ("--kernels", "cmsis-nn", "--cmsis-nn", str(CMSIS.nn), "--cmsis", str(CMSIS.core))
-
-    def run(name: str) -> subprocess.CompletedProcess:
-        files = ("--input", str(work / name / "in.bin"), "--output", str(work / name / "out.bin"))
-        return _tinyml("run", str(models[name]), "--board", board, *cmsis, *extra, *files, cache=cache)
-
-    with ThreadPoolExecutor(2) as pool:
-        procs = dict(zip(models, pool.map(run, models), strict=True))
-    for name, proc in procs.items():
-        assert proc.returncode == 0, (name, proc.stderr)
-        assert (work / name / "out.bin").read_bytes() == expected[name], f"{name} on {board} differs from TFLite Micro"
-
-
 @needs_cmsis
 @needs_arm
 @pytest.mark.parametrize(
@@ -531,14 +481,14 @@ def test_mlperf_on_emulated_dsp_cores_is_bit_exact(board, patches, prefer, tmp_p
     """The M7 layer by layer (fastest kernels) and patch by patch (least memory), the M4, and the M55, where the
     fast kernels stand in for CMSIS-NN's Helium ones when those would grow the arena."""
     models = {name: mlperf_dir() / f"{name}.tflite" for name in MODELS}
-    _assert_runs_bit_exact(board, models, tmp_path, cache, "--patches", patches, "--prefer", prefer)
+    assert_runs_bit_exact(board, models, tmp_path, cache, CMSIS, "--patches", patches, "--prefer", prefer)
 
 
 @needs_cmsis
 @needs_arm
 def test_variants_on_emulated_m7_are_bit_exact(variant_models, tmp_path, cache):
     """The DSP instructions and inline assembly themselves, over every variant."""
-    _assert_runs_bit_exact("mps2-an500", variant_models, tmp_path, cache, "--patches", "off", "--prefer", "speed")
+    assert_runs_bit_exact("mps2-an500", variant_models, tmp_path, cache, CMSIS, "--patches", "off", "--prefer", "speed")
 
 
 @needs_cmsis
@@ -546,9 +496,7 @@ def test_variants_on_emulated_m7_are_bit_exact(variant_models, tmp_path, cache):
 def test_in_place_chain_on_emulated_m55_is_bit_exact(variant_models, tmp_path, cache):
     """The fast kernels built for the M55 (Armv8.1-M has the DSP instructions), in place where balanced picks them."""
     models = {"in_place": variant_models["in_place"]}
-    _assert_runs_bit_exact("mps3-an547", models, tmp_path, cache, "--patches", "off", "--prefer", "balanced")
-    assert CMSIS is not None
-    cmsis = ("--kernels", "cmsis-nn", "--cmsis-nn", str(CMSIS.nn), "--cmsis", str(CMSIS.core))
-    proc = _tinyml("report", str(models["in_place"]), "--board", "mps3-an547", *cmsis, "--json", cache=cache)
+    assert_runs_bit_exact("mps3-an547", models, tmp_path, cache, CMSIS, "--patches", "off", "--prefer", "balanced")
+    proc = tinyml("report", str(models["in_place"]), "--board", "mps3-an547", *cmsis_args(CMSIS), "--json", cache=cache)
     layers = json.loads(proc.stdout)["layers"]
     assert sum(layer["kernel"] == "fast" and layer["in_place"] for layer in layers) >= 3, layers

@@ -133,7 +133,7 @@ def test_dense_on_3d_input_with_run_time_shapes(tmp_path):
     dynamic = convert(build_dynamic, [(5, 12)], tmp_path / "dynamic.tflite")
     static = convert(build_static, [(5, 12)], tmp_path / "static.tflite")
     assert "GATHER" in [op.type for op in load_model(dynamic).ops]
-    app = compile_host(dynamic, tmp_path / "project")
+    app, _ = compile_host(dynamic, tmp_path / "project")
     for seed in range(3):
         x = random_inputs(static, seed)
         ref = tflm_outputs(static, x)
@@ -213,7 +213,7 @@ def test_space_to_batch_dilation_is_fused(depthwise, tmp_path):
     s2b = convert(build_keras, [shape], tmp_path / "s2b.tflite")
     direct = convert(build_direct, [shape], tmp_path / "direct.tflite")
     assert load_model(s2b).ops[0].type == "SPACE_TO_BATCH_ND"
-    app = compile_host(s2b, tmp_path / "project")
+    app, _ = compile_host(s2b, tmp_path / "project")
     for seed in range(3):
         x = random_inputs(s2b, seed)
         ref = tflm_outputs(direct, x)

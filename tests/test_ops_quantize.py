@@ -19,7 +19,7 @@ def op_types(path) -> list[str]:
 
 def assert_bit_exact_on(model, work, inputs: list[np.ndarray]) -> None:
     """Like assert_bit_exact, on chosen inputs, comparing raw bytes (so float -0.0 differs from 0.0)."""
-    app = compile_host(model, work / "project")
+    app, _ = compile_host(model, work / "project")
     ref = tflm_outputs(model, inputs)
     got = host_outputs(app, inputs, ref)
     for k, (g, r) in enumerate(zip(got, ref, strict=True)):

@@ -72,19 +72,14 @@ def test_auto_lowers_the_peak_within_the_mac_cap():
     [("vww_96_int8", None), ("pretrainedResnet_quant", None), ("pretrainedResnet_quant", PatchConfig(4, 2, 3))],
     ids=["vww-auto", "ic-auto", "ic-2x3"],
 )
-def test_patched_mlperf_models_are_bit_exact(name, config, tmp_path, monkeypatch):
-    """The host build (tests/support.py) plans with plan_model; force the config under test."""
-    import support
-
-    if config is not None:
-        original = support.plan_model
-        monkeypatch.setattr(support, "plan_model", lambda g: original(g, options=PlanOptions(patches=config)))
-    assert_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, seeds=range(4))
+def test_patched_mlperf_models_are_bit_exact(name, config, tmp_path):
+    """The config under test (None: as the CLI plans by default)."""
+    options = PlanOptions(patches=config) if config is not None else None
+    assert_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, seeds=range(4), options=options)
 
 
-def test_patches_through_pools_and_residuals(tmp_path, monkeypatch):
+def test_patches_through_pools_and_residuals(tmp_path):
     """Max and average pools, a strided conv and a residual ADD inside the stage, border patches of odd sizes."""
-    import support
     import tensorflow as tf
 
     def build():
@@ -100,11 +95,8 @@ def test_patches_through_pools_and_residuals(tmp_path, monkeypatch):
     model = convert(build, [(23, 19, 3)], tmp_path / "m.tflite")
     graph = optimize(load_model(model))
     split = max(stage_candidates(graph))
-    original = support.plan_model
-    monkeypatch.setattr(
-        support, "plan_model", lambda g: original(g, options=PlanOptions(patches=PatchConfig(split, 3, 2)))
-    )
-    assert_bit_exact(model, tmp_path, seeds=range(4))
+    options = PlanOptions(patches=PatchConfig(split, 3, 2))
+    assert_bit_exact(model, tmp_path, seeds=range(4), options=options)
 
 
 def test_patched_vww_on_the_emulated_cortex_m7(tmp_path):
