@@ -8,6 +8,7 @@ built (not run), and too-big programs must fail to link with tinyml's own messag
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -250,3 +251,16 @@ def test_board_context() -> None:
         board_context(load_board("stm32f746"), stack_size=1001)
     with pytest.raises(UsageError):
         runtime_sources(load_board("host"))
+
+
+def test_stm32_baud_dividers() -> None:
+    """BRR is clock / baud on a USART, 256 x clock / baud on the LPUART (same driver file); out of range, the board
+    is refused by name."""
+    assert board_context(load_board("stm32f746"))["uart"]["brr"] == 938  # 108 MHz / 115200
+    l4r5 = load_board("nucleo-l4r5zi")
+    assert board_context(l4r5)["uart"]["brr"] == 8889  # 256 x 4 MHz / 115200
+    assert "uart_stm32.c" in runtime_sources(l4r5)
+    f746 = load_board("stm32f746")
+    slow = dataclasses.replace(f746, raw={**f746.raw, "runtime": {**f746.raw["runtime"], "baud": 1000}})
+    with pytest.raises(UsageError, match=r"stm32f746: 1000 baud .* BRR 108000, outside 16\.\.65535"):
+        board_context(slow)

@@ -21,6 +21,10 @@ def frame_timeout_ms(board: Board) -> int:
 
 #: UART drivers that share the STM32 GPIO/RCC set-up header
 _STM32_UARTS = ("stm32", "stm32f4", "stm32_lpuart")
+#: drivers that are another's C file with a different baud divider (the LPUART has the USART's registers)
+_UART_FILES = {"stm32_lpuart": "uart_stm32.c"}
+#: STM32 baud dividers (BRR): scale x kernel clock / baud, and the range the register accepts
+_BRR = {"stm32": (1, 16, 0xFFFF), "stm32f4": (1, 16, 0xFFFF), "stm32_lpuart": (256, 0x300, (1 << 20) - 1)}
 _AHB_DIVS = (1, 2, 4, 8, 16, 64, 128, 256, 512)
 _APB_DIVS = (1, 2, 4, 8, 16)
 
@@ -37,7 +41,7 @@ def runtime_sources(board: Board) -> list[str]:
     files = [
         "startup.c",
         "board.c",
-        f"uart_{rt['uart']}.c",
+        _UART_FILES.get(rt["uart"], f"uart_{rt['uart']}.c"),
         f"cycles_{rt['cycles']}.c",
         f"clock_{rt['clock']}.c",
         f"exit_{rt['exit']}.c",
@@ -65,11 +69,19 @@ def _uart(board: Board) -> dict[str, Any]:
         gpio = int(rt["gpio_base"]) + int(rt["gpio_stride"]) * (ord(port.upper()) - ord("A"))
         pins.append({"port": port.upper(), "pin": int(pin), "af": int(af), "gpio": gpio})
     setup = [{"address": int(addr), "bits": int(bits)} for addr, bits in rt.get("uart_setup", [])]
+    baud = int(rt["baud"])
+    brr = None
+    if rt["uart"] in _BRR:
+        scale, lo, hi = _BRR[rt["uart"]]
+        brr = (scale * clock_hz + baud // 2) // baud
+        if not lo <= brr <= hi:
+            raise _bad(board, f"{baud} baud from a {clock_hz} Hz UART clock needs BRR {brr}, outside {lo}..{hi}")
     return {
         "driver": rt["uart"],
         "base": int(rt["uart_base"]),
-        "baud": int(rt["baud"]),
+        "baud": baud,
         "clock_hz": clock_hz,
+        "brr": brr,
         "pins": pins,
         "setup": setup,
     }

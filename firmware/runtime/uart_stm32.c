@@ -1,8 +1,10 @@
 /*
  * Console on an STM32 USART with the ISR/RDR/TDR register layout: STM32F7
  * (RM0385), STM32H7 (RM0433, FIFO mode left off) and STM32L4/L4+ (RM0351,
- * RM0432), each in its chapter's "USART registers" section. 16x
- * oversampling, so BRR = USART kernel clock / baud.
+ * RM0432), each in its chapter's "USART registers" section; also the L4/L4+
+ * LPUART, which has the same registers. The baud divider comes from board.h
+ * (tinyml/firmware.py): kernel clock / baud for a USART at 16x oversampling,
+ * 256 x kernel clock / baud for the LPUART.
  */
 #include "tm_board.h"
 #include "tm_stm32.h"
@@ -24,15 +26,12 @@
 #define ISR_RXNE (1u << 5)
 #define ISR_TXE (1u << 7)
 
-#define BRR ((TM_BOARD_UART_CLOCK_HZ + TM_BOARD_UART_BAUD / 2u) / TM_BOARD_UART_BAUD)
-typedef char tm_check_brr[BRR >= 16u && BRR <= 0xFFFFu ? 1 : -1];
-
 void tm_uart_init(void) {
   tm_stm32_uart_setup();
   USART_CR1 = 0; /* BRR can only be written with the USART disabled */
   USART_CR2 = 0;
   USART_CR3 = 0;
-  USART_BRR = BRR;
+  USART_BRR = TM_BOARD_UART_BRR;
   USART_ICR = ISR_ERRORS;
   USART_CR1 = CR1_UE | CR1_RE | CR1_TE;
   tm_uart_ready = 1;

@@ -1,7 +1,7 @@
 /*
  * Console on an STM32F4 USART, the older SR/DR register layout (RM0090
  * 30.6 "USART registers"); QEMU's netduinoplus2 (STM32F405) models it. 16x
- * oversampling, so BRR (mantissa << 4 | fraction) = USART clock / baud.
+ * oversampling, so BRR (mantissa << 4 | fraction) = USART clock / baud (board.h).
  */
 #include "tm_board.h"
 #include "tm_stm32.h"
@@ -21,15 +21,12 @@
 #define CR1_TE (1u << 3)
 #define CR1_UE (1u << 13)
 
-#define BRR ((TM_BOARD_UART_CLOCK_HZ + TM_BOARD_UART_BAUD / 2u) / TM_BOARD_UART_BAUD)
-typedef char tm_check_brr[BRR >= 16u && BRR <= 0xFFFFu ? 1 : -1];
-
 void tm_uart_init(void) {
   tm_stm32_uart_setup();
   USART_CR1 = 0;
   USART_CR2 = 0;
   USART_CR3 = 0;
-  USART_BRR = BRR;
+  USART_BRR = TM_BOARD_UART_BRR;
   USART_CR1 = CR1_UE | CR1_RE | CR1_TE;
   tm_uart_ready = 1;
 }
