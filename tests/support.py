@@ -78,10 +78,10 @@ def assert_bit_exact(
 
 
 def tinyml(
-    *args: str, cache: Path, env: dict[str, str] | None = None, timeout: float = 900
+    *args: str, cache: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess:
-    """The CLI in a subprocess, with its own TINYML_CACHE."""
-    full = {**os.environ, "TINYML_CACHE": str(cache), **(env or {})}
+    """The CLI in a subprocess (with its own TINYML_CACHE when given one), tracebacks off as for users."""
+    full = {**os.environ, **({"TINYML_CACHE": str(cache)} if cache is not None else {}), **(env or {})}
     full.pop("TINYML_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=full, timeout=timeout

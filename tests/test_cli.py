@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from keras_models import convert
-from support import mlperf_dir
+from support import mlperf_dir, tinyml
 
 from tinyml.reference import random_inputs, tflm_arena_bytes, tflm_outputs
 
 COMMANDS = ["compile", "run", "report", "boards"]
-
-
-def tinyml(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    if cache is not None:
-        env["TINYML_CACHE"] = str(cache)
-    env.pop("TINYML_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *words: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import mlperf_dir
+from support import mlperf_dir, tinyml
 
 from tinyml.boards import load_board
 from tinyml.emulator import free_port, qemu_command
@@ -32,53 +32,26 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-def tinyml(*args: str, cache: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TINYML_CACHE": str(cache)}
-    return subprocess.run(
-        [sys.executable, "-m", "tinyml", *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
+def _run_bit_exact(model: Path, board: str, seeds: range, work: Path, cache: Path) -> None:
+    """`tinyml run` on one input per seed; every output byte must be TFLM's."""
+    inputs = [random_inputs(model, seed)[0] for seed in seeds]
+    (work / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    files = ("--input", str(work / "in.bin"), "--output", str(work / "out.bin"))
+    proc = tinyml("run", str(model), "--board", board, *files, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    expected = b"".join(tflm_outputs(model, [x])[0].tobytes() for x in inputs)
+    assert (work / "out.bin").read_bytes() == expected
 
 
 @pytest.mark.parametrize("board", ["mps2-an500", "mps2-an386"])
 @pytest.mark.parametrize("name", MODELS)
 def test_run_on_emulated_core_is_bit_exact(name, board, tmp_path, cache):
-    model = mlperf_dir() / f"{name}.tflite"
-    inputs = [random_inputs(model, seed)[0] for seed in range(3)]
-    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
-    proc = tinyml(
-        "run",
-        str(model),
-        "--board",
-        board,
-        "--input",
-        str(tmp_path / "in.bin"),
-        "--output",
-        str(tmp_path / "out.bin"),
-        cache=cache,
-    )
-    assert proc.returncode == 0, proc.stderr
-    expected = b"".join(tflm_outputs(model, [x])[0].tobytes() for x in inputs)
-    assert (tmp_path / "out.bin").read_bytes() == expected
+    _run_bit_exact(mlperf_dir() / f"{name}.tflite", board, range(3), tmp_path, cache)
 
 
 @pytest.mark.parametrize("board", ["mps3-an547", "netduinoplus2"])
 def test_other_emulated_cores(board, tmp_path, cache):
-    model = mlperf_dir() / "kws_ref_model.tflite"
-    x = random_inputs(model, 5)[0]
-    (tmp_path / "in.bin").write_bytes(x.tobytes())
-    proc = tinyml(
-        "run",
-        str(model),
-        "--board",
-        board,
-        "--input",
-        str(tmp_path / "in.bin"),
-        "--output",
-        str(tmp_path / "out.bin"),
-        cache=cache,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out.bin").read_bytes() == tflm_outputs(model, [x])[0].tobytes()
+    _run_bit_exact(mlperf_dir() / "kws_ref_model.tflite", board, range(5, 6), tmp_path, cache)
 
 
 def _readelf(*args: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO, mlperf_dir
+from support import REPO, mlperf_dir, tinyml
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARD = ["--board", "stm32f746", "--kernels", "portable"]  # portable: the same kernels with or without CMSIS-NN
@@ -30,10 +30,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def report(*args: str, cache: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full = {**os.environ, "TINYML_CACHE": str(cache), **(env or {})}
-    full.pop("TINYML_DEBUG", None)
-    cmd = [sys.executable, "-m", "tinyml", "report", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=full)
+    return tinyml("report", *args, cache=cache, env=env)
 
 
 def model(name: str) -> str:
