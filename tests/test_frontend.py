@@ -1,16 +1,21 @@
-"""Front end: real models parse into the IR quickly; bad files give one clear ModelFileError."""
+"""Front end: real models parse into the IR quickly; bad files give one clear error, float and Keras models
+the way to quantize them."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
-from support import mlperf_dir
+from keras_models import convert
+from support import mlperf_dir, tinyml
 
-from tinyml.errors import ModelFileError, UnsupportedModelError
+from tinyml.errors import ModelFileError, UnsupportedModelError, UnsupportedOpError
 from tinyml.frontend import load_model, parse_model
+from tinyml.ir import Graph, Operator, Quantization, Tensor
+from tinyml.optimize import check_supported
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 
@@ -111,8 +116,130 @@ def test_several_subgraphs_are_rejected(tmp_path):
         load_model(_float_model(tmp_path / "w.tflite", while_loop=True))
 
 
-def test_keras_file_gets_a_clear_message(tmp_path):
-    path = tmp_path / "m.keras"
-    path.write_bytes(b"PK")
-    with pytest.raises(ModelFileError, match="Keras"):
-        load_model(path)
+def _cnn():
+    """Conv2D + Flatten + Dense: Keras 3 exports Flatten as SHAPE/STRIDED_SLICE/PACK on int32 tensors."""
+    import tensorflow as tf
+
+    return tf.keras.Sequential(
+        [
+            tf.keras.Input((8, 8, 1)),
+            tf.keras.layers.Conv2D(8, 3, activation="relu"),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(4),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    """One small CNN as every file people pass instead of an int8 .tflite, plus its int8 conversion with float I/O."""
+    import tensorflow as tf
+
+    d = tmp_path_factory.mktemp("keras")
+    tf.keras.utils.set_random_seed(0)
+    model = _cnn()
+    (d / "float.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    hybrid = tf.lite.TFLiteConverter.from_keras_model(model)
+    hybrid.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: int8 weights, float activations
+    (d / "hybrid.tflite").write_bytes(hybrid.convert())
+    model.save(d / "model.keras")
+    model.save(d / "model.h5")
+    model.save_weights(d / "only.weights.h5")
+    model.export(str(d / "saved"))
+    convert(_cnn, [(8, 8, 1)], d / "float_edges.tflite", float_io=True)
+
+    def partly():  # SIN has no int8 kernel in the converter: without TFLITE_BUILTINS_INT8 it stays float
+        x = tf.keras.Input((8,))
+        y = tf.keras.layers.Lambda(tf.math.sin)(tf.keras.layers.Dense(8)(x))
+        return tf.keras.Model(x, tf.keras.layers.Dense(3)(y))
+
+    tf.keras.utils.set_random_seed(0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(partly())
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([np.full((1, 8), v, np.float32)] for v in np.linspace(-1, 1, 16))
+    (d / "partly.tflite").write_bytes(conv.convert())
+    return d
+
+
+def _assert_quantize_advice(proc, tmp_path, *words):
+    """Exit 11, one line naming what the file is and the converter recipe, nothing internal, no output left."""
+    assert proc.returncode == 11, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tinyml: error: "), proc.stderr
+    for w in (*words, "int8", "(fix: quantize", "representative_dataset", "TFLITE_BUILTINS_INT8"):
+        assert w in lines[0], (w, lines[0])
+    for internal in ("examples/", ".py", "TINYML_", "unsupported operator"):
+        assert internal not in lines[0], (internal, lines[0])
+    assert not (tmp_path / "out").exists()
+
+
+CASES = {
+    "float.tflite": ("float model",),
+    "hybrid.tflite": ("float model",),
+    "model.keras": ("Keras model", ".keras archive", "from_keras_model", "model.keras"),
+    "model.h5": ("Keras model", "HDF5", "from_keras_model", "model.h5"),
+    "saved": ("SavedModel directory", "from_saved_model"),
+    "saved/saved_model.pb": ("SavedModel", "from_saved_model"),
+    "partly.tflite": ("partly quantized", "SIN"),
+}
+
+
+@pytest.mark.parametrize("command", ["compile", "report"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_float_and_keras_models_say_how_to_quantize(keras_files, name, command, tmp_path):
+    out = ("-o", str(tmp_path / "out")) if command == "compile" else ()
+    proc = tinyml(command, str(keras_files / name), "--board", "host", *out)
+    _assert_quantize_advice(proc, tmp_path, *CASES[name])
+
+
+def test_hybrid_model_has_int8_weights(keras_files):
+    """The hybrid case is really dynamic-range quantized (int8 weights), not a second float model."""
+    assert (keras_files / "hybrid.tflite").stat().st_size < (keras_files / "float.tflite").stat().st_size * 0.6
+
+
+def test_keras_files_are_recognised_by_content_not_name(keras_files, tmp_path):
+    for src, words in (("model.keras", (".keras archive",)), ("model.h5", ("HDF5",))):
+        renamed = tmp_path / "model.tflite"
+        renamed.write_bytes((keras_files / src).read_bytes())
+        _assert_quantize_advice(
+            tinyml("compile", str(renamed), "--board", "host", "-o", str(tmp_path / "out")),
+            tmp_path,
+            "Keras model",
+            *words,
+        )
+
+
+def test_files_that_only_look_like_keras(keras_files, tmp_path):
+    weights = tmp_path / "model.h5"  # HDF5, but weights without the model
+    weights.write_bytes((keras_files / "only.weights.h5").read_bytes())
+    with pytest.raises(ModelFileError, match="HDF5 file without a Keras model"):
+        load_model(weights)
+    archive = tmp_path / "model.keras"  # a zip, but not a Keras archive
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("notes.txt", "hello")
+    with pytest.raises(ModelFileError, match="not a TensorFlow Lite model"):
+        load_model(archive)
+    truncated = tmp_path / "cut.keras"
+    truncated.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ModelFileError, match="not a TensorFlow Lite model"):
+        load_model(truncated)
+
+
+def test_int8_model_with_float_edges_compiles(keras_files, tmp_path):
+    """Float inputs and outputs with QUANTIZE/DEQUANTIZE at the edges are an int8 model, not a float one."""
+    g = load_model(keras_files / "float_edges.tflite")
+    assert g.inputs[0].dtype == "float32" and g.outputs[0].dtype == "float32"
+    assert g.ops[0].type == "QUANTIZE" and g.ops[-1].type == "DEQUANTIZE"
+    proc = tinyml("compile", str(keras_files / "float_edges.tflite"), "--board", "host", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "app").is_file()
+
+
+def test_unsupported_op_fix_names_only_tflite_operators():
+    """The list of supported operators leaves out the ops tinyml makes itself (patch copies)."""
+    q = Quantization((0.1,), (0,))
+    x, y = Tensor("x", (1, 4), "int8", q), Tensor("y", (1, 4), "int8", q)
+    graph = Graph("g", [x], [y], [Operator("TANH", [x], [y], index=0)])
+    with pytest.raises(UnsupportedOpError, match="op #0 TANH") as e:
+        check_supported(graph)
+    assert "CONV_2D" in e.value.fix and "COPY" not in e.value.fix and "TINYML" not in e.value.fix

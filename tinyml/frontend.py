@@ -2,15 +2,18 @@
 
 Reads with the `tflite` flatbuffer bindings, never TensorFlow, so that loading a
 model takes milliseconds. Every failure to make sense of the file becomes a
-`ModelFileError`; model-level limits (float-only, several subgraphs) become
-`UnsupportedModelError`. Operator support is checked later, by `optimize`.
+`ModelFileError`; model-level limits (a float model, a Keras file or SavedModel
+passed instead of a .tflite, several subgraphs) become `UnsupportedModelError`,
+whose fix says how to quantize. Operator support is checked later, by `optimize`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +48,73 @@ _FLOAT_DTYPES = {"float16", "float32", "float64"}
 
 
 def load_model(path: str | Path) -> Graph:
-    """Read a TFLite model file into a Graph (entry point of this stage)."""
+    """Read a TFLite model file into a Graph (entry point of this stage).
+
+    Keras files and SavedModel directories are recognised by their content and
+    refused with the way to convert them, before anything else is checked.
+    """
     path = Path(path)
-    if path.suffix in (".keras", ".h5"):
-        raise ModelFileError(
-            f"{path}: Keras models are not read directly yet",
-            "convert it to an int8 .tflite with TensorFlow's converter first (see examples/digits/make_model.py)",
-        )
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            raise UnsupportedModelError(
+                f"{path}: is a TensorFlow SavedModel directory, not a .tflite file; tinyml compiles int8 TFLite models",
+                _quantize_fix("it", f"tf.lite.TFLiteConverter.from_saved_model({str(path)!r})"),
+            )
+        raise ModelFileError(f"{path}: is a directory, not a model file", "pass a .tflite file")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file", "check the model path") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a directory, not a model file", "pass a .tflite file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read: {e.strerror}", "check the file's permissions") from None
+    if raw[4:8] != b"TFL3":
+        _reject_other_formats(raw, path)
     return parse_model(raw, name=path.stem)
+
+
+def _quantize_fix(subject: str, converter: str) -> str:
+    """The one-line recipe for a full-int8 conversion of `subject`, starting from `converter` (its constructor)."""
+    return (
+        f"quantize {subject} to int8 with TensorFlow's converter: c = {converter}; "
+        "c.optimizations = [tf.lite.Optimize.DEFAULT]; "
+        "c.representative_dataset = a generator yielding ~100 real inputs, each as [np.float32 array]; "
+        "c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
+        "write c.convert() to model.tflite"
+    )
+
+
+_KERAS_FROM = "tf.lite.TFLiteConverter.from_keras_model(tf.keras.models.load_model({path!r}))"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _reject_other_formats(raw: bytes, path: Path) -> None:
+    """Name the model formats people pass by mistake (Keras, SavedModel), recognised by content, not extension."""
+    if raw[:4] == b"PK\x03\x04":
+        try:
+            names = set(zipfile.ZipFile(io.BytesIO(raw)).namelist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            names = set()
+        if "config.json" in names:  # a Keras v3 archive: config.json, metadata.json, model.weights.h5
+            raise UnsupportedModelError(
+                f"{path}: is a Keras model (.keras archive), not a .tflite file; tinyml compiles int8 TFLite models",
+                _quantize_fix("it", _KERAS_FROM.format(path=str(path))),
+            )
+    # HDF5 keeps its superblock at 0, 512, 1024, 2048... bytes; Keras writes it at 0
+    if any(raw[at : at + 8] == _HDF5_SIGNATURE for at in (0, 512, 1024, 2048)):
+        if b"model_config" in raw:  # the attribute a whole-model Keras .h5 carries; weights-only files do not
+            raise UnsupportedModelError(
+                f"{path}: is a Keras model (HDF5 .h5 file), not a .tflite file; tinyml compiles int8 TFLite models",
+                _quantize_fix("it", _KERAS_FROM.format(path=str(path))),
+            )
+        raise ModelFileError(
+            f"{path}: is an HDF5 file without a Keras model in it (weights only, or other data), not a TFLite model",
+            "save the whole Keras model, then convert it to an int8 .tflite with TensorFlow's converter",
+        )
+    if path.name in ("saved_model.pb", "saved_model.pbtxt"):
+        raise UnsupportedModelError(
+            f"{path}: is the graph of a TensorFlow SavedModel, not a .tflite file; tinyml compiles int8 TFLite models",
+            _quantize_fix("the SavedModel", f"tf.lite.TFLiteConverter.from_saved_model({str(path.parent)!r})"),
+        )
 
 
 def parse_model(raw: bytes, name: str = "model") -> Graph:
@@ -194,14 +248,44 @@ def _decode(blob: bytes, dtype: str, shape: tuple[int, ...], name: str) -> np.nd
     return arr.reshape(shape).astype(np.dtype(dtype))
 
 
+#: ops that move or describe data without computing on it: float tensors through them are not float arithmetic
+_NO_ARITHMETIC = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE"}
+#: integer storage types of quantized activations
+_QUANTIZED_DTYPES = {"int8", "uint8", "int16"}
+
+
 def _check_quantized(graph: Graph, name: str) -> None:
-    acts = graph.activations()
-    if acts and all(t.dtype in _FLOAT_DTYPES for t in acts):
+    """Refuse float models before any operator is checked, so the user learns to quantize, not to re-export.
+
+    A float model computes on float tensors and has no quantized activation;
+    float inputs and outputs with QUANTIZE/DEQUANTIZE at the edges are an int8
+    model. A model that is int8 in places but leaves some ops in float was
+    quantized without requiring int8 everywhere.
+    """
+    float_ops = [
+        op
+        for op in graph.ops
+        if op.type not in _NO_ARITHMETIC and any(t.dtype in _FLOAT_DTYPES and not t.is_const for t in op.outputs)
+    ]
+    if not float_ops:
+        return
+    quantized = any(t.dtype in _QUANTIZED_DTYPES and t.quant is not None for t in graph.activations())
+    fix = _quantize_fix(
+        "the Keras model or SavedModel this file was converted from",
+        "tf.lite.TFLiteConverter.from_keras_model(model) (or .from_saved_model(dir))",
+    )
+    if not quantized:
         raise UnsupportedModelError(
-            f"{name}: this is a float model (every activation is floating point); tinyml runs int8 models",
-            "quantize it to int8 with TensorFlow's converter (optimizations=[tf.lite.Optimize.DEFAULT] "
-            "and a representative_dataset); see examples/digits/make_model.py",
+            f"{name}: this is a float model (its operators compute in floating point; no activation is int8); "
+            "tinyml compiles int8 models",
+            fix,
         )
+    named = ", ".join(op.label for op in float_ops[:5]) + (", ..." if len(float_ops) > 5 else "")
+    raise UnsupportedModelError(
+        f"{name}: the model is only partly quantized: {len(float_ops)} operator(s) compute in floating point "
+        f"({named}); tinyml compiles int8 models",
+        f"{fix}; with TFLITE_BUILTINS_INT8 the converter quantizes every op or names the one it cannot",
+    )
 
 
 def _snake(camel: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from tflite.BuiltinOperator import BuiltinOperator
 
 from tinyml.errors import UnsupportedOpError
 from tinyml.ir import Graph, Operator, Tensor
@@ -239,7 +240,8 @@ def check_supported(graph: Graph) -> None:
         except Unsupported as e:
             problems.append(f"{where}: {e}")
     if problems:
-        supported = ", ".join(sorted(REGISTRY))
+        # TFLite's operators only: the registry also holds ops tinyml makes itself, which no model can contain
+        supported = ", ".join(sorted(t for t in REGISTRY if hasattr(BuiltinOperator, t)))
         raise UnsupportedOpError(
             f"{len(problems)} unsupported operator(s) in {graph.name}:\n  " + "\n  ".join(problems),
             f"re-export the model using only supported operators ({supported})",
