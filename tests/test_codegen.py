@@ -6,13 +6,15 @@ import re
 import subprocess
 
 import pytest
-from support import mlperf_dir
+from keras_models import convert
+from support import assert_bit_exact, mlperf_dir, tinyml
 
 from tinyml.boards import load_board
 from tinyml.codegen import render_model, write_project
 from tinyml.frontend import load_model
 from tinyml.optimize import optimize
-from tinyml.planner import plan_memory
+from tinyml.patches import PatchConfig
+from tinyml.planner import PlanOptions, plan_memory, plan_model
 
 
 def _render(name: str):
@@ -78,3 +80,61 @@ def test_no_allocation_anywhere(tmp_path):
     for path in [tmp_path / "model.c", *tmp_path.glob("tinyml/**/*.[ch]")]:
         text = path.read_text()
         assert not re.search(r"\b(malloc|calloc|realloc|free)\s*\(", text), path
+
+
+def _dense():
+    import tensorflow as tf
+
+    return tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(3)])
+
+
+def _add():
+    import tensorflow as tf
+
+    a, b = tf.keras.Input((2, 2, 4)), tf.keras.Input((2, 2, 4))
+    return tf.keras.Model([a, b], tf.keras.layers.Add()([a, b]))
+
+
+@pytest.fixture(scope="module")
+def single_op_models(tmp_path_factory):
+    """One op whose inputs and outputs are the model's: under --io external nothing is left for the arena."""
+    d = tmp_path_factory.mktemp("single")
+    return {
+        "dense": convert(_dense, [(8,)], d / "dense.tflite"),
+        "add": convert(_add, [(2, 2, 4), (2, 2, 4)], d / "add.tflite"),
+    }
+
+
+@pytest.mark.parametrize("name", ["dense", "add"])
+def test_empty_arena_under_io_external_builds_and_is_bit_exact(single_op_models, name, tmp_path):
+    planned = assert_bit_exact(single_op_models[name], tmp_path, options=PlanOptions(io_external=True))
+    assert planned.plan.peak == 0 and len(planned.graph.ops) == 1
+    header, source = ((tmp_path / "project" / f).read_text() for f in ("model.h", "model.c"))
+    assert "#define MODEL_ARENA_SIZE 0\n" in header
+    assert "model_arena" not in source and "model_io0" in source
+
+
+def test_empty_arena_firmware_builds_and_runs(single_op_models, tmp_path):
+    """The board image (bench server included, which reports the arena size) builds and runs without an arena."""
+    from tinyml.reference import random_inputs, tflm_outputs
+
+    model = single_op_models["dense"]
+    inputs = random_inputs(model, 0)
+    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
+    proc = tinyml("run", str(model), "--board", "mps2-an500", "--io", "external", *files, cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.bin").read_bytes() == b"".join(o.tobytes() for o in tflm_outputs(model, inputs))
+    proc = tinyml("compile", str(model), "--board", "stm32f746", "--io", "external", "-o", str(tmp_path / "fw"))
+    assert proc.returncode == 0, proc.stderr
+    assert "#define MODEL_ARENA_SIZE 0\n" in (tmp_path / "fw" / "model.h").read_text()
+
+
+def test_generated_code_names_no_internal_op(tmp_path):
+    """Patch copies are tinyml's own ops: layer names and comments call them what they do."""
+    graph = optimize(load_model(mlperf_dir() / "vww_96_int8.tflite"))
+    planned = plan_model(graph, options=PlanOptions(patches=PatchConfig(3, 2, 2)))
+    assert any(op.type == "TINYML_COPY_REGION" for op in planned.graph.ops)
+    code = render_model(planned.graph, planned.plan, load_board("host"))
+    source = code.files["model.c"]
+    assert "TINYML_COPY_REGION" not in source and '"patch copy",' in source

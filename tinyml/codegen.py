@@ -20,6 +20,7 @@ from tinyml.boards import Board
 from tinyml.build import cmsis_library_path
 from tinyml.firmware import board_context, runtime_sources
 from tinyml.ir import C_TYPES, Graph, Operator, Tensor
+from tinyml.ops.region import COPY
 from tinyml.planner import ALIGNMENT, MemoryPlan
 from tinyml.resources import data_dir
 
@@ -27,6 +28,15 @@ from tinyml.resources import data_dir
 BOARD_FILES = {"host": ("main.c", "Makefile"), "mcu": ("board.h", "linker.ld", "Makefile")}
 #: runtime files every board image has: the bench protocol server and the board API
 RUNTIME_COMMON = ("tm_board.h", "tm_bench.h", "bench.c")
+
+
+#: names people see for the ops tinyml makes itself, whose types are internal and appear in no model
+OWN_OP_NAMES = {COPY: "patch copy"}
+
+
+def op_name(op: Operator) -> str:
+    """An op's name in generated code and messages: TFLite's operator name, or what a tinyml-made op does."""
+    return OWN_OP_NAMES.get(op.type, op.type)
 
 
 @dataclass
@@ -69,6 +79,10 @@ class LayerCode:
     @property
     def const_bytes(self) -> int:
         return sum(c.nbytes for c in self.consts)
+
+    @property
+    def name(self) -> str:
+        return op_name(self.op)
 
 
 @dataclass
@@ -133,6 +147,7 @@ class _Emitter:
         external = self.plan.external_buffer(t)
         if external is not None:
             return f"{self.prefix}_io{external}"
+        assert self.plan.peak > 0, f"{t.name} is placed in an empty arena"
         return f"&{self.prefix}_arena[{self.plan.offset(t)}]"
 
     def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
@@ -152,6 +167,7 @@ class _Emitter:
     @property
     def scratch(self) -> str:
         if self.op_index in self.plan.scratch:
+            assert self.plan.peak > 0, f"op {self.op_index}'s scratch is placed in an empty arena"
             return f"&{self.prefix}_arena[{self.plan.scratch[self.op_index][0]}]"
         return "NULL"
 
@@ -213,7 +229,8 @@ def render_model(
         "model_name": graph.name,
         "model_hash": graph.source_hash,
         "version": __version__,
-        "arena_size": max(plan.peak, ALIGNMENT),
+        # 0 when everything lives elsewhere (--io external, no scratch, no intermediates): then model.c has no arena
+        "arena_size": plan.peak,
         "alignment": ALIGNMENT,
         "inputs": [_tensor_info(t, emitter.address(t)) for t in graph.inputs],
         "outputs": [_tensor_info(t, emitter.address(t)) for t in graph.outputs],
