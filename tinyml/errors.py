@@ -40,7 +40,7 @@ class ModelFileError(TinymlError):
 
 
 class UnsupportedModelError(TinymlError):
-    """A readable model tinyml cannot compile as a whole (float-only, several subgraphs)."""
+    """A model tinyml cannot compile as a whole: a float model, a Keras file or SavedModel, several subgraphs."""
 
     exit_code = 11
 
