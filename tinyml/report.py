@@ -230,7 +230,7 @@ def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode) -> list[dict[str, 
 def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, whole_macs: int) -> dict[str, Any]:
     """One layer of the model from the generated ops that run it: MACs, flash and ops summed (the region copies of a
     patch stage included), SRAM as live at the busiest of them."""
-    calls = [r for r in rows if r["op"] != COPY] or rows
+    calls = [r for r in rows if r["op"] != COPY]
     busiest = max(rows, key=lambda r: r["live_bytes"])
     kernels = Counter(r["kernel"] for r in calls)
     return {
@@ -536,7 +536,7 @@ def _lookup(data: dict[str, Any], *keys: str) -> Any:
     return value
 
 
-def check_same_model(report: dict[str, Any], baseline: dict[str, Any], path: str) -> None:
+def _check_same_model(report: dict[str, Any], baseline: dict[str, Any], path: str) -> None:
     """Refuse a baseline of another model: its figures would differ for reasons that are not a change.
 
     The same file (sha256), or a model of the same name changed since (retrained, re-quantized: what baselines are
@@ -556,7 +556,7 @@ def compare(report: dict[str, Any], baseline: dict[str, Any], path: str, max_gro
     """Add the change of every figure since `baseline`, and a failure for each headline figure that grew too much.
 
     A baseline of another model is refused (UsageError), before anything is added."""
-    check_same_model(report, baseline, path)
+    _check_same_model(report, baseline, path)
     figures = []
     for key, label, where, headline in FIGURES:
         old, new = _figure(baseline, where), _figure(report, where)
@@ -993,7 +993,7 @@ def plot_timeline(report: dict[str, Any], fmt: str) -> bytes:
         ax.set_xlim(-0.5, max(n - 0.5, 0.5))
         if named:
             ticks = [
-                f"{layer['index']} {layer['op']}" + (f" x{layer['tiles']}" if layer["tiles"] > 1 else "")
+                f"{layer['index']} {layer['op']}" + (f" ({layer['tiles']} tiles)" if layer["tiles"] > 1 else "")
                 for layer in layers
             ]
             ax.set_xticks(x, ticks, rotation=90, fontsize=7)
