@@ -51,8 +51,9 @@ from tinyml.build import require_tool
 from tinyml.codegen import render_model, write_project
 from tinyml.errors import DeviceMismatchError, InputDataError, SerialError
 from tinyml.frontend import load_model
+from tinyml.measure import bench_report, format_bench
 from tinyml.optimize import optimize
-from tinyml.planner import plan_memory
+from tinyml.planner import Planned, plan_memory, plan_model
 from tinyml.reference import random_inputs, tflm_outputs
 
 RUNTIME = REPO / "firmware" / "runtime"
@@ -485,6 +486,61 @@ def test_exit_acknowledges_then_stops_with_the_status(firmwares: dict[str, Firmw
     finally:
         dev.process.kill()
         dev.process.wait()
+
+
+# ---- the bench report: one row per layer of the model ----
+
+
+@pytest.fixture(scope="module")
+def patched_vww(tmp_path_factory: pytest.TempPathFactory) -> tuple[Planned, Firmware]:
+    """VWW as the CLI plans it by default, its first layers patch by patch, with bench.c for the host."""
+    model = mlperf_dir() / "vww_96_int8.tflite"
+    planned = plan_model(optimize(load_model(model)))
+    assert planned.patches is not None, "VWW is expected to run its first layers patch by patch"
+    project = tmp_path_factory.mktemp("patched") / "vww_96_int8"
+    project.mkdir()
+    write_project(render_model(planned.graph, planned.plan, load_board("host")), project)
+    exe = project / "bench"
+    built = subprocess.run(_compile_command(project, exe), capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    return planned, Firmware(model, exe, len(planned.graph.ops), sha)
+
+
+def test_bench_report_groups_the_patch_stage(patched_vww: tuple[Planned, Firmware]) -> None:
+    """Per-layer cycles measured on the device, summed into the model's own layers: tiles and region copies in the
+    layer they run, so VWW's 411 timed ops make its 31 layers."""
+    planned, fw = patched_vww
+    layers = optimize(load_model(fw.model)).ops
+    samples = [sample(fw.model, seed) for seed in range(2)]
+    dev = start(fw)
+    try:
+        with client(dev.url) as c:
+            c.verify(fw.model_hash, name="vww_96_int8")
+            results = [c.infer(data) for data, _ in samples]
+    finally:
+        dev.process.kill()
+        dev.process.wait()
+    board, expected = load_board("mps2-an500"), [want for _, want in samples]
+    r = bench_report(planned.graph, board, results, expected, dev.url)
+    assert r["schema"] == "tinyml.bench/2" and r["matched"] == r["runs"] == 2
+    assert [layer["index"] for layer in r["layers"]] == list(range(len(layers)))
+    assert [layer["op"] for layer in r["layers"]] == [op.type for op in layers]
+    split = planned.patches.split
+    assert [layer["tiles"] for layer in r["layers"]] == [64] * split + [1] * (len(layers) - split)
+    # the first layer gathers each tile's input from the image, the last scatters each tile's output
+    assert [layer["ops"] for layer in r["layers"][:split]] == [128, 64, 64, 128]
+    assert sum(layer["ops"] for layer in r["layers"]) == len(results[0].layer_cycles) == fw.layers
+    # each timed op counts in exactly one layer: over one run, the layers add up to the device's counts
+    one = bench_report(planned.graph, board, results[:1], expected[:1], dev.url)
+    assert sum(layer["cycles"] for layer in one["layers"]) == sum(results[0].layer_cycles) > 0
+    assert all(layer["cycles"] > 0 for layer in one["layers"][:split])
+
+    text = format_bench(r)
+    rows = [line for line in text.splitlines() if re.match(r"^\s+\d+ [A-Z]", line)]
+    assert len(rows) == len(layers)
+    assert [row.rstrip().endswith("  64 tiles") for row in rows] == [True] * split + [False] * (len(layers) - split)
+    assert "TINYML_COPY_REGION" not in text and "patch 1/64" not in text
 
 
 # ---- BenchClient against ports that are not a tinyml board ----

@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 from support import REPO, mlperf_dir, tinyml
 
+from tinyml.frontend import load_model
+from tinyml.ops import REGISTRY
+from tinyml.optimize import optimize
+
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARD = ["--board", "stm32f746", "--kernels", "portable"]  # portable: the same kernels with or without CMSIS-NN
 STM32F746_RAM = 320 * 1024
@@ -101,6 +105,13 @@ def test_splits_add_up(name, json_report):
     assert r["budget"]["flash"]["left_bytes"] == STM32F746_FLASH - f["total_bytes"]
     assert r["fits"] is True and r["failures"] == [] and r["baseline"] is None
     assert r["macs"] == sum(layer["macs"] for layer in r["layers"]) > 0
+    # one entry per layer of the model, whether or not its first layers run patch by patch
+    graph = optimize(load_model(model(name)))
+    assert [(layer["index"], layer["op"]) for layer in r["layers"]] == list(enumerate(op.type for op in graph.ops))
+    for layer, op in zip(r["layers"], graph.ops, strict=True):
+        assert layer["unpatched_macs"] == REGISTRY[op.type].macs(op) <= layer["macs"]
+        assert layer["output_shape"] == list(op.outputs[0].shape)
+        assert (layer["tiles"], layer["ops"]) == (1, 1) or layer["index"] in r["patches"]["layers"]
 
 
 def test_weights_are_the_filter_tensors(json_report):
@@ -121,6 +132,94 @@ def test_layers_name_their_kernel(json_report):
         assert layer["in_place"] == (layer["op"] == "DEPTHWISE_CONV_2D" or pointwise), layer
 
 
+# --- a patch stage: one row per layer of the model -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vww_off(cache: Path) -> dict[str, Any]:
+    """VWW's report run layer by layer (`--patches off`): what the patch stage is measured against."""
+    proc = report(model("vww_96_int8"), *BOARD, "--patches", "off", "--json", cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_patch_stage_is_grouped_by_layer(json_report, vww_off):
+    """VWW runs its first 4 layers as 8x8 tiles (256 calls plus 128 region copies); the report has 31 rows, the
+    stage's saying how many tiles, how many MACs with the halos recomputed and the SRAM of its busiest tile."""
+    r = json_report("vww_96_int8")
+    p, layers = r["patches"], r["layers"]
+    assert len(layers) == len(vww_off["layers"]) == 31
+    assert [layer["op"] for layer in layers] == [layer["op"] for layer in vww_off["layers"]]
+    assert p["grid"] == [8, 8] and p["tiles"] == 64 and p["layers"] == [0, 1, 2, 3]
+    stage, rest = layers[:4], layers[4:]
+    assert [layer["tiles"] for layer in stage] == [64] * 4 and [layer["ops"] for layer in stage] == [128, 64, 64, 128]
+    assert all(layer["tiles"] == layer["ops"] == 1 for layer in rest)
+    # the whole tensors, as the model has them, not a tile's
+    assert [layer["output_shape"] for layer in stage] == [layer["output_shape"] for layer in vww_off["layers"][:4]]
+    for patched, whole in zip(layers, vww_off["layers"], strict=True):
+        assert patched["unpatched_macs"] == whole["macs"]
+        assert patched["weights_bytes"] == whole["weights_bytes"]  # the tiles share one filter array
+    assert all(layer["macs"] > layer["unpatched_macs"] for layer in stage[:3])  # the last has no halo to recompute
+    assert [layer["macs"] for layer in rest] == [layer["macs"] for layer in vww_off["layers"][4:]]
+    # the stage's peak is the model's, and it is lower than layer by layer
+    assert r["sram"]["peak_layer"] in p["layers"] and max(layer["live_bytes"] for layer in stage) == p["peak_bytes"]
+
+    # what it saves and costs, against the layer-by-layer report of the same model
+    assert p["peak_bytes"] == r["sram"]["peak_bytes"] and p["unpatched_peak_bytes"] == vww_off["sram"]["peak_bytes"]
+    assert p["saved_bytes"] == p["unpatched_peak_bytes"] - p["peak_bytes"] > 0
+    assert p["unpatched_macs"] == sum(layer["macs"] for layer in vww_off["layers"][:4])
+    assert p["extra_macs"] == p["macs"] - p["unpatched_macs"] == r["macs"] - vww_off["macs"] > 0
+    assert p["mac_overhead"] == pytest.approx(r["macs"] / vww_off["macs"], abs=1e-4) and 1 < p["mac_overhead"] <= 1.2
+    assert p["extra_code_bytes"] == r["flash"]["code_bytes"] - vww_off["flash"]["code_bytes"] > 0
+    assert p["extra_runtime_bytes"] == r["ram"]["runtime_bytes"] - vww_off["ram"]["runtime_bytes"] > 0
+    assert vww_off["patches"] is None
+
+
+def _table_rows(text: str) -> list[str]:
+    """The per-layer rows of the text report: a layer number, then its op."""
+    return [line for line in text.splitlines() if re.match(r"^\s+\d+ [A-Z]", line)]
+
+
+def test_patch_stage_in_every_format(cache, json_report):
+    r = json_report("vww_96_int8")
+    p = r["patches"]
+    factors = [f"{layer['macs'] / layer['unpatched_macs']:.2f}x MACs" for layer in r["layers"][:4]]
+    saves = (
+        f"saves {p['saved_bytes']:,} bytes of peak SRAM: {p['peak_bytes']:,} instead of {p['unpatched_peak_bytes']:,}"
+    )
+    costs = f"costs {p['mac_overhead']:.2f}x MACs ({p['extra_macs']:+,}"
+    code = f"{p['extra_code_bytes']:,} bytes of code"
+
+    text = report(model("vww_96_int8"), *BOARD, cache=cache)
+    assert text.returncode == 0, text.stderr
+    rows = _table_rows(text.stdout)
+    assert len(rows) == len(r["layers"]) == 31
+    for row, factor in zip(rows[:4], factors, strict=True):
+        assert f"64 tiles, {factor}" in row, row
+    assert not any("tiles" in row for row in rows[4:])
+    assert rows[r["sram"]["peak_layer"]].endswith("<- peak")
+    summary = text.stdout.split("\n\n")[0]
+    assert "patch-based inference: 8x8 tiles over layers 0-3 (CONV_2D, DEPTHWISE_CONV_2D, CONV_2D" in summary
+    assert saves in summary and costs in summary and code in summary
+    assert "in the patch stage" in summary  # where the peak is
+    assert "TINYML_COPY_REGION" not in text.stdout and "patch 1/64" not in text.stdout
+
+    md = report(model("vww_96_int8"), *BOARD, "--markdown", cache=cache)
+    assert md.returncode == 0, md.stderr
+    lines = md.stdout.splitlines()
+    assert any(line.startswith("**Patch-based inference** is on: 8x8 tiles over layers 0-3") for line in lines)
+    assert saves in md.stdout and costs in md.stdout and code in md.stdout
+    layer_rows = [line for line in lines if re.match(r"^\| \d+ \| ", line)]
+    assert len(layer_rows) == 31 and "| patches |" in md.stdout
+    for row, factor in zip(layer_rows[:4], factors, strict=True):
+        assert row.endswith(f"| 64 tiles, {factor} |"), row
+    assert "TINYML_COPY_REGION" not in md.stdout
+
+    gh = report(model("vww_96_int8"), *BOARD, "--github", cache=cache)
+    notice = next(line for line in gh.stdout.splitlines() if line.startswith("::notice"))
+    assert "patch-based inference: 8x8 tiles over layers 0-3" in notice and saves in notice
+
+
 def _paths(value: Any, prefix: str, maps: set[str]) -> set[str]:
     """Every field path in a report, in the notation of docs/report-schema.md (`layers[].op`)."""
     found = {prefix} if prefix and not prefix.endswith("[]") else set()
@@ -139,7 +238,7 @@ def test_json_fields_are_documented(json_report, cache, tmp_path):
     documented = {path for path, _ in rows}
     maps = {path for path, kind in rows if "(map)" in kind}
     base = tmp_path / "base.json"
-    base.write_text(json.dumps(json_report("kws_ref_model")))
+    base.write_text(json.dumps({**json_report("kws_ref_model"), "schema": "tinyml.report/2"}))
     # every optional block filled in: a baseline, both budgets, a failure
     proc = report(
         model("kws_ref_model"), *BOARD, "--json", "--baseline", str(base), "--max-growth", "5%",
@@ -147,8 +246,9 @@ def test_json_fields_are_documented(json_report, cache, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 3, proc.stderr
     full = json.loads(proc.stdout)
-    assert full["schema"] == "tinyml.report/2" and f"schema `{full['schema']}`" in doc
-    present = _paths(full, "", maps)
+    assert full["schema"] == "tinyml.report/3" and f"schema `{full['schema']}`" in doc
+    assert full["patches"] is None  # KWS runs layer by layer; VWW's report has the patch stage
+    present = _paths(full, "", maps) | _paths(json_report("vww_96_int8"), "", maps)
     assert present - documented == set(), "fields missing from docs/report-schema.md"
     assert documented - present == set(), "documented fields the report lacks"
 
@@ -308,6 +408,55 @@ def test_baseline_shows_growth_and_max_growth_fails(cache, json_report, tmp_path
     assert re.search(r"^::notice .*since baseline: peak SRAM \+1,700 \(\+25\.0%25\)", proc.stdout, re.MULTILINE)
 
 
+def test_baseline_of_another_model_is_refused(cache, json_report, tmp_path):
+    """Comparing VWW with KWS would show differences that are not changes: status 2, one line, nothing printed."""
+    kws = json_report("kws_ref_model")
+    base = tmp_path / "kws.json"
+    base.write_text(json.dumps(kws))
+    for fmt in ([], ["--json"], ["--markdown"]):
+        proc = report(model("vww_96_int8"), *BOARD, "--baseline", str(base), *fmt, cache=cache)
+        line = one_line_error(proc, 2, str(base), "kws_ref_model", "vww_96_int8", kws["model"]["sha256"][:12])
+        assert "vww_96_int8.tflite --json" in line  # the fix: how to make a baseline of this model
+        assert proc.stdout == ""
+
+    # the same model, renamed: compared
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps({**kws, "model": {**kws["model"], "name": "kws_v1"}}))
+    proc = report(model("kws_ref_model"), *BOARD, "--baseline", str(renamed), cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "baseline: " in proc.stdout and "model file changed" not in proc.stdout
+
+    # a new version of the model (same name, other file): compared, and the report says the file changed
+    retrained = tmp_path / "retrained.json"
+    retrained.write_text(json.dumps({**kws, "model": {**kws["model"], "sha256": "0" * 64}}))
+    proc = report(model("kws_ref_model"), *BOARD, "--baseline", str(retrained), cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: the model file changed since the baseline (sha256 000000000000 -> " in proc.stdout
+
+    # a baseline that does not say which model it is
+    anonymous = tmp_path / "anonymous.json"
+    anonymous.write_text(json.dumps({**kws, "model": {"name": "kws_ref_model"}}))
+    one_line_error(report(model("kws_ref_model"), "--baseline", str(anonymous), cache=cache), 2, "model.sha256")
+
+
+def test_baseline_of_the_previous_schema(cache, json_report, tmp_path):
+    """A version 2 report (one row per generated op, no `patches`) still compares: its figures mean the same."""
+    r = json_report("vww_96_int8")
+    old = json.loads(json.dumps(r))
+    old["schema"] = "tinyml.report/2"
+    del old["patches"]
+    for layer in old["layers"]:
+        for key in ("tiles", "ops", "unpatched_macs"):
+            del layer[key]
+    base = tmp_path / "v2.json"
+    base.write_text(json.dumps(old))
+    proc = report(model("vww_96_int8"), *BOARD, "--json", "--baseline", str(base), "--max-growth", "1%", cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    compared = json.loads(proc.stdout)["baseline"]
+    assert compared["schema"] == "tinyml.report/2" and compared["sha256"] == r["model"]["sha256"]
+    assert all(f["change"] == 0 for f in compared["figures"])
+
+
 # --- plot -----------------------------------------------------------------------------------------------------------
 
 
@@ -315,22 +464,42 @@ def test_plot_files(cache, json_report, tmp_path):
     peak = json_report("kws_ref_model")["sram"]["peak_bytes"]
     svg, png = tmp_path / "mem.svg", tmp_path / "mem.png"
     proc = report(model("kws_ref_model"), *BOARD, "--plot", str(svg), cache=cache)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.returncode == 0 and proc.stderr == f"tinyml: wrote the SRAM timeline to {svg}\n", proc.stderr
     data = svg.read_bytes()
     assert data.startswith(b"<?xml") and b"<svg" in data[:1000] and data.rstrip().endswith(b"</svg>")
     assert f"peak {peak:,} B".encode() in data  # text kept as text, with the peak figure
 
-    # hundreds of layers (VWW runs patch by patch), over budget: still plotted, with the budget line
+    # over budget: still plotted, with the budget line
     proc = report(model("vww_96_int8"), *BOARD, "--plot", str(png), "--sram-budget", "40K", cache=cache)
-    assert proc.returncode == 3
+    assert proc.returncode == 3 and f"tinyml: wrote the SRAM timeline to {png}" in proc.stderr
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 10_000
 
-    again = report(model("kws_ref_model"), *BOARD, "--plot", str(svg), cache=cache)
-    assert again.returncode == 0 and again.stderr.strip() == f"tinyml: overwriting {svg}"
+    again = report(model("kws_ref_model"), *BOARD, "--plot", str(svg), "--json", cache=cache)
+    assert again.returncode == 0 and again.stderr.splitlines() == [
+        f"tinyml: overwriting {svg}",
+        f"tinyml: wrote the SRAM timeline to {svg}",
+    ]
+    assert json.loads(again.stdout)["schema"] == "tinyml.report/3"  # stdout stays the report alone
 
     bad = tmp_path / "mem.jpg"
     one_line_error(report(model("kws_ref_model"), "--plot", str(bad), cache=cache), 2, ".jpg")
     assert not bad.exists()
+
+
+def test_plot_draws_each_layer_of_a_patch_stage_once(cache, json_report, tmp_path):
+    """VWW: one step per layer of the model (31, not the 411 generated ops), the stage shaded, each of its layers at
+    its busiest tile, and the layer-by-layer peak the stage avoids."""
+    r = json_report("vww_96_int8")
+    svg = tmp_path / "vww.svg"
+    proc = report(model("vww_96_int8"), *BOARD, "--plot", str(svg), cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    data = svg.read_text()
+    ticks = re.findall(r">(\d+) ([A-Z][A-Z0-9_]+)( \(64 tiles\))?</text>", data)
+    assert [(int(i), op) for i, op, _ in ticks] == [(layer["index"], layer["op"]) for layer in r["layers"]]
+    assert [bool(tiles) for _, _, tiles in ticks] == [layer["tiles"] > 1 for layer in r["layers"]]
+    assert "patch stage, 8x8 tiles" in data
+    assert f"peak without patches {r['patches']['unpatched_peak_bytes']:,} B" in data
+    assert f"peak {r['sram']['peak_bytes']:,} B at layer {r['sram']['peak_layer']} " in data
 
 
 # --- measured firmware ----------------------------------------------------------------------------------------------

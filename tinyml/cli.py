@@ -383,8 +383,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     c = _pipeline(args)
     elf, elf_flash, elf_ram = _cached_firmware(c) or (None, None, None)
     report = rep.build_report(
-        c.graph,
-        c.plan,
+        c.planned,
         c.code,
         c.board,
         args.model,
@@ -408,6 +407,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(rep.format_github(report))
     else:
         print(rep.format_text(report))
+    if plot is not None:  # on stderr, so that stdout stays the report alone (--json, --markdown)
+        print(f"tinyml: wrote the SRAM timeline to {plot}", file=sys.stderr)
     if report["failures"]:
         messages = "; ".join(f["message"] for f in report["failures"])
         raise BudgetExceededError(messages, rep.failure_fix(report))

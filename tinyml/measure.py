@@ -3,6 +3,9 @@
 A session is a `BenchClient` on the board's serial port: one given by the user
 (`--port`), or QEMU/Renode started here with the UART on a loopback socket.
 Either way the same protocol bytes cross a real serial stream.
+
+The device times every generated op; reports show the model's own layers, a
+patch stage's tiles and region copies summed into the layer they run.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from tinyml.emulator import emulate, instructions_per_cycle
 from tinyml.errors import RunError
 from tinyml.firmware import frame_timeout_ms
 from tinyml.ir import Graph
+from tinyml.ops.region import COPY
+from tinyml.report import layer_groups, tile_count
 
-SCHEMA = "tinyml.bench/1"
+SCHEMA = "tinyml.bench/2"
 
 
 @contextmanager
@@ -69,14 +74,30 @@ def infer_all(client: BenchClient, inputs: list[bytes]) -> list[Result]:
 def bench_report(
     graph: Graph, board: Board, results: list[Result], expected: list[bytes], port: str | None
 ) -> dict[str, Any]:
-    """Latency and correctness figures for `tinyml bench` (what `--json` prints)."""
+    """Latency and correctness figures for `tinyml bench` (what `--json` prints).
+
+    Schema tinyml.bench/2: `layers` has one entry per layer of the model (as `tinyml report` numbers them):
+    `index`, `op`, `output` (its output tensor; for a patch-stage layer, its first tile's), `tiles` (how many
+    times it runs: its patch stage's tile count, else 1), `ops` (generated ops timed for it, region copies
+    included) and `cycles` (the median over runs of their sum). Version 1 had one entry per generated op.
+    """
     clock = int(board.raw["cpu"]["clock_hz"])
     totals = [r.total_cycles for r in results]
     emulated = port is None and bool(board.raw.get("emulated") or "@" in board.name)
     layers = []
-    for i, op in enumerate(graph.ops):
-        cycles = [r.layer_cycles[i] for r in results]
-        layers.append({"index": i, "op": op.type, "output": op.outputs[0].name, "cycles": statistics.median(cycles)})
+    for k, positions in enumerate(layer_groups(graph)):
+        op = next((graph.ops[i] for i in positions if graph.ops[i].type != COPY), graph.ops[positions[0]])
+        cycles = [sum(r.layer_cycles[i] for i in positions) for r in results]
+        layers.append(
+            {
+                "index": k,
+                "op": op.type,
+                "output": op.outputs[0].name,
+                "tiles": tile_count(graph, positions),
+                "ops": len(positions),
+                "cycles": statistics.median(cycles),
+            }
+        )
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "model": {"name": graph.name, "sha256": graph.source_hash},
@@ -99,6 +120,7 @@ def bench_report(
 
 
 def format_bench(report: dict[str, Any]) -> str:
+    """The bench report for people: latency, the TFLite Micro check, and cycles per layer of the model."""
     c, ms = report["cycles"], report["ms"]
     lines = [
         f"{report['model']['name']} on {report['board']} ({report['port']}), {report['runs']} runs",
@@ -113,7 +135,9 @@ def format_bench(report: dict[str, Any]) -> str:
     lines.append(f"  {'#':>3} {'op':<20} {'cycles':>12} {'share':>6}")
     total = max(c["median"], 1)
     for layer in report["layers"]:
+        tiles = f"  {layer['tiles']} tiles" if layer["tiles"] > 1 else ""
         lines.append(
             f"  {layer['index']:>3} {layer['op']:<20} {layer['cycles']:>12,.0f} {100 * layer['cycles'] / total:>5.1f}%"
+            + tiles
         )
     return "\n".join(lines)

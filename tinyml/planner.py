@@ -255,6 +255,9 @@ class Planned:
     plan: MemoryPlan
     patches: PatchConfig | None
     mac_overhead: float
+    #: with a patch stage: the layer-by-layer result it beat, on the graph before expansion (the report shows
+    #: what the stage saves and costs against it); None otherwise
+    unpatched: Planned | None = None
 
 
 #: --prefer balanced: the arena may exceed the smallest by this factor where faster kernels need it (they
@@ -282,7 +285,8 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
                 f"choose a split among {stage_candidates(graph) or 'none (this model has no patchable stage)'}",
             )
         expanded = expand(graph, config)
-        return Planned(expanded, plan_memory(expanded, backend, options), config, mac_overhead(graph, expanded))
+        patched = plan_memory(expanded, backend, options)
+        return Planned(expanded, patched, config, mac_overhead(graph, expanded), flat)
     ranked: list[tuple[int, int, PatchConfig, Graph, float]] = []
     for split in stage_candidates(graph):
         _, h, w, _ = graph.ops[split - 1].outputs[0].shape
@@ -302,7 +306,7 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
     if bound >= flat.plan.peak:
         return flat
     patched = plan_memory(expanded, backend, options)
-    return Planned(expanded, patched, config, overhead) if patched.peak < flat.plan.peak else flat
+    return Planned(expanded, patched, config, overhead, flat) if patched.peak < flat.plan.peak else flat
 
 
 class _Storages:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,15 @@ import numpy as np
 from tinyml import __version__
 from tinyml.backends import PORTABLE, Backend
 from tinyml.boards import Board
-from tinyml.codegen import LayerCode, ModelCode
+from tinyml.codegen import LayerCode, ModelCode, render_model
 from tinyml.errors import UsageError
-from tinyml.ir import Graph, Tensor
-from tinyml.planner import MemoryPlan, align
+from tinyml.ir import Graph, Operator, Tensor
+from tinyml.ops.region import COPY
+from tinyml.planner import MemoryPlan, Planned, align
 
-SCHEMA = "tinyml.report/2"
+SCHEMA = "tinyml.report/3"
+#: report schemas `--baseline` accepts: every figure it compares means the same in these
+BASELINE_SCHEMAS = ("tinyml.report/2", SCHEMA)
 
 # Code-size estimate for when no image has been built. Fitted on firmware built for the MLPerf Tiny models, layer by
 # layer and patch by patch (VWW: 410 layers), portable kernels on the Cortex-M7: within 1.7 KB or 13% of the
@@ -178,9 +182,131 @@ def runtime_ram_estimate(code: ModelCode) -> int:
     return RUNTIME_STATIC_BYTES + RUNTIME_PER_LAYER_BYTES * len(code.layers)
 
 
+def layer_groups(graph: Graph) -> list[list[int]]:
+    """Positions in `graph.ops` of each of the model's own layers, in order: what reports show as one row each.
+
+    A patch stage runs each of its layers once per tile, with region copies in between, ahead of the rest of the
+    graph. Only patch expansion inserts region copies, so the stage ends at the last one. Expansion keeps each op's
+    source `index` and gives each copy the index of the layer it gathers for or scatters from, so grouping the
+    stage by index folds the copies into the layers they serve. Every op after the stage is a layer of its own.
+    """
+    end = max((i + 1 for i, op in enumerate(graph.ops) if op.type == COPY), default=0)
+    stage: dict[int, list[int]] = {}
+    for i in range(end):
+        stage.setdefault(graph.ops[i].index, []).append(i)
+    return [*stage.values(), *([i] for i in range(end, len(graph.ops)))]
+
+
+def tile_count(graph: Graph, positions: list[int]) -> int:
+    """How many times a layer runs: once per tile in a patch stage (its region copies aside), else once."""
+    return sum(1 for i in positions if graph.ops[i].type != COPY)
+
+
+def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode) -> list[dict[str, Any]]:
+    """Every generated op's figures (a patch stage has one per tile and per region copy), before grouping."""
+    split = _live_split(graph, plan)
+    rows = []
+    for layer in code.layers:
+        op, i = layer.op, layer.index
+        weights = _filter_bytes(layer)
+        rows.append(
+            {
+                "op": op.type,
+                "kernel": plan.kernels[i].library,
+                "in_place": i in plan.in_place,
+                "macs": plan.kernels[i].macs(op),
+                "live_bytes": plan.live_bytes[i],
+                "live_activations_bytes": split[i]["activations"],
+                "live_io_bytes": split[i]["io"],
+                "scratch_bytes": split[i]["scratch"],
+                "weights_bytes": weights,
+                "constants_bytes": layer.const_bytes - weights,
+                "view": not layer.code,
+            }
+        )
+    return rows
+
+
+def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, whole_macs: int) -> dict[str, Any]:
+    """One layer of the model from the generated ops that run it: MACs, flash and ops summed (the region copies of a
+    patch stage included), SRAM as live at the busiest of them."""
+    calls = [r for r in rows if r["op"] != COPY]
+    busiest = max(rows, key=lambda r: r["live_bytes"])
+    kernels = Counter(r["kernel"] for r in calls)
+    return {
+        "index": index,
+        "op": op.type,
+        "output": op.outputs[0].name,
+        "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const],
+        "output_shape": list(op.outputs[0].shape),
+        "kernel": "+".join(k for k, _ in kernels.most_common()),
+        "in_place": all(r["in_place"] for r in calls),
+        "tiles": tiles,
+        "ops": len(rows),
+        "macs": sum(r["macs"] for r in rows),
+        "unpatched_macs": whole_macs,
+        "live_bytes": busiest["live_bytes"],
+        "live_activations_bytes": busiest["live_activations_bytes"],
+        "live_io_bytes": busiest["live_io_bytes"],
+        "scratch_bytes": busiest["scratch_bytes"],
+        "weights_bytes": sum(r["weights_bytes"] for r in rows),
+        "constants_bytes": sum(r["constants_bytes"] for r in rows),
+        "view": all(r["view"] for r in rows),
+    }
+
+
+def _layers(planned: Planned, code: ModelCode) -> list[dict[str, Any]]:
+    """One entry per layer of the model as written (before patch expansion), in execution order."""
+    rows = _op_rows(planned.graph, planned.plan, code)
+    whole = planned.unpatched or planned
+    groups = layer_groups(planned.graph)
+    if len(groups) != len(whole.graph.ops):
+        raise AssertionError(f"{len(groups)} layer groups for the {len(whole.graph.ops)} layers of the model")
+    return [
+        _layer(
+            k,
+            op,
+            [rows[i] for i in positions],
+            tile_count(planned.graph, positions),
+            whole.plan.kernels[k].macs(op),
+        )
+        for k, (op, positions) in enumerate(zip(whole.graph.ops, groups, strict=True))
+    ]
+
+
+def _patch_stage(
+    planned: Planned, code: ModelCode, layers: list[dict[str, Any]], peak: int, board: Board, backend: Backend
+) -> dict[str, Any] | None:
+    """What the patch stage saves (peak SRAM) and costs (MACs, code, runtime RAM) against the layer-by-layer plan
+    the planner compared it with; None without one. Code and runtime RAM are estimated for both, so alike."""
+    config, flat = planned.patches, planned.unpatched
+    if config is None or flat is None:
+        return None
+    stage = layers[: config.split]
+    flat_code = render_model(flat.graph, flat.plan, board, backend)
+    unpatched_peak = flat.plan.peak + sum(flat.plan.external.values())
+    macs = sum(layer["macs"] for layer in stage)
+    whole = sum(layer["unpatched_macs"] for layer in stage)
+    return {
+        "grid": [config.rows, config.cols],
+        "tiles": stage[0]["tiles"],
+        "layers": [layer["index"] for layer in stage],
+        "peak_bytes": peak,
+        "unpatched_peak_bytes": unpatched_peak,
+        "saved_bytes": unpatched_peak - peak,
+        "macs": macs,
+        "unpatched_macs": whole,
+        "extra_macs": macs - whole,
+        "mac_overhead": round(planned.mac_overhead, 4),
+        "extra_code_bytes": code_estimate(code) - code_estimate(flat_code),
+        "extra_runtime_bytes": runtime_ram_estimate(code) - runtime_ram_estimate(flat_code)
+        if board.kind == "mcu"
+        else 0,
+    }
+
+
 def build_report(
-    graph: Graph,
-    plan: MemoryPlan,
+    planned: Planned,
     code: ModelCode,
     board: Board,
     model_path: str,
@@ -196,39 +322,17 @@ def build_report(
 ) -> dict[str, Any]:
     """The report as plain data (what `--json` prints; fields in docs/report-schema.md).
 
-    `elf` and its sizes come from a firmware image already built for this model and board; without them
-    code and runtime RAM are estimates. Explicit budgets replace the board's RAM or flash capacity.
+    `planned` is the planner's result `code` was rendered from; with a patch stage its layers are grouped back into
+    the model's own and compared with the layer-by-layer plan. `elf` and its sizes come from a firmware image
+    already built for this model and board; without them code and runtime RAM are estimates. Explicit budgets
+    replace the board's RAM or flash capacity.
     """
     from tinyml.firmware import DEFAULT_STACK_SIZE
 
+    graph, plan = planned.graph, planned.plan
     mcu = board.kind == "mcu"
-    split = _live_split(graph, plan)
     external_io = sum(plan.external.values())  # --io external: I/O buffers outside the arena
-
-    layers = []
-    for layer in code.layers:
-        op, i = layer.op, layer.index
-        live = split[i]
-        weights = _filter_bytes(layer)
-        layers.append(
-            {
-                "index": i,
-                "op": op.type,
-                "output": op.outputs[0].name,
-                "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const],
-                "output_shape": list(op.outputs[0].shape),
-                "kernel": plan.kernels[i].library,
-                "in_place": i in plan.in_place,
-                "macs": plan.kernels[i].macs(op),
-                "live_bytes": plan.live_bytes[i],
-                "live_activations_bytes": live["activations"],
-                "live_io_bytes": live["io"],
-                "scratch_bytes": live["scratch"],
-                "weights_bytes": weights,
-                "constants_bytes": layer.const_bytes - weights,
-                "view": not layer.code,
-            }
-        )
+    layers = _layers(planned, code)
 
     peak_layer = max(range(len(layers)), key=lambda i: layers[i]["live_bytes"]) if layers else None
     at_peak = layers[peak_layer] if peak_layer is not None else None
@@ -287,6 +391,7 @@ def build_report(
         "kernels": backend.name,
         "prefer": prefer,
         "macs": sum(layer["macs"] for layer in layers),
+        "patches": _patch_stage(planned, code, layers, sram["peak_bytes"], board, backend),
         "sram": sram,
         "ram": ram,
         "flash": flash,
@@ -341,8 +446,7 @@ def _budget_failures(report: dict[str, Any]) -> list[dict[str, Any]]:
         extra = " and ".join(
             f"{n:,} {what}" for n, what in ((ram["stack_bytes"], "stack"), (ram["runtime_bytes"], "runtime")) if n
         )
-        layer = report["layers"][s["peak_layer"]] if s["peak_layer"] is not None else None
-        where = f" at layer {layer['index']} {layer['op']}" if layer else ""
+        where = f" {_peak_where(report)}" if s["peak_layer"] is not None else ""
         failures.append(
             {
                 "kind": "budget",
@@ -389,7 +493,11 @@ def _figure(report: dict[str, Any], path: tuple[str, ...]) -> int:
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    """A report saved with `--json`, checked to be one this version can compare with."""
+    """A report saved with `--json`, checked to be one this version can compare with.
+
+    Version 2 reports are accepted: every compared figure means the same there (their per-layer rows differ for
+    patch stages, and no comparison reads those).
+    """
     try:
         data = json.loads(path.read_text())
     except OSError as e:
@@ -399,11 +507,17 @@ def load_baseline(path: Path) -> dict[str, Any]:
             f"baseline {path} is not JSON", "save one with `tinyml report MODEL --json > OLD.json`"
         ) from None
     schema = data.get("schema") if isinstance(data, dict) else None
-    if schema != SCHEMA:
+    if schema not in BASELINE_SCHEMAS:
         raise UsageError(
-            f"baseline {path} has schema {schema!r}, not {SCHEMA!r}",
+            f"baseline {path} has schema {schema!r}, not {' or '.join(map(repr, BASELINE_SCHEMAS))}",
             "regenerate it with this tinyml: `tinyml report MODEL --json > OLD.json`",
         )
+    for where in (("model", "name"), ("model", "sha256")):
+        if not isinstance(_lookup(data, *where), str):
+            raise UsageError(
+                f"baseline {path} has no {'.'.join(where)}: it cannot show which model it is",
+                "regenerate it with `tinyml report MODEL --json > OLD.json`",
+            )
     for _, _, where, _ in FIGURES:
         try:
             _figure(data, where)
@@ -422,8 +536,27 @@ def _lookup(data: dict[str, Any], *keys: str) -> Any:
     return value
 
 
+def _check_same_model(report: dict[str, Any], baseline: dict[str, Any], path: str) -> None:
+    """Refuse a baseline of another model: its figures would differ for reasons that are not a change.
+
+    The same file (sha256), or a model of the same name changed since (retrained, re-quantized: what baselines are
+    for), compares; a model of another name and content does not.
+    """
+    old_name, old_hash = _lookup(baseline, "model", "name"), _lookup(baseline, "model", "sha256")
+    model = report["model"]
+    if old_hash != model["sha256"] and old_name != model["name"]:
+        raise UsageError(
+            f"baseline {path} is a report of model {old_name} (sha256 {old_hash[:12]}), not of {model['name']} "
+            f"(sha256 {model['sha256'][:12]})",
+            f"compare with a report of {model['name']}: `tinyml report {model['path']} --json > OLD.json`",
+        )
+
+
 def compare(report: dict[str, Any], baseline: dict[str, Any], path: str, max_growth: float | None) -> None:
-    """Add the change of every figure since `baseline`, and a failure for each headline figure that grew too much."""
+    """Add the change of every figure since `baseline`, and a failure for each headline figure that grew too much.
+
+    A baseline of another model is refused (UsageError), before anything is added."""
+    _check_same_model(report, baseline, path)
     figures = []
     for key, label, where, headline in FIGURES:
         old, new = _figure(baseline, where), _figure(report, where)
@@ -459,6 +592,8 @@ def compare(report: dict[str, Any], baseline: dict[str, Any], path: str, max_gro
     report["baseline"] = {
         "path": path,
         "model": _lookup(baseline, "model", "name"),
+        "sha256": _lookup(baseline, "model", "sha256"),
+        "schema": baseline["schema"],
         "board": _lookup(baseline, "board", "name"),
         "code_source": _lookup(baseline, "flash", "code_source"),
         "max_growth_percent": max_growth,
@@ -498,7 +633,39 @@ def _change(report: dict[str, Any], key: str) -> str:
 
 def _peak_where(report: dict[str, Any]) -> str:
     i = report["sram"]["peak_layer"]
-    return "" if i is None else f"at layer {i} {report['layers'][i]['op']}"
+    if i is None:
+        return ""
+    layer = report["layers"][i]
+    return f"at layer {i} {layer['op']}" + (", in the patch stage" if layer["tiles"] > 1 else "")
+
+
+def _patch_summary(report: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The patch stage in three phrases: what runs tile by tile, what it saves, what it costs; None without one."""
+    p = report.get("patches")
+    if not p:
+        return None
+    covered = [report["layers"][i] for i in p["layers"]]
+    first, last = covered[0]["index"], covered[-1]["index"]
+    span = f"layer {first}" if first == last else f"layers {first}-{last}"
+    what = f"{p['grid'][0]}x{p['grid'][1]} tiles over {span} ({', '.join(layer['op'] for layer in covered)})"
+    verb = "saves" if p["saved_bytes"] >= 0 else "adds"
+    saves = (
+        f"{verb} {abs(p['saved_bytes']):,} bytes of peak SRAM: {p['peak_bytes']:,} instead of "
+        f"{p['unpatched_peak_bytes']:,} layer by layer"
+    )
+    extra = f"{p['extra_code_bytes']:,} bytes of code" + (
+        f" and {p['extra_runtime_bytes']:,} of runtime RAM" if p["extra_runtime_bytes"] else ""
+    )
+    costs = f"costs {p['mac_overhead']:.2f}x MACs ({p['extra_macs']:+,}, halos recomputed) and an estimated {extra}"
+    return what, saves, costs
+
+
+def _layer_patches(layer: dict[str, Any]) -> str:
+    """A patch-stage layer's tile count and MAC overhead; empty for a layer run whole."""
+    if layer["tiles"] <= 1:
+        return ""
+    factor = f", {layer['macs'] / layer['unpatched_macs']:.2f}x MACs" if layer["unpatched_macs"] else ""
+    return f"{layer['tiles']} tiles{factor}"
 
 
 def _summary_rows(report: dict[str, Any]) -> list[tuple[str, int, str, str]]:
@@ -552,17 +719,25 @@ def _budget_line(report: dict[str, Any], which: str) -> str:
     return f"{region} {b['used_bytes']:,} of {b['limit_bytes']:,} bytes ({b['used_percent']:.1f}%, {source}): {verdict}"
 
 
-def _code_note(report: dict[str, Any]) -> str:
-    """A warning when the baseline's code size and this one's were not obtained the same way."""
+def _baseline_notes(report: dict[str, Any]) -> list[str]:
+    """What to keep in mind reading the changes: the model file changed since, code sizes obtained differently."""
     base = report.get("baseline")
+    if not base:
+        return []
+    notes = []
+    if base["sha256"] != report["model"]["sha256"]:
+        notes.append(
+            f"the model file changed since the baseline (sha256 {base['sha256'][:12]} -> "
+            f"{report['model']['sha256'][:12]})"
+        )
     now = report["flash"]["code_source"]
-    if not base or not base["code_source"] or base["code_source"] == now:
-        return ""
-    how = {"elf": "measured", "estimate": "estimated"}
-    return (
-        f"the baseline's code size was {how.get(base['code_source'], base['code_source'])} and this one is "
-        f"{how.get(now, now)}: their difference is not only the model's"
-    )
+    if base["code_source"] and base["code_source"] != now:
+        how = {"elf": "measured", "estimate": "estimated"}
+        notes.append(
+            f"the baseline's code size was {how.get(base['code_source'], base['code_source'])} and this one is "
+            f"{how.get(now, now)}: their difference is not only the model's"
+        )
+    return notes
 
 
 def _shape(shape: list[int]) -> str:
@@ -579,6 +754,10 @@ def format_text(report: dict[str, Any]) -> str:
         change = _change(report, key) if key else ""
         change = f"  [{change}]" if change else ""
         lines.append(f"  {label:<18} {value:>12,}  {note}{change}".rstrip())
+    patches = _patch_summary(report)
+    if patches:
+        what, saves, costs = patches
+        lines += [f"  patch-based inference: {what}", f"    {saves}", f"    {costs}"]
     for which in ("sram", "flash"):
         if report["budget"][which] is not None:
             lines.append(f"  budget: {_budget_line(report, which)}")
@@ -587,12 +766,12 @@ def format_text(report: dict[str, Any]) -> str:
             f"  baseline: {base['path']} ({base['model']} on {base['board']})"
             + (f", max growth {base['max_growth_percent']:g}%" if base["max_growth_percent"] is not None else "")
         )
-        if _code_note(report):
-            lines.append(f"  note: {_code_note(report)}")
+        lines += [f"  note: {note}" for note in _baseline_notes(report)]
+    width = max((len(_layer_patches(layer)) for layer in report["layers"]), default=0)
     lines += [
         "",
         f"  {'#':>3} {'op':<20} {'kernel':<17} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'live':>8} "
-        f"{'scratch':>8} {'weights':>8} {'consts':>7}",
+        f"{'scratch':>8} {'weights':>8} {'consts':>7}" + (f" {'patches':<{width}}" if width else ""),
     ]
     for layer in report["layers"]:
         inputs = ", ".join(_shape(s) for s in layer["input_shapes"])
@@ -600,9 +779,11 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(
             f"  {layer['index']:>3} {layer['op']:<20} {_kernel(layer):<17} {inputs:<22} "
             f"{_shape(layer['output_shape']):<15} {layer['macs']:>11,} {layer['live_bytes']:>8,} "
-            f"{layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} {layer['constants_bytes']:>7,}{mark}"
+            f"{layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} {layer['constants_bytes']:>7,}"
+            + (f" {_layer_patches(layer):<{width}}" if width else "")
+            + mark
         )
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _kernel(layer: dict[str, Any]) -> str:
@@ -646,15 +827,20 @@ def format_markdown(report: dict[str, Any]) -> str:
         lines.append("✅ Within budget.")
     else:
         lines.append("No budget given (use `--board` or `--sram-budget` / `--flash-budget`).")
+    patches = _patch_summary(report)
+    if patches:
+        what, saves, costs = patches
+        lines += ["", f"**Patch-based inference** is on: {_md(what)}. It {_md(saves)}; it {_md(costs)}."]
     if base:
-        note = f" Note: {_code_note(report)}." if _code_note(report) else ""
+        note = "".join(f" Note: {note}." for note in _baseline_notes(report))
         lines += ["", f"Compared with `{base['path']}` ({base['model']} on {base['board']}).{note}"]
     lines += [
         "",
         f"<details><summary>{len(report['layers'])} layers (peak {_peak_where(report) or 'none'})</summary>",
         "",
-        "| # | op | kernel | input shapes | output shape | MACs | live bytes | scratch | weights | constants |",
-        "|--:|:--|:--|:--|:--|--:|--:|--:|--:|--:|",
+        "| # | op | kernel | input shapes | output shape | MACs | live bytes | scratch | weights | constants |"
+        + (" patches |" if patches else ""),
+        "|--:|:--|:--|:--|:--|--:|--:|--:|--:|--:|" + (":--|" if patches else ""),
     ]
     for layer in report["layers"]:
         peak = layer["index"] == report["sram"]["peak_layer"]
@@ -664,6 +850,7 @@ def format_markdown(report: dict[str, Any]) -> str:
             f"| {layer['index']} | {layer['op']} | {_kernel(layer)} | {inputs} | {_shape(layer['output_shape'])} | "
             f"{layer['macs']:,} | "
             f"{live} | {layer['scratch_bytes']:,} | {layer['weights_bytes']:,} | {layer['constants_bytes']:,} |"
+            + (f" {_layer_patches(layer)} |" if patches else "")
         )
     lines += [
         "",
@@ -706,6 +893,9 @@ def format_github(report: dict[str, Any]) -> str:
             f"flash {f['total_bytes']:,} (weights {f['weights_bytes']:,}, {code}, constants {f['constants_bytes']:,})",
             f"MACs {report['macs']:,}",
         ]
+        patches = _patch_summary(report)
+        if patches:
+            parts.append("patch-based inference: {}, {}, {}".format(*patches))
         parts += [_budget_line(report, w) for w in ("sram", "flash") if report["budget"][w] is not None]
         if report.get("baseline"):
             headline = [g for g in report["baseline"]["figures"] if g["headline"]]
@@ -725,6 +915,9 @@ PLOT_NAMED_LAYERS = 40
 
 def plot_timeline(report: dict[str, Any], fmt: str) -> bytes:
     """The memory timeline: SRAM live during each layer, stacked by kind, with the peak and the budget marked.
+
+    One step per layer of the model: a patch-stage layer shows its busiest tile, and the stage is shaded, with the
+    layer-by-layer peak it replaced drawn for comparison.
 
     matplotlib is imported here only, with the non-interactive Agg backend, so `report` without --plot stays fast.
     Text stays text in SVG (svg.fonttype none), so the figures in it can be searched and tested.
@@ -747,7 +940,7 @@ def plot_timeline(report: dict[str, Any], fmt: str) -> bytes:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "tinyml", "font.size": 9}):
         fig = Figure(figsize=(min(max(6.0, 0.3 * n), 14.0) + 3.5, 5.0))
         ax = fig.subplots()
-        # stacked steps, one polygon per kind: cheap to draw even for models patched into hundreds of layers
+        # stacked steps, one polygon per kind: cheap to draw even for hundreds of layers
         for lower, upper, color, label in (
             (0, acts, "#4C72B0", "activations"),
             (acts, io_, "#DD8452", "input/output"),
@@ -767,6 +960,23 @@ def plot_timeline(report: dict[str, Any], fmt: str) -> bytes:
                 arrowprops={"arrowstyle": "->"},
             )
         top = peak
+        patches = report.get("patches")
+        if patches:
+            covered = len(patches["layers"])
+            grid = f"{patches['grid'][0]}x{patches['grid'][1]}"
+            ax.axvspan(
+                -0.5,
+                covered - 0.5,
+                color="#8172B3",
+                alpha=0.12,
+                linewidth=0,
+                label=f"patch stage, {grid} tiles: each layer's busiest tile",
+            )
+            unpatched = patches["unpatched_peak_bytes"]
+            ax.axhline(
+                unpatched, color="#8172B3", linestyle=":", linewidth=1.5, label=f"peak without patches {unpatched:,} B"
+            )
+            top = max(top, unpatched)
         budget = report["budget"]["sram"]
         if budget is not None:
             overhead = report["ram"]["total_bytes"] - peak  # stack and runtime: what the budget must also hold
@@ -782,7 +992,11 @@ def plot_timeline(report: dict[str, Any], fmt: str) -> bytes:
         ax.set_ylim(0, top * 1.12 if top > 0 else 1)
         ax.set_xlim(-0.5, max(n - 0.5, 0.5))
         if named:
-            ax.set_xticks(x, [f"{layer['index']} {layer['op']}" for layer in layers], rotation=90, fontsize=7)
+            ticks = [
+                f"{layer['index']} {layer['op']}" + (f" ({layer['tiles']} tiles)" if layer["tiles"] > 1 else "")
+                for layer in layers
+            ]
+            ax.set_xticks(x, ticks, rotation=90, fontsize=7)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=20, integer=True))
             ax.set_xlabel("layer")
