@@ -83,7 +83,8 @@ def _patch_option(text: str) -> PatchConfig | str:
 
 
 def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
-    """Write and build the project in a staging directory that becomes `target` only on success."""
+    """Write and build the project in a staging directory that becomes `target` only on success, and only
+    if `target` holds nothing but tinyml's own unchanged output (or `force`): see tinyml.staging."""
     from tinyml.build import build
     from tinyml.codegen import write_project
     from tinyml.staging import staged_dir
@@ -519,7 +520,7 @@ def _parser() -> argparse.ArgumentParser:
     model_and_board(sp)
     kernels(sp)
     sp.add_argument("-o", "--output", required=True, metavar="DIR", help="project directory to create")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
+    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
 
     sp = command("run", cmd_run, "compile (cached by content) and run inferences on the host or an emulated board")
     model_and_board(sp)
@@ -546,13 +547,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", metavar="URL", help="the board's serial port (default: the ST-LINK's)")
     sp.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator for --emulate")
     sp.add_argument("-o", "--output", metavar="DIR", help="keep the firmware project in DIR")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
+    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
 
     sp = command("export", cmd_export, "write a PlatformIO project for a hardware board")
     model_and_board(sp, default=None)
     kernels(sp)
     sp.add_argument("--platformio", required=True, metavar="DIR", help="PlatformIO project directory to create")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files tinyml did not write")
+    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
 
     sp = command("report", cmd_report, "memory and compute report and budget checks, before anything is built")
     model_and_board(sp)

@@ -143,7 +143,8 @@ def export_platformio(
     }
     env = template_env()
     marker = {"tinyml": __version__, "board": board.name, **(info or {}), "export": "platformio"}
-    with staged_dir(out_dir, force=force, quiet=quiet, info=marker) as tmp:
+    # .pio is PlatformIO's build directory: `pio run` fills it, and a re-export may replace it
+    with staged_dir(out_dir, force=force, quiet=quiet, info=marker, regenerated=(".pio",)) as tmp:
         generated = tmp / ".generated"
         generated.mkdir()
         write_project(code, generated)
