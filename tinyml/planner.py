@@ -109,16 +109,18 @@ class Planner(ABC):
         if not self._planned:
             for b in self.buffers:
                 b.offset = -1
+            placed: list[Buffer] = []
             for i in self.order():
-                self.buffers[i].offset = self._first_fit(self.buffers[i])
+                self.buffers[i].offset = self._first_fit(self.buffers[i], placed)
+                placed.append(self.buffers[i])
             self._planned = True
 
     @abstractmethod
     def order(self) -> list[int]:
         """The order in which buffers are placed, each at its lowest fitting offset."""
 
-    def _first_fit(self, want: Buffer) -> int:
-        """Lowest offset where `want` fits among placed buffers alive at the same time.
+    def _first_fit(self, want: Buffer, placed: list[Buffer]) -> int:
+        """Lowest offset where `want` fits among `placed` buffers alive at the same time.
 
         Each placed piece alive during a piece of `want` rules out the offsets that would overlap it: the
         open interval (its offset - that piece's size, its end). The lowest offset in none of them is 0 or
@@ -127,8 +129,8 @@ class Planner(ABC):
         """
         ruled_out = sorted(
             (b.offset - size, b.offset + osize)
-            for b in self.buffers
-            if b.offset >= 0 and b.overlaps_in_time(want)
+            for b in placed
+            if b.first <= want.last and want.first <= b.last
             for size, a, z in want.segments
             for osize, oa, oz in b.segments
             if a <= oz and oa <= z
