@@ -576,7 +576,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
 
-    sp = command("packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install), or show what is there (list)")
+    sp = command(
+        "packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install: download, or from .pack files), or list them"
+    )
     sp.add_argument("action", choices=["install", "list"])
     sp.add_argument(
         "files", nargs="*", metavar="FILE.pack", help="install these pack files (no network) instead of downloading"

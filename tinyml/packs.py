@@ -149,7 +149,11 @@ def install(silent: bool = False) -> list[Installed]:
         cache.download_pack_list(refs)
     except Exception as e:
         raise PackError(f"cannot download the CMSIS packs: {_reason(e)}", "check the internet connection") from None
-    return install_files([store / ref.get_pack_name() for ref in refs])
+    archives = [store / ref.get_pack_name() for ref in refs]
+    for archive in archives:
+        if not archive.is_file():
+            raise PackError(f"cannot download the CMSIS packs: {archive.name} did not arrive", "try again later")
+    return install_files(archives)
 
 
 def install_files(files: list[Path]) -> list[Installed]:
