@@ -55,9 +55,6 @@ class Buffer:
         if not self.segments:
             self.segments = ((self.size, self.first, self.last),)
 
-    def overlaps_in_time(self, other: Buffer) -> bool:
-        return self.first <= other.last and other.first <= self.last
-
     def size_at(self, t: int) -> int:
         return max((size for size, a, b in self.segments if a <= t <= b), default=0)
 
