@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from support import mlperf_dir
@@ -102,6 +104,46 @@ def test_random_plans_are_valid(strategy, seed):
                 assert off_a + size_a <= off_b or off_b + size_b <= off_a
     load = max(sum(s for s, f, last in [(p[1], p[2], p[3]) for p in placed] if f <= t <= last) for t in range(30))
     assert planner.peak() >= load
+
+
+def _random_pieces(rng, first: int, last: int) -> tuple[tuple[int, int, int], ...]:
+    """Disjoint (size, first, last) pieces in time order within [first, last], some ops left without one."""
+    pieces, t = [], first
+    while t <= last:
+        end = min(last, t + int(rng.integers(0, 3)))
+        if rng.random() < 0.8:
+            pieces.append((int(rng.integers(1, 3000)), t, end))
+        t = end + 1
+    return tuple(pieces)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
+@pytest.mark.parametrize("seed", range(10))
+def test_first_fit_takes_the_lowest_free_offset(strategy, seed):
+    """Each buffer, in the strategy's order, lands at the lowest aligned offset where it collides with none
+    placed before it, found here by trying every offset; buffers whose size changes over time included."""
+    rng = np.random.default_rng(100 + seed)
+    planner = strategy()
+    for i in range(int(rng.integers(1, 30))):
+        first = int(rng.integers(0, 15))
+        last = first + int(rng.integers(0, 6))
+        pieces = _random_pieces(rng, first, last) if rng.random() < 0.5 else ()
+        planner.add_buffer(f"b{i}", int(rng.integers(1, 3000)), first, last, pieces)
+    planner.peak()
+    placed: list = []
+    for i in planner.order():
+        want = planner.buffers[i]
+        lowest = next(x for x in itertools.count(0, 16) if not any(want.collides(x, b) for b in placed))
+        assert want.offset == lowest, (i, want.offset, lowest)
+        placed.append(want)
+
+
+def test_pieces_must_be_disjoint_and_within_the_buffer():
+    planner = GreedyBySizePlanner()
+    planner.add_buffer("ok", 64, 0, 5, ((64, 0, 1), (32, 3, 5)))
+    for bad in (((64, 0, 2), (32, 2, 5)), ((32, 3, 5), (64, 0, 1)), ((64, 0, 6),), ((64, 2, 1),)):
+        with pytest.raises(ValueError, match="pieces must be disjoint"):
+            planner.add_buffer("bad", 64, 0, 5, bad)
 
 
 def test_printable_plan():

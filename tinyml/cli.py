@@ -420,15 +420,21 @@ def cmd_packs(args: argparse.Namespace) -> int:
     from tinyml import packs
 
     if args.action == "install":
-        for name, path in packs.install().items():
-            print(f"installed {name}: {path}")
+        done = packs.install_files([Path(f) for f in args.files]) if args.files else packs.install()
+        for pack in done:
+            print(f"{pack.label} {'is already installed in' if pack.already else 'installed:'} {pack.path}")
         return 0
+    if args.files:
+        raise UsageError("`tinyml packs list` takes no files", "to install pack files: tinyml packs install FILE.pack")
     found = packs.installed()
     for name, versions in found.items():
         for version, path in versions:
             print(f"{name:<9} {version:<10} {path}")
     if not any(found.values()):
-        print(f"no CMSIS packs in {packs.packs_dir()}; `tinyml packs install` downloads them")
+        print(
+            f"no CMSIS packs in {packs.packs_dir()}; `tinyml packs install` downloads them, "
+            "`tinyml packs install FILE.pack ...` installs pack files"
+        )
     paths, where = packs.find_cmsis(args.cmsis_nn, args.cmsis)
     print(f"in use: {where}" if paths else f"CMSIS-NN not available (looked for {where})")
     return 0
@@ -572,8 +578,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
 
-    sp = command("packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install), or show what is there (list)")
+    sp = command(
+        "packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install: download, or from .pack files), or list them"
+    )
     sp.add_argument("action", choices=["install", "list"])
+    sp.add_argument(
+        "files", nargs="*", metavar="FILE.pack", help="install these pack files (no network) instead of downloading"
+    )
     cmsis_paths(sp)
 
     command("boards", cmd_boards, "list the boards tinyml can target")

@@ -63,8 +63,12 @@ class PatchConfig:
         return f"{self.rows}x{self.cols} patches over the first {self.split} ops"
 
 
-def _window(op: Operator) -> tuple[int, int, int, int, int, int, int, int]:
-    """(kh, kw, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left) of a windowed op."""
+#: (kh, kw, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left) of a windowed op
+Window = tuple[int, int, int, int, int, int, int, int]
+
+
+def _window(op: Operator) -> Window:
+    """The window of a windowed op (see Window)."""
     inp, out = op.input(0), op.outputs[0]
     if op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         kh, kw, dh, dw = op.attrs["filter_height"], op.attrs["filter_width"], 1, 1
@@ -75,11 +79,13 @@ def _window(op: Operator) -> tuple[int, int, int, int, int, int, int, int]:
     return kh, kw, op.attrs["stride_h"], op.attrs["stride_w"], dh, dw, pad_h, pad_w
 
 
-def _needed(op: Operator, out: Region, t: Tensor) -> Region:
-    """The region of input `t` that computing `out` of `op`'s output reads, clipped to the image."""
-    if op.type not in WINDOWED:
+def _needed(window: Window | None, out: Region, t: Tensor) -> Region:
+    """The region of input `t` that computing `out` of an op's output reads, clipped to the image.
+
+    `window` is the op's window, or None for an elementwise op (which reads the same region)."""
+    if window is None:
         return out
-    kh, kw, sh, sw, dh, dw, ph, pw = _window(op)
+    kh, kw, sh, sw, dh, dw, ph, pw = window
     _, h, w, _ = t.shape
     return Region(
         max(0, out.y0 * sh - ph),
@@ -138,12 +144,16 @@ def expand(graph: Graph, config: PatchConfig) -> Graph:
         Region(y0, y1, x0, x1)
         for (y0, y1), (x0, x1) in itertools.product(_tiles(out_h, config.rows), _tiles(out_w, config.cols))
     ]
+    # once per op, not per patch: the planner expands every candidate stage and grid
+    windows = {id(op): _window(op) for op in stage if op.type in WINDOWED}
     for number, tile in enumerate(tiles):
-        ops.extend(_patch_ops(graph, stage, stage_out, tile, f"patch {number + 1}/{len(tiles)}"))
+        ops.extend(_patch_ops(graph, stage, windows, stage_out, tile, f"patch {number + 1}/{len(tiles)}"))
     return replace(graph, ops=ops + graph.ops[config.split :])
 
 
-def _patch_ops(graph: Graph, stage: list[Operator], stage_out: Tensor, tile: Region, tag: str) -> list[Operator]:
+def _patch_ops(
+    graph: Graph, stage: list[Operator], windows: dict[int, Window], stage_out: Tensor, tile: Region, tag: str
+) -> list[Operator]:
     # regions: what each stage tensor must hold for this tile (union of its consumers' needs)
     need: dict[int, Region] = {id(stage_out): tile}
     for op in reversed(stage):
@@ -152,7 +162,7 @@ def _patch_ops(graph: Graph, stage: list[Operator], stage_out: Tensor, tile: Reg
             continue
         for t in op.inputs:
             if t is not None and not t.is_const:
-                r = _needed(op, out_region, t)
+                r = _needed(windows.get(id(op)), out_region, t)
                 need[id(t)] = need[id(t)].union(r) if id(t) in need else r
 
     patch: dict[int, Tensor] = {}  # original tensor -> its patch tensor
@@ -170,7 +180,7 @@ def _patch_ops(graph: Graph, stage: list[Operator], stage_out: Tensor, tile: Reg
             if t is None or t.is_const:
                 inputs.append(t)
                 continue
-            want = _needed(op, out_region, t)
+            want = _needed(windows.get(id(op)), out_region, t)
             have = need[id(t)]
             if t is graph_input or want != have:  # gather the exact region this op reads
                 source = graph_input if t is graph_input else patch[id(t)]
@@ -184,8 +194,8 @@ def _patch_ops(graph: Graph, stage: list[Operator], stage_out: Tensor, tile: Reg
         patch[id(op.outputs[0])] = out
         attrs = dict(op.attrs)
         if op.type in WINDOWED:
-            *_, sh, sw, _, _, ph, pw = _window(op)
-            want = _needed(op, out_region, op.input(0))
+            *_, sh, sw, _, _, ph, pw = windows[id(op)]
+            want = _needed(windows[id(op)], out_region, op.input(0))
             attrs["padding"] = "EXPLICIT"
             attrs["explicit_padding"] = (ph + want.y0 - out_region.y0 * sh, pw + want.x0 - out_region.x0 * sw)
         ops.append(Operator(op.type, inputs, [out], attrs, index=op.index))

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from tinyml.backends import PORTABLE, Backend
 from tinyml.errors import UsageError
-from tinyml.ir import Graph, Tensor
-from tinyml.ops import Kernel
+from tinyml.ir import Graph, Operator, Tensor
+from tinyml.ops import InPlace, Kernel
 from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
 
 ALIGNMENT = 16
@@ -39,7 +40,8 @@ class Buffer:
 
     `segments` refines that for buffers whose size changes over their life (an
     in-place chain whose tensors grow or shrink): (size, first, last) pieces
-    sharing one offset. Bytes above a piece's size are free during it.
+    sharing one offset, in time order, disjoint, within [first, last]. Bytes
+    above a piece's size are free during it.
     """
 
     name: str
@@ -52,9 +54,6 @@ class Buffer:
     def __post_init__(self) -> None:
         if not self.segments:
             self.segments = ((self.size, self.first, self.last),)
-
-    def overlaps_in_time(self, other: Buffer) -> bool:
-        return self.first <= other.last and other.first <= self.last
 
     def size_at(self, t: int) -> int:
         return max((size for size, a, b in self.segments if a <= t <= b), default=0)
@@ -84,6 +83,11 @@ class Planner(ABC):
         """Register a buffer (optionally with time-varying `segments`); returns its id for `offset`."""
         if first_use > last_use:
             raise ValueError(f"buffer {name}: first use {first_use} after last use {last_use}")
+        previous = first_use - 1
+        for _, a, b in segments:
+            if not previous < a <= b <= last_use:
+                raise ValueError(f"buffer {name}: pieces must be disjoint, in time order, within its uses")
+            previous = b
         pieces = tuple((align(sz, self.alignment), a, b) for sz, a, b in segments)
         self.buffers.append(Buffer(name, align(size, self.alignment), first_use, last_use, segments=pieces))
         self._planned = False
@@ -102,27 +106,38 @@ class Planner(ABC):
         if not self._planned:
             for b in self.buffers:
                 b.offset = -1
+            placed: list[Buffer] = []
             for i in self.order():
-                self.buffers[i].offset = self._first_fit(self.buffers[i])
+                self.buffers[i].offset = self._first_fit(self.buffers[i], placed)
+                placed.append(self.buffers[i])
             self._planned = True
 
     @abstractmethod
     def order(self) -> list[int]:
         """The order in which buffers are placed, each at its lowest fitting offset."""
 
-    def _first_fit(self, want: Buffer) -> int:
-        """Lowest offset where `want` fits among placed buffers alive at the same time.
+    def _first_fit(self, want: Buffer, placed: list[Buffer]) -> int:
+        """Lowest offset where `want` fits among `placed` buffers alive at the same time.
 
-        Candidates are 0 and the ends of placed pieces, in increasing order; the
-        first that collides with nothing wins (TFLM's gap search, generalised to
-        buffers whose size changes over time).
+        Each placed piece alive during a piece of `want` rules out the offsets that would overlap it: the
+        open interval (its offset - that piece's size, its end). The lowest offset in none of them is 0 or
+        the end of a placed piece: TFLM's gap search, generalised to buffers whose size changes over time,
+        as one sweep over the intervals sorted by their start.
         """
-        placed = [b for b in self.buffers if b.offset >= 0 and b.overlaps_in_time(want)]
-        candidates = sorted({0, *(b.offset + size for b in placed for size, _, _ in b.segments)})
-        for candidate in candidates:
-            if not any(want.collides(candidate, b) for b in placed):
-                return candidate
-        raise AssertionError("the end of the highest buffer always fits")
+        ruled_out = sorted(
+            (b.offset - size, b.offset + osize)
+            for b in placed
+            if b.first <= want.last and want.first <= b.last
+            for size, a, z in want.segments
+            for osize, oa, oz in b.segments
+            if a <= oz and oa <= z
+        )
+        offset = 0
+        for start, end in ruled_out:
+            if start >= offset:
+                break
+            offset = max(offset, end)
+        return offset
 
     def __str__(self) -> str:
         self._ensure_planned()
@@ -154,15 +169,16 @@ class GreedyByBreadthPlanner(Planner):
         if not self.buffers:
             return []
         last = max(b.last for b in self.buffers)
-        load = [0] * (last + 1)
-        for b in self.buffers:
+        load = _bytes_per_op(self.buffers, last + 1)
+        alive: list[list[int]] = [[] for _ in range(last + 1)]
+        for i, b in enumerate(self.buffers):
             for t in range(b.first, b.last + 1):
-                load[t] += b.size_at(t)
+                alive[t].append(i)
         ops = sorted(range(last + 1), key=lambda t: -load[t])
         seen: set[int] = set()
         result: list[int] = []
         for t in ops:
-            live = [i for i, b in enumerate(self.buffers) if b.first <= t <= b.last and i not in seen]
+            live = [i for i in alive[t] if i not in seen]
             for i in sorted(live, key=lambda i: -self.buffers[i].size):
                 seen.add(i)
                 result.append(i)
@@ -274,7 +290,8 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
     placed for real and kept only if it beats the layer-by-layer plan.
     """
     options = options or PlanOptions()
-    flat = Planned(graph, plan_memory(graph, backend, options), None, 1.0)
+    choices = _Choices(backend)  # shared: a stage's patch copies mostly repeat the same op shapes
+    flat = Planned(graph, _plan_memory(_KernelChoice(graph, choices, options), options), None, 1.0)
     if options.patches == "off":
         return flat
     if isinstance(options.patches, PatchConfig):
@@ -285,9 +302,9 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
                 f"choose a split among {stage_candidates(graph) or 'none (this model has no patchable stage)'}",
             )
         expanded = expand(graph, config)
-        patched = plan_memory(expanded, backend, options)
+        patched = _plan_memory(_KernelChoice(expanded, choices, options), options)
         return Planned(expanded, patched, config, mac_overhead(graph, expanded), flat)
-    ranked: list[tuple[int, int, PatchConfig, Graph, float]] = []
+    best: tuple[int, int, PatchConfig, _KernelChoice, float] | None = None
     for split in stage_candidates(graph):
         _, h, w, _ = graph.ops[split - 1].outputs[0].shape
         for n in AUTO_GRIDS:
@@ -298,22 +315,61 @@ def plan_model(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions |
             overhead = mac_overhead(graph, expanded)
             if overhead > options.max_mac_overhead:
                 continue
-            bound = _KernelChoice(expanded, backend, options).bound()
-            ranked.append((bound, n * n, config, expanded, overhead))
-    if not ranked:
+            choice = _KernelChoice(expanded, choices, options)
+            bound = choice.bound()
+            if best is None or (bound, n * n) < best[:2]:  # the lowest bound, then the fewest patches
+                best = (bound, n * n, config, choice, overhead)
+    if best is None or best[0] >= flat.plan.peak:
         return flat
-    bound, _, config, expanded, overhead = min(ranked, key=lambda r: (r[0], r[1]))
-    if bound >= flat.plan.peak:
-        return flat
-    patched = plan_memory(expanded, backend, options)
-    return Planned(expanded, patched, config, overhead, flat) if patched.peak < flat.plan.peak else flat
+    _, _, config, choice, overhead = best
+    patched = _plan_memory(choice, options)
+    return Planned(choice.graph, patched, config, overhead, flat) if patched.peak < flat.plan.peak else flat
+
+
+class _Choices:
+    """`backend.choices` per op, remembered by what a kernel's answer depends on (see `_signature`).
+
+    Patch expansion copies a stage's ops once per patch and candidate grid, mostly with equal shapes;
+    asking each kernel again (the fast kernels recast every channel's requantization to answer) was most
+    of the planning time.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.known: dict[Hashable, list[Kernel]] = {}
+
+    def __call__(self, op: Operator) -> list[Kernel]:
+        key = _signature(op)
+        if key is None:
+            return self.backend.choices(op)
+        if key not in self.known:
+            self.known[key] = self.backend.choices(op)
+        return self.known[key]
+
+
+def _signature(op: Operator) -> Hashable | None:
+    """Everything about `op` a kernel may look at: type, attributes, and per operand its shape, type and
+    quantization, or the constant itself (never names or positions). None when an attribute is unhashable.
+    Constants are keyed by identity, which only holds while the graph is alive: keys live for one planning."""
+
+    def operand(t: Tensor | None) -> Hashable:
+        if t is None:
+            return None
+        return id(t) if t.is_const else (t.shape, t.dtype, t.bits, t.quant)
+
+    key = (op.type, tuple(map(operand, op.inputs)), tuple(map(operand, op.outputs)), tuple(sorted(op.attrs.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class _Storages:
     """Union-find over activation tensors: tensors in one set share memory."""
 
-    def __init__(self, graph: Graph) -> None:
-        self.tensors = {id(t): t for t in graph.activations()}
+    def __init__(self, tensors: list[Tensor]) -> None:
+        self.tensors = {id(t): t for t in tensors}
         self.parent = {tid: tid for tid in self.tensors}
 
     def find(self, t: Tensor) -> int:
@@ -339,21 +395,79 @@ def _last_uses(graph: Graph) -> dict[int, int]:
     return last
 
 
-def _segments(
-    tensors: list[Tensor], born: dict[int, int], last_use: dict[int, int], first: int, last: int
-) -> tuple[tuple[int, int, int], ...]:
-    """A storage's size over time: at each op, the largest of its tensors alive then."""
+class _Lifetimes:
+    """What placement needs of a graph whatever its kernels, worked out once rather than per kernel mix;
+    and each op's kernels' answers (aliasing, in-place variant, scratch), asked once per kernel."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.activations = graph.activations()
+        self.nbytes = {id(t): t.nbytes for t in self.activations}
+        self.last_use = _last_uses(graph)
+        self.born = {id(t): 0 for t in graph.inputs}
+        for i, op in enumerate(graph.ops):
+            for t in op.outputs:
+                self.born.setdefault(id(t), i)
+        #: tensor -> (first, last) op that reads or writes it; graph inputs count at op 0, outputs at the last op
+        self.touched: dict[int, tuple[int, int]] = {}
+        last_op = max(len(graph.ops) - 1, 0)
+        uses = [(t, 0) for t in graph.inputs]
+        for i, op in enumerate(graph.ops):
+            uses += [(t, i) for t in [*op.inputs, *op.outputs] if t is not None and not t.is_const]
+        uses += [(t, last_op) for t in graph.outputs if not t.is_const]
+        for t, i in uses:
+            a, z = self.touched.get(id(t), (i, i))
+            self.touched[id(t)] = (min(a, i), max(z, i))
+        self.io = {id(t) for t in [*graph.inputs, *graph.outputs]}
+        self._answers: dict[tuple[str, int, Kernel], object] = {}
+
+    def _ask(self, question: str, i: int, kernel: Kernel) -> object:
+        key = (question, i, kernel)
+        if key not in self._answers:
+            self._answers[key] = getattr(kernel, question)(self.graph.ops[i])
+        return self._answers[key]
+
+    def alias_input(self, i: int, kernel: Kernel) -> int | None:
+        return self._ask("alias_input", i, kernel)  # type: ignore[return-value]
+
+    def in_place(self, i: int, kernel: Kernel) -> InPlace | None:
+        return self._ask("in_place", i, kernel)  # type: ignore[return-value]
+
+    def scratch_bytes(self, i: int, kernel: Kernel) -> int:
+        return self._ask("scratch_bytes", i, kernel)  # type: ignore[return-value]
+
+
+def _segments(tensors: list[Tensor], g: _Lifetimes, first: int, last: int) -> tuple[tuple[int, int, int], ...]:
+    """A storage's size over time: at each op, the largest of its tensors alive then.
+
+    The largest only changes where a tensor's life starts or ends, so sizes are taken per run between
+    those points rather than per op (patch-expanded graphs have thousands of ops)."""
+    lives = []
+    for m in tensors:
+        a, z = max(g.born.get(id(m), first), first), min(g.last_use.get(id(m), last), last)
+        if a <= z:
+            lives.append((a, z, g.nbytes[id(m)]))
+    points = sorted({first, last + 1, *(a for a, _, _ in lives), *(z + 1 for _, z, _ in lives)})
     pieces: list[list[int]] = []
-    for t in range(first, last + 1):
-        size = max(
-            (m.nbytes for m in tensors if born.get(id(m), first) <= t <= min(last_use.get(id(m), last), last)),
-            default=0,
-        )
+    for start, end in itertools.pairwise(points):
+        size = max((n for a, z, n in lives if a <= start <= z), default=0)
         if pieces and pieces[-1][0] == size:
-            pieces[-1][2] = t
+            pieces[-1][2] = end - 1
         else:
-            pieces.append([size, t, t])
+            pieces.append([size, start, end - 1])
     return tuple((size, a, b) for size, a, b in pieces if size)
+
+
+def _bytes_per_op(buffers: list[Buffer], n_ops: int, granule: int = 1) -> list[int]:
+    """Bytes live during each of the first `n_ops` ops, each piece rounded up to `granule` (a difference
+    array: patch-expanded graphs have thousands of ops)."""
+    delta = [0] * (n_ops + 1)
+    for b in buffers:
+        for size, a, z in b.segments:
+            if a < n_ops:
+                delta[a] += align(size, granule)
+                delta[min(z, n_ops - 1) + 1] -= align(size, granule)
+    return list(itertools.accumulate(delta[:n_ops]))
 
 
 @dataclass
@@ -370,24 +484,23 @@ class _Requests:
     kernels: list[Kernel]
 
     def live_bytes(self) -> list[int]:
-        """Bytes live during each op (a difference array: patch-expanded graphs have thousands of ops)."""
-        delta = [0] * (self.n_ops + 1)
-        for b in self.buffers:
-            for size, a, z in b.segments:
-                delta[a] += align(size)
-                delta[min(z, self.n_ops - 1) + 1] -= align(size)
-        return list(itertools.accumulate(delta[: self.n_ops]))
+        """Bytes live during each op, as placed (each buffer rounded up to the arena's alignment)."""
+        return _bytes_per_op(self.buffers, self.n_ops, ALIGNMENT)
 
 
 def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> MemoryPlan:
     """Each op's kernel, lifetimes for every activation and scratch buffer, placed by the best strategy."""
     options = options or PlanOptions()
-    choice = _KernelChoice(graph, backend, options)
+    return _plan_memory(_KernelChoice(graph, _Choices(backend), options), options)
+
+
+def _plan_memory(choice: _KernelChoice, options: PlanOptions) -> MemoryPlan:
+    g = choice.lifetimes
     if choice.fixed or options.prefer == "speed":
-        return _place(_requests(graph, choice.fastest(), options))
+        return _place(_requests(g, choice.fastest(), options))
     # Per op the fewest live bytes; the all-portable mix as well, in case its placement packs tighter.
     lean = min(
-        (_place(_requests(graph, kernels, options)) for kernels in (choice.lean(), choice.last())), key=lambda p: p.peak
+        (_place(_requests(g, kernels, options)) for kernels in (choice.lean, choice.last())), key=lambda p: p.peak
     )
     target = lean.peak if options.prefer == "memory" else int(lean.peak * BALANCED_SLACK)
     # The fastest kernels within a limit on each op's live bytes: the highest limit whose placement
@@ -396,7 +509,7 @@ def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions 
     best, lo, hi = lean, 0, len(limits) - 1
     while lo <= hi:
         mid = (lo + hi) // 2
-        plan = _place(_requests(graph, choice.within(limits[mid]), options))
+        plan = _place(_requests(g, choice.within(limits[mid]), options))
         if plan.peak <= target:
             best, lo = plan, mid + 1
         else:
@@ -412,12 +525,18 @@ class _KernelChoice:
     or not), so one row per rank prices every op's every choice.
     """
 
-    def __init__(self, graph: Graph, backend: Backend, options: PlanOptions) -> None:
-        self.choices = [backend.choices(op) for op in graph.ops]
+    def __init__(self, graph: Graph, choices: _Choices, options: PlanOptions) -> None:
+        self.graph = graph
+        self.lifetimes = _Lifetimes(graph)
+        self.choices = [choices(op) for op in graph.ops]
         depth = max((len(c) for c in self.choices), default=1)
         self.fixed = depth == 1
         ranks = 1 if options.prefer == "speed" else depth
-        self.live = [_requests(graph, self._rank(r), options).live_bytes() for r in range(ranks)]
+        self.live = [_requests(self.lifetimes, self._rank(r), options).live_bytes() for r in range(ranks)]
+        #: per op, the choice with the fewest live bytes (the faster one on a tie)
+        self.lean = [
+            c[min(range(len(c)), key=lambda r, i=i: (self._cost(i, r), r))] for i, c in enumerate(self.choices)
+        ]
 
     def _rank(self, r: int) -> list[Kernel]:
         return [c[min(r, len(c) - 1)] for c in self.choices]
@@ -432,15 +551,11 @@ class _KernelChoice:
         """Every op on the portable kernel."""
         return [c[-1] for c in self.choices]
 
-    def lean(self) -> list[Kernel]:
-        """Per op, the choice with the fewest live bytes (the faster one on a tie)."""
-        return [c[min(range(len(c)), key=lambda r, i=i: (self._cost(i, r), r))] for i, c in enumerate(self.choices)]
-
     def within(self, limit: int) -> list[Kernel]:
         """Per op, the fastest choice whose live bytes stay within `limit` (the leanest when none does)."""
-        lean = self.lean()
         return [
-            next((k for r, k in enumerate(c) if self._cost(i, r) <= limit), lean[i]) for i, c in enumerate(self.choices)
+            next((k for r, k in enumerate(c) if self._cost(i, r) <= limit), self.lean[i])
+            for i, c in enumerate(self.choices)
         ]
 
     def bound(self) -> int:
@@ -448,32 +563,27 @@ class _KernelChoice:
         return max((min(self._cost(i, r) for r in range(len(c))) for i, c in enumerate(self.choices)), default=0)
 
 
-def _requests(graph: Graph, kernels: list[Kernel], options: PlanOptions) -> _Requests:
-    storages = _Storages(graph)
-    for op, kernel in zip(graph.ops, kernels, strict=True):
-        k = kernel.alias_input(op)
+def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Requests:
+    graph = g.graph
+    storages = _Storages(g.activations)
+    for i, (op, kernel) in enumerate(zip(graph.ops, kernels, strict=True)):
+        k = g.alias_input(i, kernel)
         if k is not None and not op.input(k).is_const:
             storages.union(op.input(k), op.outputs[0])
 
-    last_use = _last_uses(graph)
-    born = {id(t): 0 for t in graph.inputs}
-    for i, op in enumerate(graph.ops):
-        for t in op.outputs:
-            born.setdefault(id(t), i)
     root_last: dict[int, int] = {}
     for tid, t in storages.tensors.items():
         r = storages.find(t)
-        root_last[r] = max(root_last.get(r, 0), last_use.get(tid, 0))
-    io = {id(t) for t in [*graph.inputs, *graph.outputs]}
+        root_last[r] = max(root_last.get(r, 0), g.last_use.get(tid, 0))
     in_place: dict[int, int] = {}  # op position -> scratch bytes of its in-place variant
     for i, op in enumerate(graph.ops):
-        choice = kernels[i].in_place(op) if options.in_place else None
+        choice = g.in_place(i, kernels[i]) if options.in_place else None
         if choice is None or op.input(choice.input).is_const:
             continue
         src = op.input(choice.input)
         root = storages.find(src)
         external = options.io_external and any(
-            storages.find(storages.tensors[tid]) == root for tid in io if tid in storages.tensors
+            storages.find(storages.tensors[tid]) == root for tid in g.io if tid in storages.tensors
         )
         if root_last[root] != i or external:
             continue
@@ -483,30 +593,18 @@ def _requests(graph: Graph, kernels: list[Kernel], options: PlanOptions) -> _Req
         in_place[i] = choice.scratch
 
     members: dict[int, list[Tensor]] = {}
-    for t in storages.tensors.values():
-        members.setdefault(storages.find(t), []).append(t)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-
-    def touch(t: Tensor, i: int) -> None:
+    for tid, t in storages.tensors.items():
         r = storages.find(t)
-        first[r] = min(first.get(r, i), i)
-        last[r] = max(last.get(r, i), i)
-
-    n_ops = len(graph.ops)
-    last_op = max(n_ops - 1, 0)
-    for t in graph.inputs:
-        touch(t, 0)
-    for i, op in enumerate(graph.ops):
-        for t in [*op.inputs, *op.outputs]:
-            if t is not None and not t.is_const:
-                touch(t, i)
-    for t in graph.outputs:
-        if not t.is_const:
-            touch(t, last_op)
+        members.setdefault(r, []).append(t)
+        if tid in g.touched:
+            a, z = g.touched[tid]
+            first[r] = min(first.get(r, a), a)
+            last[r] = max(last.get(r, z), z)
 
     external_roots = (
-        {storages.find(storages.tensors[tid]) for tid in io if tid in storages.tensors}
+        {storages.find(storages.tensors[tid]) for tid in g.io if tid in storages.tensors}
         if options.io_external
         else set()
     )
@@ -516,17 +614,17 @@ def _requests(graph: Graph, kernels: list[Kernel], options: PlanOptions) -> _Req
     for root, tensors in sorted(members.items(), key=lambda m: min(t.index for t in m[1])):
         if root not in first or root in external_roots:
             continue
-        size = max(t.nbytes for t in tensors)
-        segments = _segments(tensors, born, last_use, first[root], last[root])
+        size = max(g.nbytes[id(t)] for t in tensors)
+        segments = _segments(tensors, g, first[root], last[root])
         requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[root], last[root], segments=segments))
         owners.append(("storage", root))
     for i, op in enumerate(graph.ops):
-        size = in_place[i] if i in in_place else kernels[i].scratch_bytes(op)
+        size = in_place[i] if i in in_place else g.scratch_bytes(i, kernels[i])
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
 
-    return _Requests(requests, owners, storages, members, in_place, external_roots, n_ops, kernels)
+    return _Requests(requests, owners, storages, members, in_place, external_roots, len(graph.ops), kernels)
 
 
 def _place(req: _Requests) -> MemoryPlan:
@@ -561,7 +659,7 @@ def _place(req: _Requests) -> MemoryPlan:
             tensor_offsets[tid] = storage_offset[r]
         elif r in external:
             tensor_external[tid] = external[r][0]
-    live = [sum(b.size_at(i) for b in best.buffers) for i in range(n_ops)]
+    live = _bytes_per_op(best.buffers, n_ops)
     return MemoryPlan(
         strategy=best.name,
         peak=best.peak(),
