@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tinyml.packs import find_cmsis
+from tinyml.target.packs import find_cmsis
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]

@@ -19,14 +19,14 @@ import os
 import sys
 from pathlib import Path
 
-from tinyml.backends import select_backend
-from tinyml.boards import load_board
-from tinyml.frontend import load_model
-from tinyml.ir import Graph
-from tinyml.optimize import optimize
-from tinyml.packs import find_cmsis
-from tinyml.planner import PREFERENCES, PlanOptions, plan_memory, plan_model
-from tinyml.reference import tflm_arena_bytes
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph
+from tinyml.kernels.backends import select_backend
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import PREFERENCES, PlanOptions, plan_memory, plan_model
+from tinyml.reference.tflm import tflm_arena_bytes
+from tinyml.target.boards import load_board
+from tinyml.target.packs import find_cmsis
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]

@@ -1,6 +1,6 @@
 """Planning time per MLPerf Tiny model: the portable kernels against the CMSIS-NN backend of each core.
 
-Planning (`tinyml.planner.plan_model`: kernel choice per op, patch stage and
+Planning (`tinyml.plan.memory.plan_model`: kernel choice per op, patch stage and
 grid, buffer placement) runs on every `compile`, `run`, `bench` and `report`.
 The CMSIS-NN backend plans longest: each op has up to three kernels, and every
 candidate patch stage and grid is priced with each. Times are the median of
@@ -21,12 +21,12 @@ import statistics
 import time
 from pathlib import Path
 
-from tinyml.backends import PORTABLE, Backend, CoreFeatures
-from tinyml.frontend import load_model
-from tinyml.ir import Graph
-from tinyml.ops.cmsis_nn import cmsis_kernels
-from tinyml.optimize import optimize
-from tinyml.planner import PREFERENCES, PlanOptions, plan_model
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph
+from tinyml.kernels.backends import PORTABLE, Backend, CoreFeatures
+from tinyml.kernels.cmsis_nn import cmsis_kernels
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import PREFERENCES, PlanOptions, plan_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml.backends import PORTABLE, Backend
-from tinyml.boards import load_board
-from tinyml.build import build, build_cmsis_library, run_host
-from tinyml.codegen import render_model, write_project
-from tinyml.frontend import load_model
-from tinyml.optimize import optimize
-from tinyml.packs import CmsisPaths
-from tinyml.planner import Planned, PlanOptions, check_plan, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.codegen.render import render_model, write_project
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels.backends import PORTABLE, Backend
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import Planned, PlanOptions, check_plan, plan_model
+from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.target.boards import load_board
+from tinyml.target.build import build, build_cmsis_library, run_host
+from tinyml.target.packs import CmsisPaths
 
 REPO = Path(__file__).resolve().parent.parent
 

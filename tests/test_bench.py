@@ -2,7 +2,7 @@
 
 `firmware/runtime/bench.c` is built with a generated MLPerf Tiny model and
 `tests/firmware/host_board.c`, whose console "UART" is a TCP server, so
-`tinyml.bench.BenchClient` talks to it through pyserial's socket:// exactly as
+`tinyml.measure.protocol.BenchClient` talks to it through pyserial's socket:// exactly as
 to an emulator. Raw frames probe the device's resynchronisation; a relay that
 flips chosen bytes stands in for a noisy line; fake ports that stay silent or
 babble check that the host side fails cleanly and in time.
@@ -30,7 +30,10 @@ import pytest
 import serial
 from support import REPO, mlperf_dir
 
-from tinyml.bench import (
+from tinyml.codegen.render import render_model, write_project
+from tinyml.errors import DeviceMismatchError, InputDataError, SerialError
+from tinyml.frontend.tflite import load_model
+from tinyml.measure.protocol import (
     FRAME_TIMEOUT,
     INFO_FIXED,
     MAX_PAYLOAD,
@@ -46,15 +49,12 @@ from tinyml.bench import (
     decode_frame,
     encode_frame,
 )
-from tinyml.boards import load_board
-from tinyml.build import require_tool
-from tinyml.codegen import render_model, write_project
-from tinyml.errors import DeviceMismatchError, InputDataError, SerialError
-from tinyml.frontend import load_model
-from tinyml.measure import bench_report, format_bench
-from tinyml.optimize import optimize
-from tinyml.planner import Planned, plan_memory, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.measure.session import bench_report, format_bench
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import Planned, plan_memory, plan_model
+from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.target.boards import load_board
+from tinyml.target.build import require_tool
 
 RUNTIME = REPO / "firmware" / "runtime"
 TEST_FIRMWARE = Path(__file__).resolve().parent / "firmware"

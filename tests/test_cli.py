@@ -10,7 +10,7 @@ import pytest
 from keras_models import convert
 from support import mlperf_dir, tinyml
 
-from tinyml.reference import random_inputs, tflm_arena_bytes, tflm_outputs
+from tinyml.reference.tflm import random_inputs, tflm_arena_bytes, tflm_outputs
 
 COMMANDS = ["compile", "run", "report", "boards"]
 

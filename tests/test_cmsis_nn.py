@@ -1,7 +1,7 @@
 """The CMSIS-NN kernel backend: scratch sizes equal CMSIS-NN's own, outputs equal TFLite Micro's.
 
 Everything that needs CMSIS-NN is skipped, naming where tinyml looked, when
-`tinyml.packs.find_cmsis()` finds no CMSIS-NN and CMSIS trees (set
+`tinyml.target.packs.find_cmsis()` finds no CMSIS-NN and CMSIS trees (set
 CMSIS_NN_ROOT and CMSIS_ROOT, or `tinyml packs install`). One module-wide
 cache holds the CMSIS-NN library built per core, so each core's is built once.
 """
@@ -18,17 +18,17 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, tinyml
 
-from tinyml.backends import Backend, CoreFeatures, select_backend
-from tinyml.boards import list_boards, load_board
-from tinyml.build import build_cmsis_library
 from tinyml.errors import ToolchainError
-from tinyml.frontend import load_model
-from tinyml.ir import Graph
-from tinyml.ops import REGISTRY
-from tinyml.ops import cmsis_nn as cn
-from tinyml.optimize import optimize
-from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph
+from tinyml.kernels import REGISTRY
+from tinyml.kernels import cmsis_nn as cn
+from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
+from tinyml.target.boards import list_boards, load_board
+from tinyml.target.build import build_cmsis_library
+from tinyml.target.packs import CmsisPaths, find_cmsis
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARDS = ["mps2-an500", "mps2-an386", "mps3-an547"]

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from support import mlperf_dir, tinyml
 
-from tinyml.boards import load_board
-from tinyml.emulator import free_port, qemu_command
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.target.boards import load_board
+from tinyml.target.qemu import free_port, qemu_command
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 

@@ -23,16 +23,16 @@ from pathlib import Path
 import pytest
 from support import mlperf_dir
 
-from tinyml.boards import load_board
-from tinyml.build import build, firmware_size
-from tinyml.codegen import ModelCode, render_model, write_project
+from tinyml.codegen.render import ModelCode, render_model, write_project
+from tinyml.codegen.staging import MARKER
 from tinyml.errors import OutputDirError, RunError, ToolchainError, UsageError
-from tinyml.export import LINK_SCRIPT, export_platformio
-from tinyml.frontend import load_model
-from tinyml.optimize import optimize
-from tinyml.planner import plan_memory
-from tinyml.renode import RENODE, renode_script, require_renode, run_renode
-from tinyml.staging import MARKER
+from tinyml.frontend.tflite import load_model
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import plan_memory
+from tinyml.target.boards import load_board
+from tinyml.target.build import build, firmware_size
+from tinyml.target.platformio import LINK_SCRIPT, export_platformio
+from tinyml.target.renode import RENODE, renode_script, require_renode, run_renode
 
 MODEL = "kws_ref_model.tflite"
 BOARDS = {"stm32f746": "disco_f746ng", "nucleo-l4r5zi": "nucleo_l4r5zi"}
@@ -374,10 +374,10 @@ def test_run_renode_failure_shows_its_log(fake_renode, tmp_path) -> None:  # typ
 
 def test_cmsis_nn_export_carries_cmsis_nn(graph_and_plan, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """With the CMSIS-NN backend the project vendors CMSIS-NN as a library and builds with nothing else."""
-    from tinyml.backends import select_backend
-    from tinyml.codegen import render_model
-    from tinyml.packs import find_cmsis
-    from tinyml.planner import plan_memory
+    from tinyml.codegen.render import render_model
+    from tinyml.kernels.backends import select_backend
+    from tinyml.plan.memory import plan_memory
+    from tinyml.target.packs import find_cmsis
 
     paths, where = find_cmsis()
     if paths is None:

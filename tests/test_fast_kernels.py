@@ -20,16 +20,16 @@ import pytest
 from keras_models import convert
 from support import REPO, assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, tinyml
 
-from tinyml.backends import Backend, CoreFeatures, select_backend
-from tinyml.boards import load_board
 from tinyml.errors import ToolchainError
-from tinyml.frontend import load_model
-from tinyml.ir import Graph
-from tinyml.ops import fast
-from tinyml.ops.cmsis_nn import CmsisKernel, cmsis_kernels
-from tinyml.optimize import optimize
-from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import Planned, PlanOptions
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph
+from tinyml.kernels import fast
+from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
+from tinyml.kernels.cmsis_nn import CmsisKernel, cmsis_kernels
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import Planned, PlanOptions
+from tinyml.target.boards import load_board
+from tinyml.target.packs import CmsisPaths, find_cmsis
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8"]
 DSP = CoreFeatures(dsp=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import serial
 
-from tinyml.boards import Board, list_boards, load_board
-from tinyml.codegen import template_env
-from tinyml.emulator import free_port, qemu_command
+from tinyml.codegen.render import template_env
 from tinyml.errors import UsageError
-from tinyml.firmware import board_context, runtime_sources
+from tinyml.target.boards import Board, list_boards, load_board
+from tinyml.target.firmware import board_context, runtime_sources
+from tinyml.target.qemu import free_port, qemu_command
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIME = REPO / "firmware" / "runtime"

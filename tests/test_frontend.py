@@ -13,9 +13,9 @@ from keras_models import convert
 from support import mlperf_dir, tinyml
 
 from tinyml.errors import ModelFileError, UnsupportedModelError, UnsupportedOpError
-from tinyml.frontend import load_model, parse_model
-from tinyml.ir import Graph, Operator, Quantization, Tensor
-from tinyml.optimize import check_supported
+from tinyml.frontend.tflite import load_model, parse_model
+from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.passes.optimize import check_supported
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 
@@ -48,7 +48,7 @@ def test_tensor_details_of_kws():
 
 def test_reading_does_not_import_tensorflow():
     code = (
-        "import sys\nfrom tinyml.frontend import load_model\n"
+        "import sys\nfrom tinyml.frontend.tflite import load_model\n"
         f"load_model({str(mlperf_dir() / 'vww_96_int8.tflite')!r})\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )

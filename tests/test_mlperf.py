@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from support import REPO, mlperf_dir
 
-from tinyml.frontend import load_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.frontend.tflite import load_model
+from tinyml.reference.tflm import random_inputs, tflm_outputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 

@@ -7,7 +7,7 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, compile_host, host_outputs, random_inputs, tflm_outputs
 
-from tinyml.frontend import load_model
+from tinyml.frontend.tflite import load_model
 
 CONV_CASES = {
     # name: (input shape, filters, kernel, strides, padding, dilation, activation)

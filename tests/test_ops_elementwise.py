@@ -6,11 +6,11 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact
 
-from tinyml.frontend import load_model
-from tinyml.ir import Operator, Quantization, Tensor
-from tinyml.ops import REGISTRY, Unsupported
-from tinyml.ops.elementwise import broadcast_dims
-from tinyml.optimize import optimize
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Operator, Quantization, Tensor
+from tinyml.kernels import REGISTRY, Unsupported
+from tinyml.kernels.portable.elementwise import broadcast_dims
+from tinyml.passes.optimize import optimize
 
 
 def op_summary(path) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact
 
-from tinyml.frontend import load_model
+from tinyml.frontend.tflite import load_model
 
 POOL_CASES = {
     # name: (input shape, pool size, strides, padding)

@@ -7,10 +7,10 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, compile_host, host_outputs, tflm_outputs
 
-from tinyml.frontend import load_model
-from tinyml.ir import Operator, Quantization, Tensor
-from tinyml.ops import REGISTRY, Unsupported
-from tinyml.optimize import optimize
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Operator, Quantization, Tensor
+from tinyml.kernels import REGISTRY, Unsupported
+from tinyml.passes.optimize import optimize
 
 
 def op_types(path) -> list[str]:

@@ -7,8 +7,8 @@ from keras_models import convert
 from support import assert_bit_exact
 
 from tinyml.errors import UnsupportedOpError
-from tinyml.frontend import load_model
-from tinyml.optimize import optimize
+from tinyml.frontend.tflite import load_model
+from tinyml.passes.optimize import optimize
 
 
 def _sequential(shape, make_layers):

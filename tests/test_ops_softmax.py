@@ -15,8 +15,8 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, mlperf_dir
 
-from tinyml.frontend import load_model
-from tinyml.ops import REGISTRY, Unsupported
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels import REGISTRY, Unsupported
 
 
 def edited(src: Path, edit: Callable[[object], None]) -> Path:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from tinyml import packs
 from tinyml.errors import ToolchainError
+from tinyml.target import packs
 
 
 def _tree(root: Path, name: str) -> Path:

@@ -11,12 +11,12 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, mlperf_dir
 
-from tinyml.frontend import load_model
-from tinyml.ops import REGISTRY
-from tinyml.optimize import optimize
-from tinyml.patches import PatchConfig, expand, mac_overhead, stage_candidates
-from tinyml.planner import PlanOptions, check_plan, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels import REGISTRY
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import PlanOptions, check_plan, plan_model
+from tinyml.plan.patches import PatchConfig, expand, mac_overhead, stage_candidates
+from tinyml.reference.tflm import random_inputs, tflm_outputs
 
 
 def _graph(name: str):
@@ -138,7 +138,7 @@ def test_bad_patch_requests_are_one_line_errors(tmp_path):
 def test_side_branches_keep_their_ops_out_of_the_stage():
     """An early op whose output leaves the network (a second model output) has no patch region: no stage
     may contain it (regression: such a stage used to crash the expansion)."""
-    from tinyml.ir import Graph, Operator, Tensor
+    from tinyml.ir.graph import Graph, Operator, Tensor
 
     def act(name, shape):
         return Tensor(name, shape, "int8")

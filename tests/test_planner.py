@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from support import mlperf_dir
 
-from tinyml.backends import Backend, CoreFeatures
-from tinyml.frontend import load_model
-from tinyml.ops.cmsis_nn import cmsis_kernels
-from tinyml.optimize import optimize
-from tinyml.planner import (
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels.backends import Backend, CoreFeatures
+from tinyml.kernels.cmsis_nn import cmsis_kernels
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import (
     BALANCED_SLACK,
     STRATEGIES,
     GreedyBySizePlanner,
@@ -20,7 +20,7 @@ from tinyml.planner import (
     check_plan,
     plan_memory,
 )
-from tinyml.reference import tflm_arena_bytes
+from tinyml.reference.tflm import tflm_arena_bytes
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 

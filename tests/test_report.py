@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from support import REPO, mlperf_dir, tinyml
 
-from tinyml.frontend import load_model
-from tinyml.ops import REGISTRY
-from tinyml.optimize import optimize
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels import REGISTRY
+from tinyml.passes.optimize import optimize
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARD = ["--board", "stm32f746", "--kernels", "portable"]  # portable: the same kernels with or without CMSIS-NN

@@ -22,19 +22,20 @@ import test_ops_softmax as softmax_cases
 from keras_models import convert
 from support import compile_host, mlperf_dir
 
-from tinyml.build import run_host
 from tinyml.errors import InputDataError, UnsupportedOpError
-from tinyml.fixedpoint import quantize_multiplier
-from tinyml.frontend import load_model
-from tinyml.ir import Graph, Operator, Quantization, Tensor
-from tinyml.ops import REGISTRY
-from tinyml.ops.fast import tflm_requantize
-from tinyml.optimize import optimize
-from tinyml.patches import PatchConfig, stage_candidates
-from tinyml.planner import PlanOptions, plan_model
-from tinyml.reference import random_inputs, tflm_outputs
-from tinyml.semantics import SEMANTICS, run, run_bytes
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.kernels import REGISTRY
+from tinyml.kernels.fast import tflm_requantize
+from tinyml.ops.fixedpoint import quantize_multiplier
+from tinyml.passes.optimize import optimize
+from tinyml.plan.memory import PlanOptions, plan_model
+from tinyml.plan.patches import PatchConfig, stage_candidates
+from tinyml.reference import run, run_bytes
+from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.semantics import SEMANTICS
 from tinyml.semantics.arith import multiply_by_quantized_multiplier
+from tinyml.target.build import run_host
 
 MLPERF = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]
 

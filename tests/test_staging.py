@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from support import mlperf_dir, tinyml
 
+from tinyml.codegen.staging import FIX, MARKER, SHOWN, staged_dir
 from tinyml.errors import OutputDirError
-from tinyml.staging import FIX, MARKER, SHOWN, staged_dir
 
 JOB = {"model.c": "int x;\n", "model.h": "extern int x;\n", "tinyml/kernels/k.c": "void k(void) {}\n", "app": "\x7fELF"}
 

@@ -22,11 +22,11 @@ from tinyml import __version__
 from tinyml.errors import BudgetExceededError, InputDataError, MismatchError, SerialError, TinymlError, UsageError
 
 if TYPE_CHECKING:
-    from tinyml.boards import Board
-    from tinyml.codegen import ModelCode
-    from tinyml.ir import Graph
-    from tinyml.patches import PatchConfig
-    from tinyml.planner import MemoryPlan, Planned
+    from tinyml.codegen.render import ModelCode
+    from tinyml.ir.graph import Graph
+    from tinyml.plan.memory import MemoryPlan, Planned
+    from tinyml.plan.patches import PatchConfig
+    from tinyml.target.boards import Board
 
 INTERNAL_ERROR = 70
 
@@ -45,12 +45,12 @@ class Compiled:
 
 def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
     """Front end, optimiser, kernel backend, planner, codegen: the stages every command shares."""
-    from tinyml.backends import select_backend
-    from tinyml.boards import emulation_board, load_board
-    from tinyml.codegen import render_model
-    from tinyml.frontend import load_model
-    from tinyml.optimize import optimize
-    from tinyml.planner import PlanOptions, plan_model
+    from tinyml.codegen.render import render_model
+    from tinyml.frontend.tflite import load_model
+    from tinyml.kernels.backends import select_backend
+    from tinyml.passes.optimize import optimize
+    from tinyml.plan.memory import PlanOptions, plan_model
+    from tinyml.target.boards import emulation_board, load_board
 
     board = load_board(args.board)
     if emulate:
@@ -71,7 +71,7 @@ def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
 
 def _patch_option(text: str) -> PatchConfig | str:
     """`auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
-    from tinyml.patches import PatchConfig
+    from tinyml.plan.patches import PatchConfig
 
     if text in ("auto", "off"):
         return text
@@ -84,10 +84,10 @@ def _patch_option(text: str) -> PatchConfig | str:
 
 def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
     """Write and build the project in a staging directory that becomes `target` only on success, and only
-    if `target` holds nothing but tinyml's own unchanged output (or `force`): see tinyml.staging."""
-    from tinyml.build import build
-    from tinyml.codegen import write_project
-    from tinyml.staging import staged_dir
+    if `target` holds nothing but tinyml's own unchanged output (or `force`): see tinyml.codegen.staging."""
+    from tinyml.codegen.render import write_project
+    from tinyml.codegen.staging import staged_dir
+    from tinyml.target.build import build
 
     info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
     with staged_dir(target, force=force, quiet=quiet, info=info) as tmp:
@@ -99,8 +99,8 @@ def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> 
 def _cache_dir(c: Compiled) -> Path:
     """Where this exact project is built in the cache: keyed by every generated file, so any option that
     changes the code (kernels, in-place, patches, --io) gets its own build."""
-    from tinyml.build import source_fingerprint
     from tinyml.resources import cache_root
+    from tinyml.target.build import source_fingerprint
 
     h = hashlib.sha256(f"{c.board.name}|{source_fingerprint()}".encode())
     cmsis = c.code.backend.cmsis
@@ -121,7 +121,7 @@ def _cached_build(c: Compiled) -> Path:
 
 
 def _print_firmware_size(c: Compiled, elf: Path) -> None:
-    from tinyml.build import firmware_size
+    from tinyml.target.build import firmware_size
 
     size = firmware_size(elf, c.board)
     print(
@@ -192,8 +192,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tinyml.build import run_host
-    from tinyml.measure import infer_all, session
+    from tinyml.measure.session import infer_all, session
+    from tinyml.target.build import run_host
 
     c = _pipeline(args, args.emulate)
     _require_emulated(c, "run")
@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _bench_inputs(args: argparse.Namespace, c: Compiled) -> list[bytes]:
     """--inputs DIR (every *.bin file, sorted), else seeded random tensors."""
-    from tinyml.reference import random_inputs
+    from tinyml.reference.tflm import random_inputs
 
     if args.inputs:
         folder = Path(args.inputs)
@@ -227,7 +227,7 @@ def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
     """TFLite Micro's outputs for the same inputs: the reference every device result is held to."""
     import numpy as np
 
-    from tinyml.reference import tflm_outputs
+    from tinyml.reference.tflm import tflm_outputs
 
     expected = []
     for data in inputs:
@@ -240,7 +240,7 @@ def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tinyml.measure import bench_report, format_bench, infer_all, session
+    from tinyml.measure.session import bench_report, format_bench, infer_all, session
 
     c = _pipeline(args, args.emulate)
     if args.port is None and args.emulator == "qemu":
@@ -274,9 +274,9 @@ def _serial_port(board: Board) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from tinyml.flash import choose_flasher, flash
-    from tinyml.measure import infer_all, session
-    from tinyml.reference import random_inputs
+    from tinyml.measure.session import infer_all, session
+    from tinyml.reference.tflm import random_inputs
+    from tinyml.target.flash import choose_flasher, flash
 
     emulating = args.emulate or args.emulator == "renode"
     c = _pipeline(args, args.emulate and args.emulator == "qemu")
@@ -309,7 +309,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"  output       {values}")
     print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
     if args.emulator == "qemu":
-        from tinyml.emulator import instructions_per_cycle
+        from tinyml.target.qemu import instructions_per_cycle
 
         print(f"  instructions {round(result.total_cycles * instructions_per_cycle(c.board)):,} (QEMU -icount)")
     same = result.output == expected
@@ -320,8 +320,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tinyml.boards import load_board
-    from tinyml.export import export_platformio, platformio_facts
+    from tinyml.target.boards import load_board
+    from tinyml.target.platformio import export_platformio, platformio_facts
 
     platformio_facts(load_board(args.board))  # refuse emulated boards before compiling anything
     c = _pipeline(args)
@@ -341,7 +341,7 @@ def _cached_firmware(c: Compiled) -> tuple[Path, int, int] | None:
     """
     import subprocess
 
-    from tinyml.build import firmware_size
+    from tinyml.target.build import firmware_size
 
     if c.board.kind != "mcu":
         return None
@@ -357,7 +357,7 @@ def _cached_firmware(c: Compiled) -> tuple[Path, int, int] | None:
 
 def _plot_path(text: str) -> Path:
     """--plot's file, checked before anything is compiled: .svg or .png, in a directory that exists."""
-    from tinyml.report import PLOT_FORMATS
+    from tinyml.measure.report.data import PLOT_FORMATS
 
     path = Path(text)
     if path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
@@ -370,7 +370,7 @@ def _plot_path(text: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tinyml import report as rep
+    from tinyml.measure.report import data as rep
 
     # every option is checked before compiling, so a typo fails at once with status 2
     sram_budget = rep.parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None
@@ -417,7 +417,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_packs(args: argparse.Namespace) -> int:
-    from tinyml import packs
+    from tinyml.target import packs
 
     if args.action == "install":
         done = packs.install_files([Path(f) for f in args.files]) if args.files else packs.install()
@@ -441,7 +441,7 @@ def cmd_packs(args: argparse.Namespace) -> int:
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
-    from tinyml.boards import list_boards
+    from tinyml.target.boards import list_boards
 
     print(f"{'board':<16} {'core':<11} {'clock':>8} {'flash':>7} {'RAM':>7}  {'how':<9} description")
     for b in list_boards():
@@ -489,7 +489,7 @@ def _parser() -> argparse.ArgumentParser:
         cmsis_paths(sp)
         sp.add_argument(
             "--prefer",
-            choices=["balanced", "memory", "speed"],  # tinyml.planner.PREFERENCES (imported lazily)
+            choices=["balanced", "memory", "speed"],  # tinyml.plan.memory.PREFERENCES (imported lazily)
             default="balanced",
             help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
             "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",

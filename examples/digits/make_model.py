@@ -29,7 +29,7 @@ def main() -> None:
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
-    from tinyml.frontend import load_model
+    from tinyml.frontend.tflite import load_model
 
     tf.keras.utils.set_random_seed(1)
     digits = load_digits()

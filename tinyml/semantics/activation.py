@@ -2,14 +2,16 @@
 
 SOFTMAX and LOGISTIC use gemmlowp's fixed-point exp, 1/(1+x) and logistic
 (`arith`), on inputs taken to a Q-format by multipliers from
-`tinyml.fixedpoint`; their int8 output is in units of 1/256 from -128.
+`tinyml.ops.fixedpoint`; their int8 output is in units of 1/256 from -128.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinyml.fixedpoint import (
+from tinyml.ir.graph import Operator
+from tinyml.kernels.portable.activation_fixed import SOFTMAX_DIFF_INTEGER_BITS
+from tinyml.ops.fixedpoint import (
     INT8_MAX,
     INT8_MIN,
     calculate_input_radius,
@@ -19,8 +21,6 @@ from tinyml.fixedpoint import (
     quantize_multiplier,
     quantize_scalar,
 )
-from tinyml.ir import Operator
-from tinyml.ops.activation_fixed import SOFTMAX_DIFF_INTEGER_BITS
 from tinyml.semantics.arith import (
     as_int64,
     exp_on_negative_values,

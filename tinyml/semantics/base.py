@@ -4,7 +4,7 @@ A semantics function takes an operator and its input arrays (in the order of
 `op.inputs`, None for an absent optional input, a constant's `data` for a
 constant) and returns one array per output tensor, of that tensor's dtype and
 shape. It computes what TFLite Micro's reference kernels compute, bit for bit,
-with quantization constants from `tinyml.fixedpoint`, the same functions the
+with quantization constants from `tinyml.ops.fixedpoint`, the same functions the
 C kernels' constants come from.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinyml.fixedpoint import activation_range
-from tinyml.ir import Operator, Quantization, Tensor
-from tinyml.ops.base import activation_of
+from tinyml.ir.graph import Operator, Quantization, Tensor
+from tinyml.kernels.base import activation_of
+from tinyml.ops.fixedpoint import activation_range
 from tinyml.semantics.arith import multiply_by_quantized_multiplier, saturate_int8, wrap_int32
 
 Arrays = list[np.ndarray | None]

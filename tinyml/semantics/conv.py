@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinyml.fixedpoint import conv_multipliers
-from tinyml.ir import Operator
-from tinyml.ops.conv import window_padding
+from tinyml.ir.graph import Operator
+from tinyml.kernels.portable.conv import window_padding
+from tinyml.ops.fixedpoint import conv_multipliers
 from tinyml.semantics.arith import integer_matmul
 from tinyml.semantics.base import Arrays, array, quant, requantize_output, semantics
 

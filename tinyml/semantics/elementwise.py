@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.fixedpoint import add_multipliers, quantize_multiplier
-from tinyml.ir import Operator
-from tinyml.ops.elementwise import ADD_LEFT_SHIFT
+from tinyml.ir.graph import Operator
+from tinyml.kernels.portable.elementwise import ADD_LEFT_SHIFT
+from tinyml.ops.fixedpoint import add_multipliers, quantize_multiplier
 from tinyml.semantics.arith import as_int64, multiply_by_quantized_multiplier
 from tinyml.semantics.base import Arrays, array, quant, requantize_output, semantics
 

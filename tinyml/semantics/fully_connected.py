@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.fixedpoint import conv_multipliers
-from tinyml.ir import Operator
+from tinyml.ir.graph import Operator
+from tinyml.ops.fixedpoint import conv_multipliers
 from tinyml.semantics.arith import integer_matmul
 from tinyml.semantics.base import Arrays, array, quant, requantize_output, semantics
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.ir import Operator
-from tinyml.ops.conv import window_padding
+from tinyml.ir.graph import Operator
+from tinyml.kernels.portable.conv import window_padding
 from tinyml.semantics.arith import saturate_int8, truncating_divide
 from tinyml.semantics.base import Arrays, array, fused_range, semantics
 from tinyml.semantics.conv import windows

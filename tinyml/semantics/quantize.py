@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.fixedpoint import quantize_multiplier
-from tinyml.ir import Operator
+from tinyml.ir.graph import Operator
+from tinyml.ops.fixedpoint import quantize_multiplier
 from tinyml.semantics.arith import as_int64, multiply_by_quantized_multiplier, saturate_int8
 from tinyml.semantics.base import Arrays, array, quant, semantics
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from tinyml.fixedpoint import mean_multiplier
-from tinyml.ir import Operator
+from tinyml.ir.graph import Operator
+from tinyml.ops.fixedpoint import mean_multiplier
 from tinyml.semantics.arith import as_int64, multiply_by_quantized_multiplier, saturate_int8
 from tinyml.semantics.base import Arrays, array, quant, semantics
 

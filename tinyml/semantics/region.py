@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.ir import Operator
-from tinyml.ops.region import COPY
+from tinyml.ir.graph import Operator
+from tinyml.kernels.portable.region import COPY
 from tinyml.semantics.base import Arrays, array, semantics
 
 

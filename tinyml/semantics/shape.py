@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml.ir import Operator
+from tinyml.ir.graph import Operator
 from tinyml.semantics.base import Arrays, array, quant, semantics
 
 

@@ -1,0 +1,538 @@
+"""CMSIS-NN as a kernel backend: Arm's int8 kernels for Cortex-M, called from generated code.
+
+Each kernel here fills CMSIS-NN's structs exactly as TFLite Micro's
+`kernels/cmsis_nn/*.cc` do, but at compile time: dims, offsets, clamps,
+multipliers and shifts become static const data next to the call. Which
+CMSIS-NN code path runs depends on the core (plain C, the DSP extension, or
+Helium/MVE), and so does the scratch each call needs: `buffer_size` mirrors
+CMSIS-NN's `*_get_buffer_size{,_dsp,_mve}` line for line (as built by GCC,
+which is what tinyml uses; a few sizes differ under Arm Compiler 6).
+
+Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16, odd bias types)
+are refused by `accepts`, and the backend then uses the portable kernel.
+
+Data CMSIS-NN wants precomputed is computed here instead of on the device:
+fully connected on MVE reads per-row "kernel sums" (bias + input offset times
+the row sums of the weights, what `arm_vector_sum_s8` computes). TFLM computes
+them into arena scratch on every inference, or once into persistent arena
+with KERNELS_OPTIMIZED_FOR_SPEED; they depend only on constants, so they go
+to flash, costing neither RAM nor cycles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+
+from tinyml.ir.graph import Operator, Tensor
+from tinyml.kernels.base import REGISTRY, Call, EmitContext, InPlace, Kernel, activation_of, dims4
+from tinyml.kernels.fast import FAST_KERNELS
+from tinyml.kernels.portable.activation_fixed import _softmax_scaling
+from tinyml.kernels.portable.conv import folded_bias, window_padding
+from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
+from tinyml.ops.fixedpoint import activation_range, conv_multipliers
+
+if TYPE_CHECKING:
+    from tinyml.kernels.backends import CoreFeatures
+
+#: which CMSIS-NN implementation a core gets: ARM_MATH_MVEI wins over ARM_MATH_DSP, neither is plain C
+Core = Literal["plain", "dsp", "mve"]
+#: cmsis_nn_dims order: (n, h, w, c)
+Dims = tuple[int, int, int, int]
+#: cmsis_nn_tile order: (w, h)
+Tile = tuple[int, int]
+
+#: CH_IN_BLOCK_MVE in arm_nnsupportfunctions.h: channels per block of the MVE depthwise kernel
+CH_IN_BLOCK_MVE = 124
+#: CONVERT_DW_CONV_WITH_ONE_INPUT_CH_AND_OUTPUT_CH_ABOVE_THRESHOLD under GCC (8 under Arm Compiler 6)
+DW_TO_CONV_THRESHOLD = 1
+#: arm_convolve_s8 keeps dims, padding and strides in uint16_t
+_UINT16_LIMIT = 1 << 16
+
+
+def core_of(features: CoreFeatures) -> Core:
+    return "mve" if features.mve else "dsp" if features.dsp else "plain"
+
+
+# --- Python twins of CMSIS-NN's *_get_buffer_size (C integer semantics, GCC build) ---
+
+
+def _c_div(a: int, b: int) -> int:
+    """C's `/` on ints: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _c_mod(a: int, b: int) -> int:
+    """C's `%` on ints: takes the sign of the dividend."""
+    return a - b * _c_div(a, b)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """What arm_convolve_wrapper_s8 / arm_depthwise_conv_wrapper_s8 and their buffer sizes read."""
+
+    stride: Tile
+    padding: Tile
+    dilation: Tile
+    input: Dims
+    filter: Dims
+    output: Dims
+    ch_mult: int = 1
+
+
+def is_conv_1x1(g: ConvGeometry) -> bool:
+    """arm_nn_is_convolve_1x1."""
+    return (
+        g.padding == (0, 0)
+        and g.filter[2] == 1
+        and g.filter[1] == 1
+        and g.dilation == (1, 1)
+        and g.input[3] == g.filter[3]
+    )
+
+
+def is_conv_1_x_n(g: ConvGeometry) -> bool:
+    """arm_nn_is_convolve_1_x_n."""
+    return (
+        g.input[1] == 1
+        and g.dilation[0] == 1
+        and g.filter[1] == 1
+        and (g.stride[0] * g.input[3]) % 4 == 0
+        and g.input[3] == g.filter[3]
+    )
+
+
+def conv_s8_buffer_size(core: Core, input_dims: Dims, filter_dims: Dims) -> int:
+    """arm_convolve_s8_get_buffer_size{,_mve}: an im2col buffer (two int16 columns, or four int8 on MVE)."""
+    col = input_dims[3] * filter_dims[2] * filter_dims[1]
+    if core == "mve":
+        return 4 * ((col + 15) // 16) * 16
+    aligned = col + (4 - col % 4) % 4
+    return 2 * aligned * 2
+
+
+def _conv_1_x_n_buffer_size_mve(g: ConvGeometry) -> int:
+    """arm_convolve_1_x_n_s8_get_buffer_size_mve, with C's truncating `/` and `%` (total_pad can be negative)."""
+    input_x, pad_x, kernel_x, output_x, stride_x = g.input[2], g.padding[0], g.filter[2], g.output[2], g.stride[0]
+    channels = g.input[3]
+    total_pad = (output_x - 1) * stride_x + kernel_x - input_x
+    asym_pad = _c_mod(total_pad, 2)
+    right = max(1, _c_div(pad_x + asym_pad + stride_x - 1, stride_x)) if pad_x + asym_pad != 0 else 0
+    left = max(1, _c_div(pad_x + stride_x - 1, stride_x)) if pad_x != 0 else 0
+    no_pad = max(output_x - (right + left), 0)
+    if right + no_pad + left != output_x:
+        return conv_s8_buffer_size("mve", g.input, g.filter)
+    pad_left = pad_x * channels
+    pad_right = right * channels if asym_pad else pad_left
+    elems_left = kernel_x * channels
+    elems_right = elems_left - channels
+    return max(elems_left + pad_left, elems_right + pad_right)
+
+
+def conv_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_convolve_wrapper_s8_get_buffer_size{,_dsp,_mve}.
+
+    1x1 convolutions need none: the fast (unit stride) one only takes a buffer
+    under Arm Compiler 6 with DSP, never under GCC.
+    """
+    if is_conv_1x1(g):
+        return 0
+    if is_conv_1_x_n(g):
+        return _conv_1_x_n_buffer_size_mve(g) if core == "mve" else conv_s8_buffer_size(core, g.input, g.filter)
+    return conv_s8_buffer_size(core, g.input, g.filter)
+
+
+def _dw_to_conv(g: ConvGeometry) -> ConvGeometry:
+    """The regular convolution MVE runs for a depthwise one with one input channel (weights transposed)."""
+    n, h, w, c = g.filter
+    return ConvGeometry(g.stride, g.padding, g.dilation, g.input, (c, h, w, n), g.output)
+
+
+def depthwise_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size{,_dsp,_mve}.
+
+    Plain C needs none; DSP needs int16 copies of a window for the optimised
+    multiplier-1 kernel unless the 3x3 one (padding <= 1) runs; MVE blocks
+    channels by CH_IN_BLOCK_MVE, and turns one-input-channel depthwise into a
+    regular convolution whose transposed weights also live in the buffer.
+    """
+    plain_dw = g.input[3] == g.output[3] and g.input[0] == 1 and g.dilation == (1, 1)
+    if core == "mve":
+        size = 4 * CH_IN_BLOCK_MVE * g.filter[2] * g.filter[1] if plain_dw else 0
+        if g.input[3] == 1 and g.output[3] > DW_TO_CONV_THRESHOLD:
+            weights = g.filter[0] * g.filter[1] * g.filter[2] * g.filter[3]
+            size = max(size, conv_wrapper_buffer_size("mve", _dw_to_conv(g)) + weights)
+        return size
+    if not plain_dw or core == "plain":
+        return 0
+    if g.filter[2] == 3 and g.filter[1] == 3 and g.padding[1] <= 1 and g.padding[0] <= 1:
+        return 0
+    return g.input[3] * g.filter[2] * g.filter[1] * 2
+
+
+def fully_connected_buffer_size(core: Core, filter_dims: Dims) -> int:
+    """arm_fully_connected_s8_get_buffer_size{,_dsp,_mve}: MVE's int32 kernel sum per output (filter_dims.c)."""
+    return filter_dims[3] * 4 if core == "mve" else 0
+
+
+def avgpool_buffer_size(core: Core, output_w: int, channels: int) -> int:
+    """arm_avgpool_s8_get_buffer_size{,_dsp,_mve}: one int32 accumulator per channel with DSP only."""
+    del output_w
+    return channels * 4 if core == "dsp" else 0
+
+
+# --- kernels ---
+
+
+class CmsisKernel(Kernel):
+    """A CMSIS-NN kernel for one core; checks, MACs and naming come from the portable kernel it replaces."""
+
+    library = "cmsis-nn"
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def check(self, op: Operator) -> None:
+        REGISTRY[op.type].check(op)
+
+    def macs(self, op: Operator) -> int:
+        return REGISTRY[op.type].macs(op)
+
+    def buffer_size(self, op: Operator) -> int:
+        """What CMSIS-NN's *_get_buffer_size returns for this op on this core."""
+        return 0
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return self.buffer_size(op)
+
+
+def _bias(op: Operator, ctx: EmitContext, channels: int) -> str:
+    """The int32 bias as is (CMSIS-NN adds the input offset itself); zeros when the op has none.
+
+    TFLM passes NULL for a missing bias, but arm_convolve_s8 advances the bias
+    pointer per group, which breaks a NULL bias in grouped convolutions.
+    """
+    bias = op.opt_input(2)
+    if bias is not None:
+        return ctx.tensor(bias)
+    return ctx.const("bias", np.zeros(channels, dtype=np.int32), "int32_t")
+
+
+def _bias_ok(op: Operator) -> bool:
+    bias = op.opt_input(2)
+    return bias is None or (bias.dtype == "int32" and bias.data is not None)
+
+
+def _fits_uint16(g: ConvGeometry) -> bool:
+    return all(0 <= v < _UINT16_LIMIT for v in (*g.input, *g.filter, *g.output, *g.stride, *g.padding, *g.dilation))
+
+
+def _conv_values(op: Operator, ctx: EmitContext, g: ConvGeometry, scratch: int) -> dict[str, object]:
+    """Template values shared by CONV_2D and DEPTHWISE_CONV_2D (TFLM's cmsis_nn conv.cc / depthwise_conv.cc)."""
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    assert inp.quant and out.quant
+    channels = out.shape[3]
+    mults, shifts = conv_multipliers(inp, w, out, channels)
+    return {
+        "input_offset": -inp.quant.zero_point,
+        "output_offset": out.quant.zero_point,
+        "ch_mult": g.ch_mult,
+        "stride": g.stride,
+        "padding": g.padding,
+        "dilation": g.dilation,
+        "act": activation_range(activation_of(op), out),
+        "multiplier": ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t"),
+        "shift": ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t"),
+        "input_dims": g.input,
+        "filter_dims": g.filter,
+        "bias_dims": (1, 1, 1, channels),
+        "output_dims": g.output,
+        "input": ctx.tensor(inp),
+        "filter": ctx.tensor(w),
+        "bias": _bias(op, ctx, channels),
+        "output": ctx.tensor(out),
+        "scratch": ctx.scratch,
+        "scratch_size": scratch,
+    }
+
+
+def _window(op: Operator, k_hw: tuple[int, int]) -> tuple[Tile, Tile, Tile]:
+    """(stride, padding, dilation) as cmsis_nn_tiles (w, h)."""
+    inp, out = op.input(0), op.outputs[0]
+    pad_h, pad_w = window_padding(op, inp.shape[1:3], k_hw, out.shape[1:3])
+    stride = (op.attrs["stride_w"], op.attrs["stride_h"])
+    dilation = (op.attrs.get("dilation_w_factor", 1), op.attrs.get("dilation_h_factor", 1))
+    return stride, (pad_w, pad_h), dilation
+
+
+class CmsisConv2D(CmsisKernel):
+    """CONV_2D -> arm_convolve_wrapper_s8, which picks the 1x1, 1xN or generic (im2col) kernel.
+
+    The generic kernel covers grouped and dilated convolutions too.
+    """
+
+    op_types = ("CONV_2D",)
+
+    def geometry(self, op: Operator) -> ConvGeometry:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        stride, padding, dilation = _window(op, w.shape[1:3])
+        filter_dims = (out.shape[3], w.shape[1], w.shape[2], w.shape[3])
+        return ConvGeometry(stride, padding, dilation, dims4(inp.shape), filter_dims, dims4(out.shape))
+
+    def accepts(self, op: Operator) -> bool:
+        return _bias_ok(op) and _fits_uint16(self.geometry(op))
+
+    def buffer_size(self, op: Operator) -> int:
+        return conv_wrapper_buffer_size(self.core, self.geometry(op))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        g = self.geometry(op)
+        return Call("cmsis/conv_s8.c.j2", _conv_values(op, ctx, g, self.scratch_bytes(op)))
+
+
+class CmsisDepthwiseConv2D(CmsisKernel):
+    """DEPTHWISE_CONV_2D -> arm_depthwise_conv_wrapper_s8 (3x3, optimised multiplier-1, generic, or MVE's conv)."""
+
+    op_types = ("DEPTHWISE_CONV_2D",)
+
+    def geometry(self, op: Operator) -> ConvGeometry:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        stride, padding, dilation = _window(op, w.shape[1:3])
+        ch_mult = out.shape[3] // inp.shape[3]
+        return ConvGeometry(stride, padding, dilation, dims4(inp.shape), dims4(w.shape), dims4(out.shape), ch_mult)
+
+    def accepts(self, op: Operator) -> bool:
+        g = self.geometry(op)
+        return _bias_ok(op) and _fits_uint16(g) and g.input[3] * g.ch_mult == g.output[3]
+
+    def buffer_size(self, op: Operator) -> int:
+        return depthwise_wrapper_buffer_size(self.core, self.geometry(op))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        g = self.geometry(op)
+        return Call("cmsis/depthwise_conv_s8.c.j2", _conv_values(op, ctx, g, self.scratch_bytes(op)))
+
+
+@dataclass(frozen=True)
+class FcGeometry:
+    input: Dims
+    filter: Dims
+    output: Dims
+
+
+def _kernel_sums(op: Operator) -> np.ndarray:
+    """arm_vector_sum_s8 at compile time: bias + input_offset * (row sum + depth * filter_offset), int32-wrapped."""
+    inp, w = op.input(0), op.input(1)
+    assert inp.quant and w.quant
+    units, depth = w.shape
+    extra = -inp.quant.zero_point * depth * -w.quant.zero_point
+    total = folded_bias(op, w, units, 0).astype(np.int64) + extra
+    return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+class CmsisFullyConnected(CmsisKernel):
+    """FULLY_CONNECTED -> arm_fully_connected_s8 (per-tensor) or arm_fully_connected_per_channel_s8.
+
+    TFLM switches to arm_convolve_1x1_s8_fast when the output has more than
+    two dims; the results are the same, so tinyml always calls the FC kernel.
+    On MVE the kernel reads precomputed kernel sums from ctx.buf: they come
+    from flash (see the module docstring), so no scratch is planned.
+    """
+
+    op_types = ("FULLY_CONNECTED",)
+
+    def geometry(self, op: Operator) -> FcGeometry:
+        units, depth = op.input(1).shape
+        batches = op.input(0).num_elements // depth
+        return FcGeometry((batches, 1, 1, depth), (depth, 1, 1, units), (batches, 1, 1, units))
+
+    def accepts(self, op: Operator) -> bool:
+        return _bias_ok(op)
+
+    def buffer_size(self, op: Operator) -> int:
+        return fully_connected_buffer_size(self.core, self.geometry(op).filter)
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return 0  # MVE's kernel sums are a flash constant; other cores need nothing
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        assert inp.quant and w.quant and out.quant
+        g = self.geometry(op)
+        units = g.output[3]
+        mults, shifts = conv_multipliers(inp, w, out, units if w.quant.per_channel else 1)
+        values: dict[str, object] = {
+            "input_offset": -inp.quant.zero_point,
+            "filter_offset": -w.quant.zero_point,
+            "output_offset": out.quant.zero_point,
+            "act": activation_range(activation_of(op), out),
+            "per_channel": w.quant.per_channel,
+            "input_dims": g.input,
+            "filter_dims": g.filter,
+            "bias_dims": (1, 1, 1, units),
+            "output_dims": g.output,
+            "input": ctx.tensor(inp),
+            "filter": ctx.tensor(w),
+            "bias": _bias(op, ctx, units),
+            "output": ctx.tensor(out),
+            "buf": "NULL",
+            "buf_size": 0,
+        }
+        if self.core == "mve":
+            values["buf"] = f"(void *){ctx.const('kernel_sums', _kernel_sums(op), 'int32_t')}"
+            values["buf_size"] = self.buffer_size(op)
+        if w.quant.per_channel:
+            values["multiplier"] = ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t")
+            values["shift"] = ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t")
+        else:
+            values["multiplier"], values["shift"] = mults[0], shifts[0]
+        return Call("cmsis/fully_connected_s8.c.j2", values)
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    stride: Tile
+    padding: Tile
+    input: Dims
+    filter: Dims
+    output: Dims
+
+
+class _CmsisPool(CmsisKernel):
+    function: ClassVar[str]
+
+    def geometry(self, op: Operator) -> PoolGeometry:
+        inp, out = op.input(0), op.outputs[0]
+        k_hw = (op.attrs["filter_height"], op.attrs["filter_width"])
+        stride, padding, _ = _window(op, k_hw)
+        return PoolGeometry(stride, padding, dims4(inp.shape), (1, *k_hw, 1), dims4(out.shape))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        g = self.geometry(op)
+        return Call(
+            "cmsis/pool_s8.c.j2",
+            {
+                "function": self.function,
+                "stride": g.stride,
+                "padding": g.padding,
+                "act": activation_range(activation_of(op), op.outputs[0]),
+                "input_dims": g.input,
+                "filter_dims": g.filter,
+                "output_dims": g.output,
+                "input": ctx.tensor(op.input(0)),
+                "output": ctx.tensor(op.outputs[0]),
+                "scratch": ctx.scratch,
+                "scratch_size": self.scratch_bytes(op),
+            },
+        )
+
+
+class CmsisAveragePool2D(_CmsisPool):
+    """AVERAGE_POOL_2D -> arm_avgpool_s8."""
+
+    op_types = ("AVERAGE_POOL_2D",)
+    function = "arm_avgpool_s8"
+
+    def buffer_size(self, op: Operator) -> int:
+        g = self.geometry(op)
+        return avgpool_buffer_size(self.core, g.output[2], g.output[3])
+
+
+class CmsisMaxPool2D(_CmsisPool):
+    """MAX_POOL_2D -> arm_max_pool_s8 (no scratch on any core)."""
+
+    op_types = ("MAX_POOL_2D",)
+    function = "arm_max_pool_s8"
+
+
+def _same_size(op: Operator) -> bool:
+    """CMSIS-NN's ADD/MUL are elementwise only; TFLM broadcasts unless all flat sizes match."""
+    a, b, out = op.input(0), op.input(1), op.outputs[0]
+    return a.num_elements == b.num_elements == out.num_elements
+
+
+class CmsisAdd(CmsisKernel):
+    """ADD of equal-sized int8 tensors -> arm_elementwise_add_s8 (TFLM's left shift of 20)."""
+
+    op_types = ("ADD",)
+
+    def accepts(self, op: Operator) -> bool:
+        return _same_size(op)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """CMSIS-NN reads each block of both inputs before writing that block of the output."""
+        return same_shape_input(op)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("cmsis/add_s8.c.j2", {**add_values(op, ctx), "size": op.outputs[0].num_elements})
+
+
+class CmsisMul(CmsisKernel):
+    """MUL of equal-sized int8 tensors -> arm_elementwise_mul_s8."""
+
+    op_types = ("MUL",)
+
+    def accepts(self, op: Operator) -> bool:
+        return _same_size(op)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """CMSIS-NN reads each block of both inputs before writing that block of the output."""
+        return same_shape_input(op)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("cmsis/mul_s8.c.j2", {**mul_values(op, ctx), "size": op.outputs[0].num_elements})
+
+
+class CmsisSoftmax(CmsisKernel):
+    """SOFTMAX int8 -> int8 -> arm_softmax_s8 over rows of the last dimension."""
+
+    op_types = ("SOFTMAX",)
+
+    def accepts(self, op: Operator) -> bool:
+        return op.input(0).dtype == "int8" and op.outputs[0].dtype == "int8"
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp: Tensor = op.input(0)
+        mult, shift, diff_min = _softmax_scaling(op)
+        depth = inp.shape[-1]
+        values = {
+            "input": ctx.tensor(inp),
+            "output": ctx.tensor(op.outputs[0]),
+            "rows": inp.num_elements // depth,
+            "row_size": depth,
+            "multiplier": mult,
+            "shift": shift,
+            "diff_min": diff_min,
+        }
+        return Call("cmsis/softmax_s8.c.j2", values)
+
+
+KERNELS: tuple[type[CmsisKernel], ...] = (
+    CmsisConv2D,
+    CmsisDepthwiseConv2D,
+    CmsisFullyConnected,
+    CmsisAveragePool2D,
+    CmsisMaxPool2D,
+    CmsisAdd,
+    CmsisMul,
+    CmsisSoftmax,
+)
+
+
+def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[Kernel, ...]]:
+    """The CMSIS-NN backend's kernels for a core by op type, fastest first (the portable one comes after).
+
+    With `fast`, tinyml's own kernels (tinyml.kernels.fast) join where they cover an op: on DSP cores in front,
+    as they beat CMSIS-NN's DSP kernels; on MVE cores (which have the DSP instructions too) behind
+    CMSIS-NN's faster Helium kernels, for where the planner wants their scratch or in-place runs.
+    """
+    core = core_of(features)
+    kernels: dict[str, tuple[Kernel, ...]] = {t: (cls(core),) for cls in KERNELS for t in cls.op_types}
+    if fast and core == "dsp":
+        return {t: (*FAST_KERNELS.get(t, ()), *ks) for t, ks in kernels.items()}
+    if fast and core == "mve":
+        return {t: (*ks, *FAST_KERNELS.get(t, ())) for t, ks in kernels.items()}
+    return kernels

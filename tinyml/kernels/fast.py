@@ -1,0 +1,371 @@
+"""tinyml's own int8 kernels for the hot shapes, preferred over CMSIS-NN on cores with the DSP extension.
+
+Everything about a layer is known at compile time, and these kernels spend
+that knowledge where CMSIS-NN (written for run-time parameters) cannot:
+
+- weights are re-laid out in flash (still int8) so the inner loops are plain
+  word loads feeding SXTB16 and SMLAD: output channels interleaved in pairs
+  (convolutions) or fours (fully connected), rows padded to whole words;
+- the bias is folded (b + input_offset * sum(w)), so no input offset is ever
+  added on the device, and padding simply reads the input zero point;
+- requantization is recast per channel into a rounding multiply-accumulate
+  and one shift (`tm_fast_requant`), exact only under bounds on the
+  accumulator that are checked here, layer by layer: a layer that fails them
+  (or any other condition of a kernel) keeps CMSIS-NN;
+- channels whose weights are all zero (they occur in MLPerf VWW) always
+  output the same value, so they are re-encoded to produce it.
+
+The CMSIS-NN backend of a DSP core lists them before CMSIS-NN's (`FAST_KERNELS`).
+The convolutions also run in place: each reads all of an output's inputs before writing it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from tinyml.ir.graph import Operator
+from tinyml.kernels.base import REGISTRY, Call, EmitContext, InPlace, Kernel, Unsupported, activation_of, dims4
+from tinyml.kernels.portable.conv import folded_bias, window_padding
+from tinyml.ops.fixedpoint import activation_range, conv_multipliers
+
+_INT32 = 1 << 31
+#: |accumulator| must stay below this for tm_fast_requant's doubling to be exact
+_ACC_LIMIT = 1 << 30
+#: the largest |input - 0| an int8 input contributes per weight unit
+_INPUT_MAG = 128
+
+
+def tflm_requantize(x: int, multiplier: int, shift: int) -> int:
+    """TFLM's MultiplyByQuantizedMultiplier on Python ints (int32 wrap-around included)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    x = ((x << left) + _INT32) % (1 << 32) - _INT32
+    if x == multiplier == -_INT32:
+        v = _INT32 - 1
+    else:
+        ab = x * multiplier
+        nudged = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+        v = abs(nudged) >> 31 if nudged >= 0 else -(abs(nudged) >> 31)
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if v < 0 else 0)
+    return (v >> right) + (1 if (v & mask) > threshold else 0)
+
+
+def recast_channel(
+    bias: int, multiplier: int, shift: int, weight_abs_sum: int, output_zero_point: int
+) -> tuple[int, int, int, int] | None:
+    """One tm_fast_channel (bias, mult, add, shift), or None when tm_fast_requant could differ from TFLM.
+
+    tm_fast_requant(acc) = smmlar(2 acc, mult, add - [acc < 0]) >> shift equals
+    tm_requantize(acc) + zero point when shift >= 1 (TFLM's right shift), the
+    doubled accumulator fits int32 and so does the sum before the shift.
+    """
+    if weight_abs_sum == 0:  # a constant channel: make 4r come out as r (mult 1/2, shift 1)
+        r = max(-256, min(256, tflm_requantize(bias, multiplier, shift)))
+        return 4 * r, 1 << 30, 1 + 2 * output_zero_point, 1
+    right = -shift
+    bound = abs(bias) + _INPUT_MAG * weight_abs_sum
+    if right < 1 or multiplier <= 0 or bound >= _ACC_LIMIT:
+        return None
+    add = (1 << (right - 1)) + output_zero_point * (1 << right)
+    if bound + 2 + abs(add) >= _INT32:
+        return None
+    return bias, multiplier, add, right
+
+
+def channel_table(op: Operator, rows: np.ndarray, channel_axis: int, padded: int) -> np.ndarray | None:
+    """The tm_fast_channel array (padded to `padded` entries), or None when a channel cannot be recast.
+
+    rows: the weights as (channels, reduction) for the bias fold and the bounds.
+    """
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    assert inp.quant and w.quant and out.quant
+    channels = rows.shape[0]
+    mults, shifts = conv_multipliers(inp, w, out, channels if w.quant.per_channel else 1)
+    if not w.quant.per_channel:
+        mults, shifts = mults * channels, shifts * channels
+    bias = folded_bias(op, w, channels, channel_axis)
+    abs_sums = np.abs(rows.astype(np.int64)).sum(axis=1)
+    table = np.tile(np.array([0, 1 << 30, 1, 1], dtype=np.int64), (padded, 1))
+    for c in range(channels):
+        entry = recast_channel(int(bias[c]), mults[c], shifts[c], int(abs_sums[c]), out.quant.zero_point)
+        if entry is None:
+            return None
+        table[c] = entry
+    return table.astype(np.int32)
+
+
+def _round_up(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+def _words(rows: np.ndarray) -> np.ndarray:
+    """Rows padded with zero weights to whole 4-byte groups: (channels, groups, 4)."""
+    channels, k = rows.shape
+    padded = np.zeros((channels, _round_up(k, 4)), dtype=np.int8)
+    padded[:, :k] = rows
+    return padded.reshape(channels, -1, 4)
+
+
+def interleave(rows: np.ndarray, block: int) -> np.ndarray:
+    """Weights as the fast kernels read them: `block` channels' words of each group side by side.
+
+    Missing channels of the last block are zero rows.
+    """
+    words = _words(rows)
+    channels, groups, _ = words.shape
+    full = np.zeros((_round_up(channels, block), groups, 4), dtype=np.int8)
+    full[:channels] = words
+    return full.reshape(-1, block, groups, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+class FastKernel(Kernel):
+    """Shared by the fast kernels: checks and MACs are the portable kernel's; accepts() also runs check()."""
+
+    op_types: ClassVar[tuple[str, ...]] = ()
+    library = "fast"
+    #: output channels per block of the weight layout (and of the tm_fast_channel table)
+    block: ClassVar[int] = 2
+
+    def check(self, op: Operator) -> None:
+        REGISTRY[op.type].check(op)
+
+    def macs(self, op: Operator) -> int:
+        return REGISTRY[op.type].macs(op)
+
+    def accepts(self, op: Operator) -> bool:
+        try:
+            self.check(op)
+        except Unsupported:
+            return False
+        bias = op.opt_input(2)
+        if bias is not None and bias.dtype != "int32":
+            return False
+        return self.covers(op) and self.channels(op) is not None
+
+    def covers(self, op: Operator) -> bool:
+        """Whether this kernel implements the op's geometry (its numbers are checked by channels())."""
+        return True
+
+    def rows(self, op: Operator) -> tuple[np.ndarray, int]:
+        """The weights as (output channels, reduction) and the channel axis of the weight tensor."""
+        w = op.input(1).data
+        assert w is not None
+        return w.reshape(w.shape[0], -1), 0
+
+    def channels(self, op: Operator) -> np.ndarray | None:
+        rows, axis = self.rows(op)
+        return channel_table(op, rows, axis, _round_up(rows.shape[0], self.block))
+
+    def _common(self, op: Operator, ctx: EmitContext) -> dict[str, object]:
+        rows, _ = self.rows(op)
+        values: dict[str, object] = {
+            "act": activation_range(activation_of(op), op.outputs[0]),
+            "input": ctx.tensor(op.input(0)),
+            "output": ctx.tensor(op.outputs[0]),
+            "weights": ctx.const("fast_weights", self.layout(rows), "int8_t"),
+            "scratch": ctx.scratch,
+            "scratch_size": self.scratch_bytes(op),
+        }
+        if op.type != "FULLY_CONNECTED":
+            table = self.channels(op)
+            assert table is not None
+            values["channels"] = ctx.const("fast_channels", table.reshape(-1), "int32_t")
+        return values
+
+    def layout(self, rows: np.ndarray) -> np.ndarray:
+        return interleave(rows, self.block)
+
+
+class _FastConvBase(FastKernel):
+    op_types = ("CONV_2D",)
+
+    def _geometry_values(self, op: Operator) -> dict[str, object]:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        assert inp.quant
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        return {
+            "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+            "padding": (pad_w, pad_h),
+            "input_zero_point": inp.quant.zero_point,
+            "input_dims": dims4(inp.shape),
+            "filter_dims": dims4(w.shape),
+            "output_dims": dims4(out.shape),
+        }
+
+
+def _plain_conv(op: Operator) -> bool:
+    """No dilation, no groups: what both fast convolutions need."""
+    dilated = op.attrs.get("dilation_h_factor", 1) != 1 or op.attrs.get("dilation_w_factor", 1) != 1
+    return not dilated and op.input(1).shape[3] == op.input(0).shape[3]
+
+
+class FastConv1x1(_FastConvBase):
+    """CONV_2D 1x1, no padding, input channels a multiple of 4 -> tm_fast_conv1x1_s8."""
+
+    def covers(self, op: Operator) -> bool:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        if w.shape[1:3] != (1, 1) or not _plain_conv(op) or inp.shape[3] % 4:
+            return False
+        return window_padding(op, inp.shape[1:3], (1, 1), out.shape[1:3]) == (0, 0)
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return 2 * _round_up(op.input(0).shape[3], 4) * 2
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """A pixel pair is packed into the scratch before its outputs are written. With no more output
+        channels than input ones, those end below the next pair's input (strides only move that further);
+        with more, the kernel walks backwards, and at stride 1 they start at or after the pair's input."""
+        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
+        if op.outputs[0].shape[3] <= op.input(0).shape[3] or unit_stride:
+            return InPlace(0, self.scratch_bytes(op))
+        return None
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        values = {**self._common(op, ctx), **self._geometry_values(op)}
+        return Call("fast/conv1x1_s8.c.j2", values)
+
+
+class FastConv(_FastConvBase):
+    """Any other undilated, ungrouped CONV_2D -> tm_fast_conv_s8 (im2col straight into sign-extended columns)."""
+
+    #: TM_FAST_CONV_MAX_KH: kernel rows the C kernel keeps pointers for
+    max_kh: ClassVar[int] = 32
+
+    def covers(self, op: Operator) -> bool:
+        return _plain_conv(op) and op.input(1).shape[1] <= self.max_kh
+
+    def scratch_bytes(self, op: Operator) -> int:
+        inp, w = op.input(0), op.input(1)
+        groups = -(-(w.shape[1] * w.shape[2] * w.shape[3]) // 4)
+        return 2 * groups * 8 + (groups * 4 if inp.shape[3] % 4 else 0)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Stride 1, shape kept, one image: row by row, saving padding.h + 1 input rows in a ring
+        (tm_fast_conv_s8_in_place_get_buffer_size)."""
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        pad_h, _ = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
+        if not unit_stride or inp.shape != out.shape or inp.shape[0] != 1 or pad_h >= w.shape[1]:
+            return None
+        return InPlace(0, self.scratch_bytes(op) + (pad_h + 1) * inp.shape[2] * inp.shape[3])
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        values = {**self._common(op, ctx), **self._geometry_values(op)}
+        if ctx.in_place:
+            choice = self.in_place(op)
+            assert choice is not None
+            values["scratch_size"] = choice.scratch
+        return Call("fast/conv_s8.c.j2", values)
+
+
+class FastDepthwise3x3(FastKernel):
+    """DEPTHWISE_CONV_2D 3x3, multiplier 1, equal strides 1 or 2, padding <= 1 -> tm_fast_depthwise3x3_s8."""
+
+    op_types = ("DEPTHWISE_CONV_2D",)
+    block = 1
+    #: output pixels per channel below which the per-channel and per-row costs lose to CMSIS-NN (on the M7:
+    #: 6x6 outputs win at stride 1, lose at stride 2, where the plane is four times larger)
+    min_outputs: ClassVar[dict[int, int]] = {1: 16, 2: 64}
+
+    def covers(self, op: Operator) -> bool:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        stride = (op.attrs["stride_h"], op.attrs["stride_w"])
+        dilated = op.attrs.get("dilation_h_factor", 1) != 1 or op.attrs.get("dilation_w_factor", 1) != 1
+        if w.shape[1:3] != (3, 3) or inp.shape[3] != out.shape[3] or dilated or stride not in ((1, 1), (2, 2)):
+            return False
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        return pad_h <= 1 and pad_w <= 1 and out.shape[1] * out.shape[2] >= self.min_outputs[stride[0]]
+
+    def rows(self, op: Operator) -> tuple[np.ndarray, int]:
+        w = op.input(1).data
+        assert w is not None
+        return w.reshape(9, -1).T, 3
+
+    def layout(self, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(rows, dtype=np.int8).reshape(-1)
+
+    def _plane(self, op: Operator) -> tuple[int, int, int]:
+        """(rows, width, output row length) of the padded int16 plane: tm_fast_depthwise3x3_s8's view_of.
+
+        Images narrower than tall are walked transposed.
+        """
+        inp, out = op.input(0), op.outputs[0]
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        (in_h, in_w), (out_h, out_w) = inp.shape[1:3], out.shape[1:3]
+        if in_w < in_h:
+            in_h, in_w, out_h, out_w, pad_h, pad_w = in_w, in_h, out_w, out_h, pad_w, pad_h
+        s = op.attrs["stride_w"]
+        need_w = _round_up(out_w, 2) + 2 if s == 1 else 2 * out_w + 2
+        need_h = (out_h - 1) * s + 3
+        return max(need_h, in_h + pad_h), _round_up(max(need_w, in_w + pad_w), 2), out_w
+
+    def scratch_bytes(self, op: Operator) -> int:
+        rows, width, out_w = self._plane(op)
+        return rows * width * 2 + -(-out_w // 2) * 8
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Channel c is copied whole into the plane before any output is written, and outputs of
+        channel c land only on channel-c bytes: in place at any stride, for free."""
+        return InPlace(0, self.scratch_bytes(op))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp, out = op.input(0), op.outputs[0]
+        assert inp.quant
+        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        values = {
+            **self._common(op, ctx),
+            "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+            "padding": (pad_w, pad_h),
+            "input_zero_point": inp.quant.zero_point,
+            "input_dims": dims4(inp.shape),
+            "output_dims": dims4(out.shape),
+        }
+        return Call("fast/depthwise3x3_s8.c.j2", values)
+
+
+class FastFullyConnected(FastKernel):
+    """FULLY_CONNECTED, int8 with weight zero point 0 -> tm_fast_fully_connected_s8 (rows in fours)."""
+
+    op_types = ("FULLY_CONNECTED",)
+    block = 4
+
+    def check(self, op: Operator) -> None:
+        REGISTRY[op.type].check(op)
+        w = op.input(1)
+        if op.input(0).dtype != "int8" or op.outputs[0].dtype != "int8" or w.dtype != "int8" or w.data is None:
+            raise Unsupported("int8 with constant weights only")
+        if w.quant is None or any(z != 0 for z in w.quant.zero_points) or len(w.shape) != 2:
+            raise Unsupported("2-D weights with zero point 0 only")
+        if op.input(0).num_elements % w.shape[1]:
+            raise Unsupported("input size is not a multiple of the depth")
+
+    #: fewer output units than this lose to CMSIS-NN (expanding the input costs more than it saves)
+    min_units: ClassVar[int] = 4
+
+    def covers(self, op: Operator) -> bool:
+        return op.input(1).shape[0] >= self.min_units
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        units, depth = op.input(1).shape
+        values = self._common(op, ctx)
+        table = self.channels(op)
+        assert table is not None
+        # the bias on its own; one requantization for all rows when they share it (per-tensor weights)
+        values["bias"] = ctx.const("fast_bias", np.ascontiguousarray(table[:, 0]), "int32_t")
+        quant = table[:units, 1:]
+        shared = bool((quant == quant[0]).all())
+        values["channels"] = ctx.const("fast_channels", (table[:1] if shared else table).reshape(-1), "int32_t")
+        values["channel_step"] = 0 if shared else 1
+        values["input_dims"] = (op.input(0).num_elements // depth, 1, 1, depth)
+        values["units"] = units
+        return Call("fast/fully_connected_s8.c.j2", values)
+
+
+#: fast kernels by op type, most specialised first
+FAST_KERNELS: dict[str, tuple[FastKernel, ...]] = {
+    "CONV_2D": (FastConv1x1(), FastConv()),
+    "DEPTHWISE_CONV_2D": (FastDepthwise3x3(),),
+    "FULLY_CONNECTED": (FastFullyConnected(),),
+}

@@ -1,0 +1,149 @@
+"""ADD and MUL (int8, per-tensor), with broadcasting of either operand and fused activations."""
+
+from __future__ import annotations
+
+from tinyml.ir.graph import Operator
+from tinyml.kernels.base import (
+    Call,
+    EmitContext,
+    InPlace,
+    Kernel,
+    Unsupported,
+    activation_of,
+    register,
+    require_int8,
+    require_per_tensor,
+)
+from tinyml.ops.fixedpoint import activation_range, add_multipliers, quantize_multiplier
+
+Dims4 = tuple[int, int, int, int]
+
+#: TFLM's headroom for int8 ADD: inputs are scaled up by 2^20 before rescaling
+ADD_LEFT_SHIFT = 20
+
+
+def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> tuple[Dims4, Dims4, Dims4]:
+    """4-D dims for both operands and the output, with adjacent dims that broadcast alike merged.
+
+    Merging keeps the element order, so the kernel sees the same data; it turns
+    equal shapes into one flat run and makes the innermost (contiguous) loop of
+    a broadcast as long as possible. Shapes of any rank are fine as long as at
+    most four groups remain.
+    """
+    rank = max(len(a), len(b), len(out))
+    pa, pb, po = ((1,) * (rank - len(s)) + tuple(s) for s in (a, b, out))
+    groups: list[list[int]] = []  # [extent a, extent b, extent out] per merged dim
+    patterns: list[tuple[bool, bool]] = []
+    for da, db, do in zip(pa, pb, po, strict=True):
+        if da not in (1, do) or db not in (1, do) or do != max(da, db):
+            raise Unsupported(f"shapes {a} and {b} do not broadcast to {out}")
+        if do == 1:
+            continue
+        pattern = (da == 1, db == 1)
+        if patterns and patterns[-1] == pattern:
+            groups[-1] = [groups[-1][0] * da, groups[-1][1] * db, groups[-1][2] * do]
+        else:
+            groups.append([da, db, do])
+            patterns.append(pattern)
+    if len(groups) > 4:
+        raise Unsupported(f"broadcasting {a} with {b} needs {len(groups)} dims (at most 4)")
+    groups = [[1, 1, 1]] * (4 - len(groups)) + groups
+    da4, db4, do4 = (tuple(g[i] for g in groups) for i in range(3))
+    return da4, db4, do4  # type: ignore[return-value]
+
+
+def _check_binary(op: Operator) -> None:
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    require_int8(op, in1, in2, out)
+    for t in (in1, in2, out):
+        require_per_tensor(t)
+    broadcast_dims(in1.shape, in2.shape, out.shape)
+    activation_of(op)
+
+
+def _binary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """Template values shared by ADD and MUL: offsets, clamp, merged dims and data."""
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    assert in1.quant and in2.quant and out.quant
+    dims1, dims2, dims_out = broadcast_dims(in1.shape, in2.shape, out.shape)
+    return {
+        "input1_offset": -in1.quant.zero_point,
+        "input2_offset": -in2.quant.zero_point,
+        "output_offset": out.quant.zero_point,
+        "act": activation_range(activation_of(op), out),
+        "input1_dims": dims1,
+        "input2_dims": dims2,
+        "output_dims": dims_out,
+        "input1": ctx.tensor(in1),
+        "input2": ctx.tensor(in2),
+        "output": ctx.tensor(out),
+        "scratch": ctx.scratch,
+    }
+
+
+def add_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """ADD's template values: TFLM's scheme of per-input multipliers on a 2^20-shifted common scale."""
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    assert in1.quant and in2.quant and out.quant
+    values = _binary_values(op, ctx)
+    values["left_shift"] = ADD_LEFT_SHIFT
+    values["quant"] = add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
+    return values
+
+
+def mul_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """MUL's template values: one multiplier, in1_scale * in2_scale / out_scale."""
+    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+    assert in1.quant and in2.quant and out.quant
+    values = _binary_values(op, ctx)
+    values["quant"] = quantize_multiplier(in1.quant.scale * in2.quant.scale / out.quant.scale)
+    return values
+
+
+def same_shape_input(op: Operator) -> InPlace | None:
+    """Elementwise kernels read element i of each input before writing element i of the output, in
+    increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
+    for k in (0, 1):
+        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
+            return InPlace(k, 0)
+    return None
+
+
+@register
+class Add(Kernel):
+    op_types = ("ADD",)
+
+    def check(self, op: Operator) -> None:
+        _check_binary(op)
+        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+        assert in1.quant and in2.quant and out.quant
+        try:
+            add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
+        except ValueError as e:
+            raise Unsupported(str(e)) from None
+
+    def macs(self, op: Operator) -> int:
+        return op.outputs[0].num_elements
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return same_shape_input(op)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("ops/add_s8.c.j2", add_values(op, ctx))
+
+
+@register
+class Mul(Kernel):
+    op_types = ("MUL",)
+
+    def check(self, op: Operator) -> None:
+        _check_binary(op)
+
+    def macs(self, op: Operator) -> int:
+        return op.outputs[0].num_elements
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return same_shape_input(op)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("ops/mul_s8.c.j2", mul_values(op, ctx))

@@ -1,0 +1,94 @@
+"""Run an IR graph op by op on the reference semantics: the model's meaning, independent of any C.
+
+Works on the graph at every stage: as loaded, after optimisation, and after
+patch expansion (whose region copies write parts of one tensor). `run_bytes`
+speaks the host program's raw format, so its bytes can be compared with a
+built model's directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyml.errors import InputDataError, UnsupportedOpError
+from tinyml.ir.graph import Graph, Operator, Tensor
+from tinyml.kernels.portable.region import COPY
+from tinyml.semantics.base import SEMANTICS, Arrays
+
+
+def _check_input(t: Tensor, x: np.ndarray, i: int) -> np.ndarray:
+    if x.dtype != np.dtype(t.dtype) or x.size != t.num_elements:
+        raise InputDataError(
+            f"input {i} ({t.name!r}) is {x.dtype}{list(x.shape)}; the model expects {t.dtype}{list(t.shape)}",
+            f"pass {t.num_elements} values of type {t.dtype}",
+        )
+    return x.reshape(t.shape)
+
+
+def _operands(op: Operator, values: dict[int, np.ndarray]) -> Arrays:
+    """The op's input arrays: constants' data, computed values, None for absent inputs."""
+    arrays: Arrays = []
+    for t in op.inputs:
+        if t is None:
+            arrays.append(None)
+        elif t.data is not None:
+            arrays.append(t.data)
+        elif id(t) in values:
+            arrays.append(values[id(t)])
+        else:
+            raise ValueError(f"{op.label} reads tensor {t.name!r} before any op writes it")
+    if op.type == COPY:  # it writes a rectangle of its destination: the rest stays as it is
+        arrays.append(values.get(id(op.outputs[0])))
+    return arrays
+
+
+def run(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """One inference: the graph's output arrays for these input arrays (in model order, of the inputs' dtypes)."""
+    if len(inputs) != len(graph.inputs):
+        raise InputDataError(
+            f"{len(inputs)} input arrays for a model with {len(graph.inputs)} inputs",
+            "pass one array per model input, in model order",
+        )
+    pairs = enumerate(zip(graph.inputs, inputs, strict=True))
+    values = {id(t): _check_input(t, np.asarray(x), i) for i, (t, x) in pairs}
+    for op in graph.ops:
+        fn = SEMANTICS.get(op.type)
+        if fn is None:
+            raise UnsupportedOpError(
+                f"{op.label} (output {op.outputs[0].name!r}): operator {op.type} has no reference implementation",
+                "optimise the model first (it folds shape computations) or re-export it with supported operators",
+            )
+        results = fn(op, _operands(op, values))
+        for t, y in zip(op.outputs, results, strict=True):
+            if y.shape != tuple(t.shape) or y.dtype != np.dtype(t.dtype):
+                raise AssertionError(f"{op.label} computed {y.dtype}{y.shape} for {t.dtype}{t.shape} {t.name!r}")
+            values[id(t)] = y
+    outputs = []
+    for t in graph.outputs:
+        y = t.data if t.data is not None else values.get(id(t))
+        if y is None:
+            raise ValueError(f"no op computes output {t.name!r}")
+        outputs.append(y)
+    return outputs
+
+
+def run_bytes(graph: Graph, data: bytes) -> bytes:
+    """`run` on raw bytes, in the host program's format: each inference's input tensors concatenated in model
+    order, any number of inferences back to back; the outputs likewise."""
+    need = sum(t.nbytes for t in graph.inputs)
+    if not data or len(data) % need:
+        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in graph.inputs)
+        raise InputDataError(
+            f"{len(data)} bytes of input; one inference needs {need} bytes ({shapes})",
+            "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
+        )
+    result = bytearray()
+    for start in range(0, len(data), need):
+        inputs, pos = [], start
+        for t in graph.inputs:
+            dtype = np.dtype(t.dtype).newbyteorder("<")
+            inputs.append(np.frombuffer(data, dtype, t.num_elements, pos).astype(t.dtype))
+            pos += t.nbytes
+        for y in run(graph, inputs):
+            result += np.ascontiguousarray(y, dtype=np.dtype(y.dtype).newbyteorder("<")).tobytes()
+    return bytes(result)

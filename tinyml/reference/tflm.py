@@ -1,0 +1,65 @@
+"""The oracle: TensorFlow Lite Micro's own interpreter (reference kernels), via its Python package.
+
+Used to check generated code bit for bit and to read TFLM's planned arena.
+Imported lazily: it loads a native library that plain compilation never needs.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _interpreter(model: Path):  # type: ignore[no-untyped-def]
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_file(str(model))
+
+
+def random_inputs(model: Path, seed: int) -> list[np.ndarray]:
+    """Seeded random input tensors covering each input's full value range (floats in [-4, 4])."""
+    from tinyml.frontend.tflite import load_model
+
+    rng = np.random.default_rng(seed)
+    result = []
+    for t in load_model(model).inputs:
+        dt = np.dtype(t.dtype)
+        if dt.kind == "f":
+            result.append(rng.uniform(-4, 4, size=t.shape).astype(dt))
+        else:
+            info = np.iinfo(dt)
+            result.append(rng.integers(info.min, info.max + 1, size=t.shape, dtype=dt))
+    return result
+
+
+def tflm_outputs(model: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """TFLM's output tensors for one inference."""
+    from tinyml.frontend.tflite import load_model
+
+    interp = _interpreter(model)
+    for i, x in enumerate(inputs):
+        interp.set_input(x, i)
+    interp.invoke()
+    return [np.array(interp.get_output(i)) for i in range(len(load_model(model).outputs))]
+
+
+def tflm_arena_bytes(model: Path) -> int:
+    """The non-persistent ("head") arena TFLM's planner needs for this model.
+
+    TFLM prints its allocation report from C++ to the process's stdout, so it
+    is read from a child process.
+    """
+    code = (
+        "import sys\n"
+        "from tflite_micro.python.tflite_micro import runtime\n"
+        "runtime.Interpreter.from_file(sys.argv[1]).print_allocations()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True)
+    match = re.search(r"Arena allocation head (\d+) bytes", proc.stdout + proc.stderr)
+    if match is None:
+        raise RuntimeError(f"no arena figure in TFLM's allocation report for {model}")
+    return int(match.group(1))
