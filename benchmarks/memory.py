@@ -22,8 +22,8 @@ from pathlib import Path
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph
 from tinyml.kernels.backends import select_backend
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import PREFERENCES, PlanOptions, plan_memory, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import PREFERENCES, PlanOptions, plan_memory, plan_model
 from tinyml.reference.tflm import tflm_arena_bytes
 from tinyml.target.boards import load_board
 from tinyml.target.packs import find_cmsis

@@ -25,8 +25,8 @@ from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph
 from tinyml.kernels.backends import PORTABLE, Backend, CoreFeatures
 from tinyml.kernels.cmsis_nn import cmsis_kernels
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import PREFERENCES, PlanOptions, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import PREFERENCES, PlanOptions, plan_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]

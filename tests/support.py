@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml.codegen.render import render_model, write_project
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import render_model
 from tinyml.frontend.tflite import load_model
 from tinyml.kernels.backends import PORTABLE, Backend
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import Planned, PlanOptions, check_plan, plan_model
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.passes import optimize
+from tinyml.plan import Planned, PlanOptions, check_plan, plan_model
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
 from tinyml.target.build import build, build_cmsis_library, run_host
 from tinyml.target.packs import CmsisPaths

@@ -30,9 +30,11 @@ import pytest
 import serial
 from support import REPO, mlperf_dir
 
-from tinyml.codegen.render import render_model, write_project
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import render_model
 from tinyml.errors import DeviceMismatchError, InputDataError, SerialError
 from tinyml.frontend.tflite import load_model
+from tinyml.measure.benchmark import bench_report, format_bench
 from tinyml.measure.protocol import (
     FRAME_TIMEOUT,
     INFO_FIXED,
@@ -49,10 +51,10 @@ from tinyml.measure.protocol import (
     decode_frame,
     encode_frame,
 )
-from tinyml.measure.session import bench_report, format_bench
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import Planned, plan_memory, plan_model
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.passes import optimize
+from tinyml.plan import Planned, plan_memory, plan_model
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
 from tinyml.target.build import require_tool
 

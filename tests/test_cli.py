@@ -10,7 +10,8 @@ import pytest
 from keras_models import convert
 from support import mlperf_dir, tinyml
 
-from tinyml.reference.tflm import random_inputs, tflm_arena_bytes, tflm_outputs
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_arena_bytes, tflm_outputs
 
 COMMANDS = ["compile", "run", "report", "boards"]
 

@@ -24,8 +24,8 @@ from tinyml.ir.graph import Graph
 from tinyml.kernels import REGISTRY
 from tinyml.kernels import cmsis_nn as cn
 from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
 from tinyml.target.boards import list_boards, load_board
 from tinyml.target.build import build_cmsis_library
 from tinyml.target.packs import CmsisPaths, find_cmsis

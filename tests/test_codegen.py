@@ -9,10 +9,11 @@ import pytest
 from keras_models import convert
 from support import assert_bit_exact, mlperf_dir, tinyml
 
-from tinyml.codegen.render import render_model, write_project
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import render_model
 from tinyml.frontend.tflite import load_model
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import PlanOptions, plan_memory, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import PlanOptions, plan_memory, plan_model
 from tinyml.plan.patches import PatchConfig
 from tinyml.target.boards import load_board
 
@@ -116,7 +117,8 @@ def test_empty_arena_under_io_external_builds_and_is_bit_exact(single_op_models,
 
 def test_empty_arena_firmware_builds_and_runs(single_op_models, tmp_path):
     """The board image (bench server included, which reports the arena size) builds and runs without an arena."""
-    from tinyml.reference.tflm import random_inputs, tflm_outputs
+    from tinyml.reference.inputs import random_inputs
+    from tinyml.reference.tflm import tflm_outputs
 
     model = single_op_models["dense"]
     inputs = random_inputs(model, 0)

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from support import mlperf_dir, tinyml
 
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
 from tinyml.target.qemu import free_port, qemu_command
 

@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 from support import mlperf_dir
 
-from tinyml.codegen.render import ModelCode, render_model, write_project
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import ModelCode, render_model
 from tinyml.codegen.staging import MARKER
 from tinyml.errors import OutputDirError, RunError, ToolchainError, UsageError
 from tinyml.frontend.tflite import load_model
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import plan_memory
+from tinyml.passes import optimize
+from tinyml.plan import plan_memory
 from tinyml.target.boards import load_board
 from tinyml.target.build import build, firmware_size
 from tinyml.target.platformio import LINK_SCRIPT, export_platformio
@@ -376,7 +377,7 @@ def test_cmsis_nn_export_carries_cmsis_nn(graph_and_plan, tmp_path) -> None:  # 
     """With the CMSIS-NN backend the project vendors CMSIS-NN as a library and builds with nothing else."""
     from tinyml.codegen.render import render_model
     from tinyml.kernels.backends import select_backend
-    from tinyml.plan.memory import plan_memory
+    from tinyml.plan import plan_memory
     from tinyml.target.packs import find_cmsis
 
     paths, where = find_cmsis()

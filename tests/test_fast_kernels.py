@@ -26,8 +26,8 @@ from tinyml.ir.graph import Graph
 from tinyml.kernels import fast
 from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
 from tinyml.kernels.cmsis_nn import CmsisKernel, cmsis_kernels
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import Planned, PlanOptions
+from tinyml.passes import optimize
+from tinyml.plan import Planned, PlanOptions
 from tinyml.target.boards import load_board
 from tinyml.target.packs import CmsisPaths, find_cmsis
 

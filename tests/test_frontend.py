@@ -15,7 +15,7 @@ from support import mlperf_dir, tinyml
 from tinyml.errors import ModelFileError, UnsupportedModelError, UnsupportedOpError
 from tinyml.frontend.tflite import load_model, parse_model
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
-from tinyml.passes.optimize import check_supported
+from tinyml.passes import check_supported
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 

@@ -18,7 +18,8 @@ import pytest
 from support import REPO, mlperf_dir
 
 from tinyml.frontend.tflite import load_model
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 

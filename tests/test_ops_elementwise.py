@@ -10,7 +10,7 @@ from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Operator, Quantization, Tensor
 from tinyml.kernels import REGISTRY, Unsupported
 from tinyml.kernels.portable.elementwise import broadcast_dims
-from tinyml.passes.optimize import optimize
+from tinyml.passes import optimize
 
 
 def op_summary(path) -> list[tuple[str, str]]:

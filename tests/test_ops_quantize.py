@@ -10,7 +10,7 @@ from support import assert_bit_exact, compile_host, host_outputs, tflm_outputs
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Operator, Quantization, Tensor
 from tinyml.kernels import REGISTRY, Unsupported
-from tinyml.passes.optimize import optimize
+from tinyml.passes import optimize
 
 
 def op_types(path) -> list[str]:

@@ -8,7 +8,7 @@ from support import assert_bit_exact
 
 from tinyml.errors import UnsupportedOpError
 from tinyml.frontend.tflite import load_model
-from tinyml.passes.optimize import optimize
+from tinyml.passes import optimize
 
 
 def _sequential(shape, make_layers):

@@ -13,10 +13,11 @@ from support import assert_bit_exact, mlperf_dir
 
 from tinyml.frontend.tflite import load_model
 from tinyml.kernels import REGISTRY
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import PlanOptions, check_plan, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import PlanOptions, check_plan, plan_model
 from tinyml.plan.patches import PatchConfig, expand, mac_overhead, stage_candidates
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 
 
 def _graph(name: str):

@@ -11,15 +11,10 @@ from support import mlperf_dir
 from tinyml.frontend.tflite import load_model
 from tinyml.kernels.backends import Backend, CoreFeatures
 from tinyml.kernels.cmsis_nn import cmsis_kernels
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import (
-    BALANCED_SLACK,
-    STRATEGIES,
-    GreedyBySizePlanner,
-    PlanOptions,
-    check_plan,
-    plan_memory,
-)
+from tinyml.passes import optimize
+from tinyml.plan import PlanOptions, check_plan, plan_memory
+from tinyml.plan.allocators import STRATEGIES, GreedyBySizePlanner
+from tinyml.plan.choice import BALANCED_SLACK
 from tinyml.reference.tflm import tflm_arena_bytes
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]

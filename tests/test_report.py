@@ -20,7 +20,7 @@ from support import REPO, mlperf_dir, tinyml
 
 from tinyml.frontend.tflite import load_model
 from tinyml.kernels import REGISTRY
-from tinyml.passes.optimize import optimize
+from tinyml.passes import optimize
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARD = ["--board", "stm32f746", "--kernels", "portable"]  # portable: the same kernels with or without CMSIS-NN

@@ -28,11 +28,12 @@ from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
 from tinyml.kernels import REGISTRY
 from tinyml.kernels.fast import tflm_requantize
 from tinyml.ops.fixedpoint import quantize_multiplier
-from tinyml.passes.optimize import optimize
-from tinyml.plan.memory import PlanOptions, plan_model
+from tinyml.passes import optimize
+from tinyml.plan import PlanOptions, plan_model
 from tinyml.plan.patches import PatchConfig, stage_candidates
 from tinyml.reference import run, run_bytes
-from tinyml.reference.tflm import random_inputs, tflm_outputs
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
 from tinyml.semantics import SEMANTICS
 from tinyml.semantics.arith import multiply_by_quantized_multiplier
 from tinyml.target.build import run_host

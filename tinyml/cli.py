@@ -24,7 +24,7 @@ from tinyml.errors import BudgetExceededError, InputDataError, MismatchError, Se
 if TYPE_CHECKING:
     from tinyml.codegen.render import ModelCode
     from tinyml.ir.graph import Graph
-    from tinyml.plan.memory import MemoryPlan, Planned
+    from tinyml.plan import MemoryPlan, Planned
     from tinyml.plan.patches import PatchConfig
     from tinyml.target.boards import Board
 
@@ -48,8 +48,8 @@ def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
     from tinyml.codegen.render import render_model
     from tinyml.frontend.tflite import load_model
     from tinyml.kernels.backends import select_backend
-    from tinyml.passes.optimize import optimize
-    from tinyml.plan.memory import PlanOptions, plan_model
+    from tinyml.passes import optimize
+    from tinyml.plan import PlanOptions, plan_model
     from tinyml.target.boards import emulation_board, load_board
 
     board = load_board(args.board)
@@ -85,7 +85,7 @@ def _patch_option(text: str) -> PatchConfig | str:
 def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
     """Write and build the project in a staging directory that becomes `target` only on success, and only
     if `target` holds nothing but tinyml's own unchanged output (or `force`): see tinyml.codegen.staging."""
-    from tinyml.codegen.render import write_project
+    from tinyml.codegen.project import write_project
     from tinyml.codegen.staging import staged_dir
     from tinyml.target.build import build
 
@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _bench_inputs(args: argparse.Namespace, c: Compiled) -> list[bytes]:
     """--inputs DIR (every *.bin file, sorted), else seeded random tensors."""
-    from tinyml.reference.tflm import random_inputs
+    from tinyml.reference.inputs import random_inputs
 
     if args.inputs:
         folder = Path(args.inputs)
@@ -240,7 +240,8 @@ def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tinyml.measure.session import bench_report, format_bench, infer_all, session
+    from tinyml.measure.benchmark import bench_report, format_bench
+    from tinyml.measure.session import infer_all, session
 
     c = _pipeline(args, args.emulate)
     if args.port is None and args.emulator == "qemu":
@@ -275,7 +276,7 @@ def _serial_port(board: Board) -> str:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml.measure.session import infer_all, session
-    from tinyml.reference.tflm import random_inputs
+    from tinyml.reference.inputs import random_inputs
     from tinyml.target.flash import choose_flasher, flash
 
     emulating = args.emulate or args.emulator == "renode"
@@ -357,7 +358,7 @@ def _cached_firmware(c: Compiled) -> tuple[Path, int, int] | None:
 
 def _plot_path(text: str) -> Path:
     """--plot's file, checked before anything is compiled: .svg or .png, in a directory that exists."""
-    from tinyml.measure.report.data import PLOT_FORMATS
+    from tinyml.measure.report import PLOT_FORMATS
 
     path = Path(text)
     if path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
@@ -370,7 +371,7 @@ def _plot_path(text: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tinyml.measure.report import data as rep
+    from tinyml.measure import report as rep
 
     # every option is checked before compiling, so a typo fails at once with status 2
     sram_budget = rep.parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None

@@ -7,9 +7,7 @@ same model and options give byte-identical files.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jinja2
 import numpy as np
@@ -18,11 +16,11 @@ from tinyml import __version__
 from tinyml.ir.graph import C_TYPES, Graph, Operator, Tensor
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.kernels.portable.region import COPY
-from tinyml.plan.memory import ALIGNMENT, MemoryPlan
+from tinyml.plan import ALIGNMENT, MemoryPlan
 from tinyml.resources import data_dir
 from tinyml.target.boards import Board
 from tinyml.target.build import cmsis_library_path
-from tinyml.target.firmware import board_context, runtime_sources
+from tinyml.target.firmware import board_context
 
 #: files rendered from templates/<board kind>/ besides the model itself
 BOARD_FILES = {"host": ("main.c", "Makefile"), "mcu": ("board.h", "linker.ld", "Makefile")}
@@ -250,17 +248,3 @@ def render_model(
     for name in BOARD_FILES[board.kind]:
         files[name] = env.get_template(f"{board.kind}/{name}.j2").render(**ctx)
     return ModelCode(files, layers, emitter.all_consts, board, backend)
-
-
-def write_project(code: ModelCode, out_dir: Path) -> None:
-    """Write rendered files, the portable kernels and (for boards) the runtime into `out_dir`."""
-    firmware = data_dir("firmware")
-    for name, text in code.files.items():
-        (out_dir / name).write_text(text)
-    lib = out_dir / "tinyml"
-    shutil.copytree(firmware / "include", lib / "include")
-    shutil.copytree(firmware / "kernels", lib / "kernels")
-    if code.board.kind == "mcu":
-        (lib / "runtime").mkdir()
-        for name in [*runtime_sources(code.board), *RUNTIME_COMMON]:
-            shutil.copy2(firmware / "runtime" / name, lib / "runtime" / name)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import io
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from tinyml.errors import ModelFileError, UnsupportedModelError
+from tinyml.frontend.detect import quantize_fix, reject_other_formats
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
@@ -58,7 +57,7 @@ def load_model(path: str | Path) -> Graph:
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             raise UnsupportedModelError(
                 f"{path}: is a TensorFlow SavedModel directory, not a .tflite file; tinyml compiles int8 TFLite models",
-                _quantize_fix("it", f"tf.lite.TFLiteConverter.from_saved_model({str(path)!r})"),
+                quantize_fix("it", f"tf.lite.TFLiteConverter.from_saved_model({str(path)!r})"),
             )
         raise ModelFileError(f"{path}: is a directory, not a model file", "pass a .tflite file")
     try:
@@ -68,53 +67,8 @@ def load_model(path: str | Path) -> Graph:
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read: {e.strerror}", "check the file's permissions") from None
     if raw[4:8] != b"TFL3":
-        _reject_other_formats(raw, path)
+        reject_other_formats(raw, path)
     return parse_model(raw, name=path.stem)
-
-
-def _quantize_fix(subject: str, converter: str) -> str:
-    """The one-line recipe for a full-int8 conversion of `subject`, starting from `converter` (its constructor)."""
-    return (
-        f"quantize {subject} to int8 with TensorFlow's converter: c = {converter}; "
-        "c.optimizations = [tf.lite.Optimize.DEFAULT]; "
-        "c.representative_dataset = a generator yielding ~100 real inputs, each as [np.float32 array]; "
-        "c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
-        "write c.convert() to model.tflite"
-    )
-
-
-_KERAS_FROM = "tf.lite.TFLiteConverter.from_keras_model(tf.keras.models.load_model({path!r}))"
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _reject_other_formats(raw: bytes, path: Path) -> None:
-    """Name the model formats people pass by mistake (Keras, SavedModel), recognised by content, not extension."""
-    if raw[:4] == b"PK\x03\x04":
-        try:
-            names = set(zipfile.ZipFile(io.BytesIO(raw)).namelist())
-        except (zipfile.BadZipFile, ValueError, OSError):
-            names = set()
-        if "config.json" in names:  # a Keras v3 archive: config.json, metadata.json, model.weights.h5
-            raise UnsupportedModelError(
-                f"{path}: is a Keras model (.keras archive), not a .tflite file; tinyml compiles int8 TFLite models",
-                _quantize_fix("it", _KERAS_FROM.format(path=str(path))),
-            )
-    # HDF5 keeps its superblock at 0, 512, 1024, 2048... bytes; Keras writes it at 0
-    if any(raw[at : at + 8] == _HDF5_SIGNATURE for at in (0, 512, 1024, 2048)):
-        if b"model_config" in raw:  # the attribute a whole-model Keras .h5 carries; weights-only files do not
-            raise UnsupportedModelError(
-                f"{path}: is a Keras model (HDF5 .h5 file), not a .tflite file; tinyml compiles int8 TFLite models",
-                _quantize_fix("it", _KERAS_FROM.format(path=str(path))),
-            )
-        raise ModelFileError(
-            f"{path}: is an HDF5 file without a Keras model in it (weights only, or other data), not a TFLite model",
-            "save the whole Keras model, then convert it to an int8 .tflite with TensorFlow's converter",
-        )
-    if path.name in ("saved_model.pb", "saved_model.pbtxt"):
-        raise UnsupportedModelError(
-            f"{path}: is the graph of a TensorFlow SavedModel, not a .tflite file; tinyml compiles int8 TFLite models",
-            _quantize_fix("the SavedModel", f"tf.lite.TFLiteConverter.from_saved_model({str(path.parent)!r})"),
-        )
 
 
 def parse_model(raw: bytes, name: str = "model") -> Graph:
@@ -270,7 +224,7 @@ def _check_quantized(graph: Graph, name: str) -> None:
     if not float_ops:
         return
     quantized = any(t.dtype in _QUANTIZED_DTYPES and t.quant is not None for t in graph.activations())
-    fix = _quantize_fix(
+    fix = quantize_fix(
         "the Keras model or SavedModel this file was converted from",
         "tf.lite.TFLiteConverter.from_keras_model(model) (or .from_saved_model(dir))",
     )

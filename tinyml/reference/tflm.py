@@ -20,22 +20,6 @@ def _interpreter(model: Path):  # type: ignore[no-untyped-def]
     return runtime.Interpreter.from_file(str(model))
 
 
-def random_inputs(model: Path, seed: int) -> list[np.ndarray]:
-    """Seeded random input tensors covering each input's full value range (floats in [-4, 4])."""
-    from tinyml.frontend.tflite import load_model
-
-    rng = np.random.default_rng(seed)
-    result = []
-    for t in load_model(model).inputs:
-        dt = np.dtype(t.dtype)
-        if dt.kind == "f":
-            result.append(rng.uniform(-4, 4, size=t.shape).astype(dt))
-        else:
-            info = np.iinfo(dt)
-            result.append(rng.integers(info.min, info.max + 1, size=t.shape, dtype=dt))
-    return result
-
-
 def tflm_outputs(model: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """TFLM's output tensors for one inference."""
     from tinyml.frontend.tflite import load_model

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tinyml import __version__
-from tinyml.codegen.render import ModelCode, template_env, write_project
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import ModelCode, template_env
 from tinyml.codegen.staging import staged_dir
 from tinyml.errors import UsageError
 from tinyml.target.boards import Board, list_boards

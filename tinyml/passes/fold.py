@@ -1,10 +1,8 @@
-"""Graph optimiser: fold what is known at compile time, drop dead ops, check support.
+"""Constant folding: ops whose inputs are all known at compile time become constants.
 
-Keras 3 exports `SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE` chains to compute a
-reshape target at run time although every shape is static; folding them turns
-the RESHAPE's shape operand into a constant and leaves only real work. Any
-operator left that no kernel supports is reported, all at once, with where it
-is, so the user sees the full list in one go.
+Keras 3 exports `SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE` chains to compute a reshape target at run time
+although every shape is static; folding them turns the RESHAPE's shape operand into a constant and leaves
+only real work.
 """
 
 from __future__ import annotations
@@ -12,20 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from tflite.BuiltinOperator import BuiltinOperator
 
-from tinyml.errors import UnsupportedOpError
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.kernels import REGISTRY, Unsupported
-
-
-def optimize(graph: Graph) -> Graph:
-    """Fold constant subgraphs, remove unused ops, fuse patterns, and check every op is supported."""
-    _fold_constants(graph)
-    _remove_dead_ops(graph)
-    _fuse_space_to_batch_convs(graph)
-    check_supported(graph)
-    return graph
+from tinyml.kernels import Unsupported
 
 
 def _shape(op: Operator) -> np.ndarray:
@@ -142,7 +129,7 @@ def _infer_shape(op: Operator) -> None:
             out.shape = (inp.num_elements // depth, units)
 
 
-def _fold_constants(graph: Graph) -> None:
+def fold_constants(graph: Graph) -> None:
     kept: list[Operator] = []
     graph_outputs = {id(t) for t in graph.outputs}
     for op in graph.ops:
@@ -158,91 +145,3 @@ def _fold_constants(graph: Graph) -> None:
             continue
         kept.append(op)
     graph.ops = kept
-
-
-def _remove_dead_ops(graph: Graph) -> None:
-    """Drop ops whose outputs nobody reads (what folding leaves behind)."""
-    changed = True
-    while changed:
-        needed = {id(t) for t in graph.outputs}
-        for op in graph.ops:
-            needed.update(id(t) for t in op.inputs if t is not None)
-        alive = [op for op in graph.ops if any(id(t) in needed for t in op.outputs)]
-        changed = len(alive) != len(graph.ops)
-        graph.ops = alive
-
-
-def _fuse_space_to_batch_convs(graph: Graph) -> None:
-    """SPACE_TO_BATCH_ND -> conv (VALID) -> BATCH_TO_SPACE_ND becomes one dilated conv.
-
-    TensorFlow lowers dilated SAME convolutions this way. Space-to-batch pads
-    with the zero point, whose contribution to a quantized convolution is
-    exactly zero, so a dilated conv that skips out-of-image taps with explicit
-    leading padding computes the same bytes without the two reshuffles.
-    """
-    ops = graph.ops
-    fused: list[Operator] = []
-    i = 0
-    while i < len(ops):
-        op = ops[i]
-        if i + 2 < len(ops) and (conv := _dilated_conv(graph, op, ops[i + 1], ops[i + 2])) is not None:
-            fused.append(conv)
-            i += 3
-            continue
-        fused.append(op)
-        i += 1
-    graph.ops = fused
-
-
-def _dilated_conv(graph: Graph, s2b: Operator, conv: Operator, b2s: Operator) -> Operator | None:
-    if (s2b.type, b2s.type) != ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"):
-        return None
-    if conv.type not in ("CONV_2D", "DEPTHWISE_CONV_2D") or conv.input(0) is not s2b.outputs[0]:
-        return None
-    if b2s.input(0) is not conv.outputs[0] or len(graph.consumers(s2b.outputs[0])) != 1:
-        return None
-    if len(graph.consumers(conv.outputs[0])) != 1 or conv.attrs.get("padding") != "VALID":
-        return None
-    block, pads, crops = s2b.input(1).data, s2b.input(2).data, b2s.input(2).data
-    if block is None or pads is None or crops is None or b2s.input(1).data is None:
-        return None
-    if block.shape != (2,) or not np.array_equal(block, b2s.input(1).data):
-        return None
-    if conv.attrs.get("stride_h", 1) != 1 or conv.attrs.get("stride_w", 1) != 1:
-        return None
-    if conv.attrs.get("dilation_h_factor", 1) != 1 or conv.attrs.get("dilation_w_factor", 1) != 1:
-        return None
-    pad_top, pad_left = int(pads[0][0] - crops[0][0]), int(pads[1][0] - crops[1][0])
-    if pad_top < 0 or pad_left < 0:
-        return None
-    attrs = dict(conv.attrs)
-    attrs.update(
-        padding="EXPLICIT",
-        explicit_padding=(pad_top, pad_left),
-        dilation_h_factor=int(block[0]),
-        dilation_w_factor=int(block[1]),
-    )
-    inputs = [s2b.input(0), *conv.inputs[1:]]
-    return Operator(conv.type, inputs, list(b2s.outputs), attrs, index=conv.index)
-
-
-def check_supported(graph: Graph) -> None:
-    """Raise UnsupportedOpError naming every op (and variant) we cannot compile."""
-    problems: list[str] = []
-    for op in graph.ops:
-        kernel = REGISTRY.get(op.type)
-        where = f"{op.label} (output {op.outputs[0].name!r})"
-        if kernel is None:
-            problems.append(f"{where}: operator {op.type} is not supported")
-            continue
-        try:
-            kernel.check(op)
-        except Unsupported as e:
-            problems.append(f"{where}: {e}")
-    if problems:
-        # TFLite's operators only: the registry also holds ops tinyml makes itself, which no model can contain
-        supported = ", ".join(sorted(t for t in REGISTRY if hasattr(BuiltinOperator, t)))
-        raise UnsupportedOpError(
-            f"{len(problems)} unsupported operator(s) in {graph.name}:\n  " + "\n  ".join(problems),
-            f"re-export the model using only supported operators ({supported})",
-        )
