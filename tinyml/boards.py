@@ -66,8 +66,10 @@ def load_board(name: str) -> Board:
     key = name.strip().lower()
     if key in spellings:
         return spellings[key][1]
-    close = difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(spellings[c][0] for c in close)}?" if close else ""
+    close = [spellings[c][0] for c in difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.6)]
+    hint = ""
+    if close:
+        hint = f"; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
     known = ", ".join(b.name for b in boards)
     raise UsageError(f"unknown board {name!r}{hint}", f"use one of: {known} (see `tinyml boards`)")
 

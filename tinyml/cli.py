@@ -45,18 +45,23 @@ class Compiled:
     planned: Planned
 
 
-def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
+def _target(args: argparse.Namespace, emulate: bool = False) -> Board:
+    """--board, or with `emulate` its emulated stand-in: looked at first, so a wrong board fails before compiling."""
+    from tinyml.boards import emulation_board, load_board
+
+    board = load_board(args.board)
+    return emulation_board(board) if emulate else board
+
+
+def _pipeline(args: argparse.Namespace, emulate: bool = False, board: Board | None = None) -> Compiled:
     """Front end, optimiser, kernel backend, planner, codegen: the stages every command shares."""
     from tinyml.backends import select_backend
-    from tinyml.boards import emulation_board, load_board
     from tinyml.codegen import render_model
     from tinyml.frontend import load_model
     from tinyml.optimize import optimize
     from tinyml.planner import PlanOptions, plan_model
 
-    board = load_board(args.board)
-    if emulate:
-        board = emulation_board(board)
+    board = board or _target(args, emulate)
     graph = optimize(load_model(args.model))
     backend = select_backend(board, args.kernels, args.cmsis_nn, args.cmsis, args.verbose)
     options = PlanOptions(
@@ -145,7 +150,7 @@ def _read_inputs(path: Path, c: Compiled) -> list[bytes]:
         shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in c.graph.inputs)
         raise InputDataError(
             f"{path} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
-            "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
+            f"write the input tensors as raw bytes in model order; `tinyml info {c.model}` shows how with numpy",
         )
     return [data[i : i + need] for i in range(0, len(data), need)]
 
@@ -163,10 +168,10 @@ def _write_output(path: Path, data: bytes) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}", "write it somewhere else") from None
 
 
-def _require_emulated(c: Compiled, command: str) -> None:
-    if c.board.kind == "mcu" and not c.board.raw.get("emulated"):
+def _require_emulated(board: Board, command: str) -> None:
+    if board.kind == "mcu" and not board.raw.get("emulated"):
         raise UsageError(
-            f"{command} needs an emulated board; {c.board.name} is hardware",
+            f"{command} needs an emulated board; {board.name} is hardware",
             "add --emulate, or use `tinyml deploy`/`tinyml bench --port` with the board attached",
         )
 
@@ -192,8 +197,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.output.resolve() == args.input.resolve():
         raise UsageError(f"--output {args.output} is the input file", "write the outputs to another file")
-    c = _pipeline(args, args.emulate)
-    _require_emulated(c, "run")
+    board = _target(args, args.emulate)
+    _require_emulated(board, "run")
+    c = _pipeline(args, board=board)
     inputs = _read_inputs(args.input, c)
     program = _cached_build(c)
     if c.board.kind == "host":
@@ -237,9 +243,15 @@ def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tinyml.measure import bench_report, format_bench, infer_all, session
 
-    c = _pipeline(args, args.emulate)
+    board = _target(args, args.emulate)
+    if board.kind != "mcu":
+        raise UsageError(
+            f"bench measures a microcontroller over its serial port; {board.name} is not one",
+            "run a model on this computer with `tinyml run`, or pick a board from `tinyml boards`",
+        )
     if args.port is None and args.emulator == "qemu":
-        _require_emulated(c, "bench without --port")
+        _require_emulated(board, "bench without --port")
+    c = _pipeline(args, board=board)
     inputs = _bench_inputs(args, c)
     expected = _expected(c, inputs)
     program = _cached_build(c)
@@ -290,12 +302,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml.reference import random_inputs
 
     emulating = args.emulate or args.emulator == "renode"
-    c = _pipeline(args, args.emulate and args.emulator == "qemu")
-    hardware = c.board.kind == "mcu" and not c.board.raw.get("emulated") and not emulating
-    if c.board.kind != "mcu":
-        raise UsageError(f"deploy needs a microcontroller board, not {c.board.name}", "see `tinyml boards`")
+    board = _target(args, args.emulate and args.emulator == "qemu")
+    hardware = board.kind == "mcu" and not board.raw.get("emulated") and not emulating
+    if board.kind != "mcu":
+        raise UsageError(f"deploy needs a microcontroller board, not {board.name}", "see `tinyml boards`")
     if hardware:
-        choose_flasher(c.board, args.flasher)  # before building: say at once when no tool is installed
+        choose_flasher(board, args.flasher)  # before compiling: say at once when no tool is installed
+    c = _pipeline(args, board=board)
     program = _build_into(args.output, c, args.force) if args.output else _cached_build(c)
     print(f"built {c.graph.name} for {c.board.name}: {program}")
     _print_firmware_size(c, program)
@@ -594,7 +607,7 @@ def _numpy_recipe(info: dict[str, Any]) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = model_info(args.model)
+    info = model_info(Path(args.model))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -665,6 +678,21 @@ def _patches(text: str) -> PatchConfig | str:
         raise _bad(f"{text!r} is not auto, off or ROWSxCOLS@OPS", "e.g. --patches 4x4@3: a 4x4 grid over 3 ops")
     rows, cols, split = (int(g) for g in match.groups())
     return PatchConfig(split, rows, cols)
+
+
+def _port(text: str) -> str:
+    """--port: a device path or a pyserial URL. A socket:// or rfc2217:// URL's HOST:PORT is checked here:
+    pyserial's own message for a malformed one is an internal comparison error."""
+    if not text.strip():
+        raise _bad("an empty port", "e.g. --port /dev/ttyACM0, or --port socket://127.0.0.1:4321 for an emulator")
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("socket", "rfc2217"):
+        host, _, port = rest.split("/")[0].split("?")[0].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _bad(
+                f"{text!r} is not {scheme}://HOST:PORT (port 1 to 65535)", f"e.g. --port {scheme}://127.0.0.1:4321"
+            )
+    return text
 
 
 def _path_type(check: Callable[[Path], Path]) -> Callable[[str], Path]:
@@ -809,7 +837,7 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     def model(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("model", metavar="MODEL", type=Path, help="int8 .tflite model file")
+        sp.add_argument("model", metavar="MODEL", help="int8 .tflite model file")
 
     def target(sp: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
         """MODEL, and the `target` group with --board (required except where `host` is the natural default)."""
@@ -914,7 +942,9 @@ def _parser() -> argparse.ArgumentParser:
     sp = command("bench", cmd_bench, "measure a model on a board over its serial port, checked against TFLite Micro")
     g = target(sp)
     emulate(g)
-    g.add_argument("--port", metavar="URL", help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT")
+    g.add_argument(
+        "--port", metavar="URL", type=_port, help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT"
+    )
     g.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator to start without --port")
     compiler(sp)
     g = sp.add_argument_group("measurement")
@@ -934,7 +964,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate(g)
     g.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator for --emulate")
     g.add_argument("--flasher", choices=["openocd", "st-flash", "pyocd"], help="flashing tool (default: installed)")
-    g.add_argument("--port", metavar="URL", help="the board's serial port (default: the ST-LINK's)")
+    g.add_argument("--port", metavar="URL", type=_port, help="the board's serial port (default: the ST-LINK's)")
     compiler(sp)
     g = sp.add_argument_group("output")
     project_dir(g, "-o", "--output", required=False, help_text="keep the firmware project in DIR")
