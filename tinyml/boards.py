@@ -66,7 +66,11 @@ def load_board(name: str) -> Board:
     key = name.strip().lower()
     if key in spellings:
         return spellings[key][1]
-    close = [spellings[c][0] for c in difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.6)]
+    closest: dict[str, str] = {}  # board name -> its closest spelling: one suggestion per board, best first
+    for match in difflib.get_close_matches(key, list(spellings), n=6, cutoff=0.6):
+        spelling, board = spellings[match]
+        closest.setdefault(board.name, spelling)
+    close = list(closest.values())[:3]
     hint = ""
     if close:
         hint = f"; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"

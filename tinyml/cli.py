@@ -594,7 +594,8 @@ def _numpy_recipe(info: dict[str, Any]) -> list[str]:
             shifted = f"(y.astype(np.float32) + {-zp})" if zp < 0 else f"(y.astype(np.float32) - {zp})"
             lines.append(f"  real = np.float32({_f32(quant['scale'])}) * {shifted if zp else 'y.astype(np.float32)'}")
     else:
-        lines.append(f'  data = np.fromfile("out.bin", np.uint8)[:{info["bytes_per_inference"]["outputs"]}]  # one')
+        n = info["bytes_per_inference"]["outputs"]
+        lines.append(f'  data = np.fromfile("out.bin", np.uint8)[:{n}]  # the first inference; the next starts at {n}')
         offset = 0
         for i, t in enumerate(outputs):
             count = int(np.prod(t["shape"], dtype=np.int64))
@@ -808,7 +809,7 @@ EXAMPLES = {
     "packs": """\
   tinyml packs install                                        # download ARM's CMSIS-NN and CMSIS packs
   tinyml packs list                                           # what is installed, and what is in use
-  tinyml packs list --cmsis-nn ~/src/CMSIS-NN --cmsis ~/src/CMSIS_6""",
+  tinyml packs list --cmsis-nn CMSIS-NN --cmsis CMSIS_6         # checkouts of ARM-software/CMSIS-NN, CMSIS_6""",
     "boards": """\
   tinyml boards""",
 }
