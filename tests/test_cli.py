@@ -401,7 +401,7 @@ def test_info_matches_tflite_micro(name):
     text = tinyml("info", str(model))
     assert text.returncode == 0, text.stderr
     t = info["inputs"][0]
-    scale = np.float32(t["quantization"]["scale"])
+    scale = str(np.float32(t["quantization"]["scale"]))  # float32 in its shortest form, as printed
     assert f"{t['dtype']}{t['shape']}" in text.stdout
     assert f"scale {scale}, zero point {t['quantization']['zero_point']}" in text.stdout
     assert f"{info['bytes_per_inference']['inputs']:,} bytes per inference" in text.stdout
@@ -480,6 +480,14 @@ def test_info_recipe_with_several_inputs_and_outputs(tmp_path, two_in_two_out):
     got = run_recipe(recipe(text, "data = np.fromfile", "y1 ="), tmp_path)
     for i, expected in enumerate(tflm_outputs(model, q)):
         assert np.array_equal(got[f"y{i}"], expected)
+
+
+def test_info_lists_ops_tinyml_cannot_compile(unsupported_model):
+    """info reads the file as it is: a model with unsupported ops still shows its interface and every op."""
+    proc = tinyml("info", str(unsupported_model), "--json")
+    assert proc.returncode == 0, proc.stderr
+    ops = [op["type"] for op in json.loads(proc.stdout)["ops"]]
+    assert "TANH" in ops and "HARD_SWISH" in ops
 
 
 @pytest.mark.parametrize("problem", ["missing", "truncated", "not a model", "directory"])

@@ -163,9 +163,11 @@ def _write_output(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         tmp.replace(path)
-    except OSError as e:
+    except BaseException as e:  # a full disk or Ctrl-C: leave no partial file behind
         tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {e.strerror}", "write it somewhere else") from None
+        if isinstance(e, OSError):
+            raise UsageError(f"cannot write {path}: {e.strerror}", "write it somewhere else") from None
+        raise
 
 
 def _require_emulated(board: Board, command: str) -> None:
