@@ -131,7 +131,9 @@ def test_bad_patch_requests_are_one_line_errors(tmp_path):
     model = str(mlperf_dir() / "kws_ref_model.tflite")
     for value in ("4x4@99", "four", "0x2@3"):
         proc = subprocess.run(
-            [sys.executable, "-m", "tinyml", "report", model, "--patches", value], capture_output=True, text=True
+            [sys.executable, "-m", "tinyml", "report", model, "--board", "host", "--patches", value],
+            capture_output=True,
+            text=True,
         )
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 

@@ -341,7 +341,9 @@ def test_board_too_small(cache, tmp_path):
     ("value", "nbytes"), [("256K", 262144), ("1M", 1048576), ("300000", 300000), ("1.5M", 1572864)]
 )
 def test_budgets_parse(cache, value, nbytes):
-    proc = report(model("str_ww_ref_model"), "--json", "--sram-budget", value, "--flash-budget", value, cache=cache)
+    proc = report(
+        model("str_ww_ref_model"), *BOARD, "--json", "--sram-budget", value, "--flash-budget", value, cache=cache
+    )
     assert proc.returncode == 0, proc.stderr
     budget = json.loads(proc.stdout)["budget"]
     assert budget["sram"]["limit_bytes"] == budget["flash"]["limit_bytes"] == nbytes
@@ -350,18 +352,24 @@ def test_budgets_parse(cache, value, nbytes):
 
 @pytest.mark.parametrize("value", ["lots", "-5K", "0", "12Q", "1.5.2M", "K"])
 def test_bad_budgets_fail_with_status_2(cache, value):
-    one_line_error(report(model("ad01_int8"), f"--sram-budget={value}", cache=cache), 2, "--sram-budget", repr(value))
-    one_line_error(report(model("ad01_int8"), f"--flash-budget={value}", cache=cache), 2, "--flash-budget")
+    one_line_error(
+        report(model("ad01_int8"), *BOARD, f"--sram-budget={value}", cache=cache), 2, "--sram-budget", repr(value)
+    )
+    one_line_error(report(model("ad01_int8"), *BOARD, f"--flash-budget={value}", cache=cache), 2, "--flash-budget")
 
 
 def test_bad_growth_options_fail_with_status_2(cache, tmp_path):
-    one_line_error(report(model("ad01_int8"), "--max-growth", "5%", cache=cache), 2, "--baseline")
+    one_line_error(report(model("ad01_int8"), *BOARD, "--max-growth", "5%", cache=cache), 2, "--baseline")
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"schema": "tinyml.report/1", "peak_sram_bytes": 1}))
-    one_line_error(report(model("ad01_int8"), "--baseline", str(old), cache=cache), 2, "tinyml.report/1")
-    one_line_error(report(model("ad01_int8"), "--baseline", str(tmp_path / "none.json"), cache=cache), 2, "none.json")
+    one_line_error(report(model("ad01_int8"), *BOARD, "--baseline", str(old), cache=cache), 2, "tinyml.report/1")
     one_line_error(
-        report(model("ad01_int8"), "--baseline", str(old), "--max-growth", "lots", cache=cache), 2, "--max-growth"
+        report(model("ad01_int8"), *BOARD, "--baseline", str(tmp_path / "none.json"), cache=cache), 2, "none.json"
+    )
+    one_line_error(
+        report(model("ad01_int8"), *BOARD, "--baseline", str(old), "--max-growth", "lots", cache=cache),
+        2,
+        "--max-growth",
     )
 
 
@@ -482,7 +490,7 @@ def test_plot_files(cache, json_report, tmp_path):
     assert json.loads(again.stdout)["schema"] == "tinyml.report/3"  # stdout stays the report alone
 
     bad = tmp_path / "mem.jpg"
-    one_line_error(report(model("kws_ref_model"), "--plot", str(bad), cache=cache), 2, ".jpg")
+    one_line_error(report(model("kws_ref_model"), *BOARD, "--plot", str(bad), cache=cache), 2, ".jpg")
     assert not bad.exists()
 
 

@@ -7,117 +7,55 @@ problem and the fix, with the error's own exit status and no traceback.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import functools
 import json
+import math
 import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tinyml import __version__
 from tinyml.errors import BudgetExceededError, InputDataError, MismatchError, SerialError, TinymlError, UsageError
 
 if TYPE_CHECKING:
-    from tinyml.codegen.render import ModelCode
-    from tinyml.ir.graph import Graph
-    from tinyml.plan import MemoryPlan, Planned
+    from tinyml.ir.graph import Graph, Tensor
+    from tinyml.pipeline import Compiled, CompileOptions
     from tinyml.plan.patches import PatchConfig
     from tinyml.target.boards import Board
 
 INTERNAL_ERROR = 70
 
 
-@dataclass
-class Compiled:
-    """The shared front half of every command: board, graph, plan and rendered code."""
+def _compile_options(args: argparse.Namespace, emulate: bool = False) -> CompileOptions:
+    """The shared compiler options of a command (target, kernels, memory planning) as the library takes them."""
+    from tinyml.pipeline import CompileOptions
+    from tinyml.plan import PlanOptions
 
-    board: Board
-    graph: Graph
-    plan: MemoryPlan
-    code: ModelCode
-    model: str
-    planned: Planned
-
-
-def _pipeline(args: argparse.Namespace, emulate: bool = False) -> Compiled:
-    """Front end, optimiser, kernel backend, planner, codegen: the stages every command shares."""
-    from tinyml.codegen.render import render_model
-    from tinyml.frontend.tflite import load_model
-    from tinyml.kernels.backends import select_backend
-    from tinyml.passes import optimize
-    from tinyml.plan import PlanOptions, plan_model
-    from tinyml.target.boards import emulation_board, load_board
-
-    board = load_board(args.board)
-    if emulate:
-        board = emulation_board(board)
-    graph = optimize(load_model(args.model))
-    backend = select_backend(board, args.kernels, args.cmsis_nn, args.cmsis)
-    options = PlanOptions(
+    plan = PlanOptions(
         in_place=args.in_place,
         io_external=args.io == "external",
-        patches=_patch_option(args.patches),
+        patches=args.patches,
         max_mac_overhead=args.max_mac_overhead,
         prefer=args.prefer,
     )
-    planned = plan_model(graph, backend, options)
-    code = render_model(planned.graph, planned.plan, board, backend)
-    return Compiled(board, planned.graph, planned.plan, code, args.model, planned)
+    return CompileOptions(args.kernels, args.cmsis_nn, args.cmsis, plan, emulate, args.verbose)
 
 
-def _patch_option(text: str) -> PatchConfig | str:
-    """`auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
-    from tinyml.plan.patches import PatchConfig
+def _target(args: argparse.Namespace, emulate: bool = False) -> Board:
+    """--board, or with `emulate` its emulated stand-in: looked at first, so a wrong board fails before compiling."""
+    from tinyml import pipeline
 
-    if text in ("auto", "off"):
-        return text
-    match = re.fullmatch(r"(\d+)x(\d+)@(\d+)", text)
-    if match is None or min(int(g) for g in match.groups()) < 1:
-        raise UsageError(f"--patches {text!r} is not auto, off or ROWSxCOLS@OPS", "e.g. --patches 4x4@3")
-    rows, cols, split = (int(g) for g in match.groups())
-    return PatchConfig(split, rows, cols)
+    return pipeline.target(args.board, emulate)
 
 
-def _build_into(target: Path, c: Compiled, force: bool, quiet: bool = False) -> Path:
-    """Write and build the project in a staging directory that becomes `target` only on success, and only
-    if `target` holds nothing but tinyml's own unchanged output (or `force`): see tinyml.codegen.staging."""
-    from tinyml.codegen.project import write_project
-    from tinyml.codegen.staging import staged_dir
-    from tinyml.target.build import build
+def _compile(args: argparse.Namespace, board: Board) -> Compiled:
+    from tinyml import pipeline
 
-    info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
-    with staged_dir(target, force=force, quiet=quiet, info=info) as tmp:
-        write_project(c.code, tmp)
-        name = build(tmp, c.board, c.code.backend.cmsis).name
-    return target / name
-
-
-def _cache_dir(c: Compiled) -> Path:
-    """Where this exact project is built in the cache: keyed by every generated file, so any option that
-    changes the code (kernels, in-place, patches, --io) gets its own build."""
-    from tinyml.resources import cache_root
-    from tinyml.target.build import source_fingerprint
-
-    h = hashlib.sha256(f"{c.board.name}|{source_fingerprint()}".encode())
-    cmsis = c.code.backend.cmsis
-    if cmsis is not None:
-        h.update(f"{cmsis.nn}|{cmsis.core}".encode())
-    for name, text in sorted(c.code.files.items()):
-        h.update(name.encode() + b"\0" + text.encode())
-    return cache_root() / "builds" / h.hexdigest()[:20]
-
-
-def _cached_build(c: Compiled) -> Path:
-    """The built program for this model and board, from the cache or built now."""
-    project = _cache_dir(c)
-    program = project / ("firmware.elf" if c.board.kind == "mcu" else "app")
-    if not program.is_file():
-        _build_into(project, c, force=True, quiet=True)
-    return program
+    return pipeline.compile_model(args.model, board, _compile_options(args))
 
 
 def _print_firmware_size(c: Compiled, elf: Path) -> None:
@@ -146,40 +84,43 @@ def _kernel_mix(c: Compiled) -> str:
     return ", ".join(f"{lib} {n}" + (f" ({ip} in place)" if ip else "") for lib, (n, ip) in counts.items())
 
 
-def _read_inputs(path: Path, c: Compiled) -> list[bytes]:
+def _read_inputs(path: Path, graph: Graph, model: Path) -> list[bytes]:
     """Split a raw input file into one chunk per inference."""
+    from tinyml import pipeline
+
     try:
         data = path.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read input file {path}: {e.strerror}", "pass an existing raw tensor file") from None
-    need = sum(t.nbytes for t in c.graph.inputs)
-    if not data or len(data) % need:
-        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in c.graph.inputs)
+    try:
+        return pipeline.split_inputs(graph, data, str(path))
+    except InputDataError as e:
         raise InputDataError(
-            f"{path} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
-            "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
-        )
-    return [data[i : i + need] for i in range(0, len(data), need)]
+            e.message, f"write the input tensors as raw bytes in model order; `tinyml info {model}` shows how"
+        ) from None
 
 
 def _write_output(path: Path, data: bytes) -> None:
+    """Write a result file whole or not at all (via a sibling temporary file), saying when it replaces one."""
     if path.exists():
         print(f"tinyml: overwriting {path}", file=sys.stderr)
-    path.write_bytes(data)
-
-
-def _require_emulated(c: Compiled, command: str) -> None:
-    if c.board.kind == "mcu" and not c.board.raw.get("emulated"):
-        raise UsageError(
-            f"{command} needs an emulated board; {c.board.name} is hardware",
-            "add --emulate, or use `tinyml deploy`/`tinyml bench --port` with the board attached",
-        )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException as e:  # a full disk or Ctrl-C: leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise UsageError(f"cannot write {path}: {e.strerror}", "write it somewhere else") from None
+        raise
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    c = _pipeline(args)
-    program = _build_into(out, c, args.force)
+    from tinyml import pipeline
+
+    out = args.output
+    c = _compile(args, _target(args))
+    program = pipeline.build(c, out, args.force)
     print(f"compiled {c.graph.name} for {c.board.name} into {out}/")
     if c.board.kind == "mcu":
         print(f"  firmware     {program} (and firmware.bin, firmware.hex)")
@@ -192,63 +133,57 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tinyml.measure.session import infer_all, session
-    from tinyml.target.build import run_host
+    from tinyml import pipeline
 
-    c = _pipeline(args, args.emulate)
-    _require_emulated(c, "run")
-    inputs = _read_inputs(Path(args.input), c)
-    program = _cached_build(c)
-    if c.board.kind == "host":
-        result = run_host(program, b"".join(inputs))
+    if args.output.resolve() == args.input.resolve():
+        raise UsageError(f"--output {args.output} is the input file", "write the outputs to another file")
+    if args.reference:
+        graph = pipeline.load(args.model)
+        inputs = _read_inputs(args.input, graph, args.model)
+        outputs = pipeline.run_reference(graph, inputs)
+        where = "tinyml's reference interpreter"
     else:
-        with session(c.board, program, c.graph) as client:
-            result = b"".join(r.output for r in infer_all(client, inputs))
-    _write_output(Path(args.output), result)
-    print(f"ran {c.graph.name} on {c.board.name}: {len(inputs)} inference(s), {len(result)} bytes to {args.output}")
+        board = _target(args, args.emulate)
+        pipeline.require_emulated(board, "run")
+        c = _compile(args, board)
+        graph, where = c.graph, c.board.name
+        inputs = _read_inputs(args.input, graph, args.model)
+        outputs = pipeline.run(c, inputs)
+    result = b"".join(outputs)
+    _write_output(args.output, result)
+    print(f"ran {graph.name} on {where}: {len(inputs)} inference(s), {len(result)} bytes to {args.output}")
     return 0
 
 
 def _bench_inputs(args: argparse.Namespace, c: Compiled) -> list[bytes]:
-    """--inputs DIR (every *.bin file, sorted), else seeded random tensors."""
+    """--inputs DIR (every *.bin file, sorted; at most --runs of them), else --runs (10) seeded random tensors."""
     from tinyml.reference.inputs import random_inputs
 
     if args.inputs:
-        folder = Path(args.inputs)
-        files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
-        if not files:
-            raise UsageError(f"no .bin input files in {folder}", "put one raw input tensor per .bin file there")
-        chunks = [chunk for f in files for chunk in _read_inputs(f, c)]
-        return chunks[: args.runs] if args.runs else chunks
-    return [b"".join(x.tobytes() for x in random_inputs(Path(c.model), seed)) for seed in range(args.runs or 10)]
-
-
-def _expected(c: Compiled, inputs: list[bytes]) -> list[bytes]:
-    """TFLite Micro's outputs for the same inputs: the reference every device result is held to."""
-    import numpy as np
-
-    from tinyml.reference.tflm import tflm_outputs
-
-    expected = []
-    for data in inputs:
-        tensors, pos = [], 0
-        for t in c.graph.inputs:
-            tensors.append(np.frombuffer(data[pos : pos + t.nbytes], dtype=t.dtype).reshape(t.shape))
-            pos += t.nbytes
-        expected.append(b"".join(o.tobytes() for o in tflm_outputs(Path(c.model), tensors)))
-    return expected
+        chunks = [chunk for f in sorted(args.inputs.glob("*.bin")) for chunk in _read_inputs(f, c.graph, c.model)]
+        if not chunks:
+            raise UsageError(f"no .bin input files in {args.inputs}", "put one raw input tensor per .bin file there")
+        return chunks[: args.runs]
+    return [b"".join(x.tobytes() for x in random_inputs(c.model, seed)) for seed in range(args.runs or 10)]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
     from tinyml.measure.benchmark import bench_report, format_bench
     from tinyml.measure.session import infer_all, session
 
-    c = _pipeline(args, args.emulate)
+    board = _target(args, args.emulate)
+    if board.kind != "mcu":
+        raise UsageError(
+            f"bench measures a microcontroller over its serial port; {board.name} is not one",
+            "run a model on this computer with `tinyml run`, or pick a board from `tinyml boards`",
+        )
     if args.port is None and args.emulator == "qemu":
-        _require_emulated(c, "bench without --port")
+        pipeline.require_emulated(board, "bench without --port")
+    c = _compile(args, board)
     inputs = _bench_inputs(args, c)
-    expected = _expected(c, inputs)
-    program = _cached_build(c)
+    expected = pipeline.tflm_expected(c, inputs)
+    program = pipeline.build(c)
     with session(c.board, program, c.graph, port=args.port, emulator=args.emulator) as client:
         results = infer_all(client, inputs)
     report = bench_report(c.graph, c.board, results, expected, args.port)
@@ -274,19 +209,36 @@ def _serial_port(board: Board) -> str:
     )
 
 
+def _output_lines(graph: Graph, data: bytes, limit: int = 16) -> list[str]:
+    """Each output tensor decoded by its type and shape (a float model's outputs as numbers, not bytes),
+    its first `limit` values: what a user compares with their own expectation."""
+    from tinyml import pipeline
+
+    lines = []
+    for i, (t, values) in enumerate(zip(graph.outputs, pipeline.tensors_of(graph.outputs, data), strict=True)):
+        flat = values.reshape(-1)
+        shown = ", ".join(f"{v:.6g}" if flat.dtype.kind == "f" else str(int(v)) for v in flat[:limit])
+        more = f", … {flat.size - limit} more" if flat.size > limit else ""
+        label = "output" if len(graph.outputs) == 1 else f"output {i}"
+        lines.append(f"  {label:<12} {t.dtype}{list(t.shape)} [{shown}{more}]")
+    return lines
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
     from tinyml.measure.session import infer_all, session
     from tinyml.reference.inputs import random_inputs
     from tinyml.target.flash import choose_flasher, flash
 
     emulating = args.emulate or args.emulator == "renode"
-    c = _pipeline(args, args.emulate and args.emulator == "qemu")
-    hardware = c.board.kind == "mcu" and not c.board.raw.get("emulated") and not emulating
-    if c.board.kind != "mcu":
-        raise UsageError(f"deploy needs a microcontroller board, not {c.board.name}", "see `tinyml boards`")
+    board = _target(args, args.emulate and args.emulator == "qemu")
+    hardware = board.kind == "mcu" and not board.raw.get("emulated") and not emulating
+    if board.kind != "mcu":
+        raise UsageError(f"deploy needs a microcontroller board, not {board.name}", "see `tinyml boards`")
     if hardware:
-        choose_flasher(c.board, args.flasher)  # before building: say at once when no tool is installed
-    program = _build_into(Path(args.output), c, args.force) if args.output else _cached_build(c)
+        choose_flasher(board, args.flasher)  # before compiling: say at once when no tool is installed
+    c = _compile(args, board)
+    program = pipeline.build(c, args.output, args.force) if args.output else pipeline.build(c)
     print(f"built {c.graph.name} for {c.board.name}: {program}")
     _print_firmware_size(c, program)
     if hardware:
@@ -298,16 +250,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"flashed with {tool}; {info.board} answers on {port}: model {info.model_name}, {info.clock_hz:,} Hz")
         print(f"measure it: tinyml bench {args.model} --board {args.board} --port {port}")
         return 0
-    x = random_inputs(Path(args.model), 0)
-    data = b"".join(t.tobytes() for t in x)
+    data = b"".join(t.tobytes() for t in random_inputs(c.model, 0))
     where = "Renode" if args.emulator == "renode" else "QEMU"
     with session(c.board, program, c.graph, emulator=args.emulator) as client:
         result = infer_all(client, [data])[0]
-    expected = _expected(c, [data])[0]
-    out = c.graph.outputs[0]
-    values = list(memoryview(result.output).cast("b")) if out.dtype == "int8" else result.output.hex()
+    expected = pipeline.tflm_expected(c, [data])[0]
     print(f"ran on {c.board.name} under {where}: one inference on seeded random input")
-    print(f"  output       {values}")
+    for line in _output_lines(c.graph, result.output):
+        print(line)
     print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
     if args.emulator == "qemu":
         from tinyml.target.qemu import instructions_per_cycle
@@ -321,39 +271,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tinyml.target.boards import load_board
+    from tinyml import pipeline
     from tinyml.target.platformio import export_platformio, platformio_facts
 
-    platformio_facts(load_board(args.board))  # refuse emulated boards before compiling anything
-    c = _pipeline(args)
-    info = {"tinyml": __version__, "model": c.graph.name, "sha256": c.graph.source_hash, "board": c.board.name}
-    export_platformio(c.code, Path(args.platformio), model_path=args.model, force=args.force, info=info)
+    board = _target(args)
+    platformio_facts(board)  # refuse emulated boards before compiling anything
+    c = _compile(args, board)
+    info = pipeline.project_info(c)
+    export_platformio(c.code, args.platformio, model_path=args.model, force=args.force, info=info)
     print(f"exported {c.graph.name} for {c.board.name} as a PlatformIO project in {args.platformio}/")
     print(f"  build and flash: cd {args.platformio} && pio run -t upload")
     print(f"  measure:         tinyml bench {args.model} --board {args.board} --port /dev/ttyACM0")
     return 0
-
-
-def _cached_firmware(c: Compiled) -> tuple[Path, int, int] | None:
-    """The firmware `run`/`bench`/`deploy` already built for this model and board: (ELF, flash, RAM), or None.
-
-    Looks in the cache where `_cached_build` would build it (the key covers every generated file); never
-    builds, so `report` stays fast. A missing readelf or an unreadable image just means no measurement.
-    """
-    import subprocess
-
-    from tinyml.target.build import firmware_size
-
-    if c.board.kind != "mcu":
-        return None
-    elf = _cache_dir(c) / "firmware.elf"
-    try:
-        if not elf.is_file():
-            return None
-        size = firmware_size(elf, c.board)
-    except (TinymlError, subprocess.CalledProcessError, OSError):
-        return None
-    return elf, size.flash_bytes, size.ram_bytes
 
 
 def _plot_path(text: str) -> Path:
@@ -371,6 +300,7 @@ def _plot_path(text: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
     from tinyml.measure import report as rep
 
     # every option is checked before compiling, so a typo fails at once with status 2
@@ -382,21 +312,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     baseline = rep.load_baseline(Path(args.baseline)) if args.baseline is not None else None
     plot = _plot_path(args.plot) if args.plot is not None else None
 
-    c = _pipeline(args)
-    elf, elf_flash, elf_ram = _cached_firmware(c) or (None, None, None)
-    report = rep.build_report(
-        c.planned,
-        c.code,
-        c.board,
-        args.model,
-        c.code.backend,
-        elf=elf,
-        elf_flash_bytes=elf_flash,
-        elf_ram_bytes=elf_ram,
-        sram_budget=sram_budget,
-        flash_budget=flash_budget,
-        prefer=args.prefer,
-    )
+    c = _compile(args, _target(args))
+    report = pipeline.report(c, sram_budget=sram_budget, flash_budget=flash_budget)
     if baseline is not None:
         rep.compare(report, baseline, args.baseline, max_growth)
     if plot is not None:
@@ -459,125 +376,537 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quant_info(t: Tensor) -> dict[str, Any] | None:
+    """A tensor's quantization as users need it: real = scale * (q - zero_point)."""
+    q = t.quant
+    if q is None:
+        return None
+    if q.per_channel:
+        return {"scales": list(q.scales), "zero_points": list(q.zero_points), "axis": q.axis}
+    return {"scale": q.scale, "zero_point": q.zero_point}
+
+
+def model_info(path: Path) -> dict[str, Any]:
+    """What `tinyml info --json` prints (schema tinyml.info/1): the model's interface and its ops, as in the file.
+
+    Read with the front end only, so it works on models tinyml cannot compile (unsupported ops) and fails on
+    unreadable files with the front end's own errors.
+    """
+    from collections import Counter
+
+    from tinyml.frontend.tflite import load_model
+
+    graph = load_model(path)
+
+    def tensors(ts: list[Tensor]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": t.name,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "bytes": t.nbytes,
+                "quantization": _quant_info(t),
+            }
+            for t in ts
+        ]
+
+    return {
+        "schema": "tinyml.info/1",
+        "model": {"name": graph.name, "file": str(path), "bytes": path.stat().st_size, "sha256": graph.source_hash},
+        "inputs": tensors(graph.inputs),
+        "outputs": tensors(graph.outputs),
+        "bytes_per_inference": {
+            "inputs": sum(t.nbytes for t in graph.inputs),
+            "outputs": sum(t.nbytes for t in graph.outputs),
+        },
+        "op_counts": dict(Counter(op.type for op in graph.ops).most_common()),
+        "ops": [
+            {
+                "index": op.index,
+                "type": op.type,
+                "output": op.outputs[0].name,
+                "shape": list(op.outputs[0].shape),
+                "dtype": op.outputs[0].dtype,
+            }
+            for op in graph.ops
+        ],
+    }
+
+
+def _f32(value: float) -> str:
+    """A float32 scale in its shortest exact form (0.5847029, not 0.5847029089927673)."""
+    import numpy as np
+
+    return str(np.float32(value))
+
+
+def _tensor_line(i: int, t: dict[str, Any]) -> str:
+    q = t["quantization"]
+    if q is None:
+        quant = "not quantized"
+    elif "scale" in q:
+        quant = f"scale {_f32(q['scale'])}, zero point {q['zero_point']}"
+    else:
+        quant = f"per-channel on axis {q['axis']} ({len(q['scales'])} scales)"
+    kind = f"{t['dtype']}{t['shape']}"
+    return f"  {i:>2}  {t['name'][:32]:<32} {kind:<20} {t['bytes']:>8,} bytes  {quant}"
+
+
+def _numpy_recipe(info: dict[str, Any]) -> list[str]:
+    """How to write an input file for `run --input`, and read `run --output`'s file, with numpy, for this model.
+
+    Quantizes as TFLite does: round(x / scale) + zero_point in float32, clipped to the type's range.
+    """
+    import numpy as np
+
+    inputs, outputs = info["inputs"], info["outputs"]
+    one = len(inputs) == 1
+    lines = [
+        f"input file for `tinyml run --input`: {info['bytes_per_inference']['inputs']:,} bytes per inference,",
+        "each input's raw bytes in the order above, inferences back to back; with numpy:",
+        "  import numpy as np",
+    ]
+    for i, t in enumerate(inputs):
+        x, q = ("x", "q") if one else (f"x{i}", f"q{i}")
+        dtype, quant = t["dtype"], t["quantization"]
+        lines.append(f"  {x} = ...  # your data: an array of shape {tuple(t['shape'])}")
+        if quant is not None and "scale" in quant and np.dtype(dtype).kind in "iu":
+            limits = np.iinfo(np.dtype(dtype))
+            zp = quant["zero_point"]
+            shift = f" + {zp}" if zp > 0 else f" - {-zp}" if zp < 0 else ""
+            scaled = f"np.round(np.float32({x}) / np.float32({_f32(quant['scale'])})){shift}"
+            lines.append(f"  {q} = np.clip({scaled}, {limits.min}, {limits.max}).astype(np.{dtype})")
+        else:
+            lines.append(f"  {q} = np.asarray({x}, np.{dtype})")
+    if one:
+        lines.append('  q.tofile("in.bin")')
+    else:
+        lines.append('  with open("in.bin", "wb") as f:')
+        lines.extend(f"      q{i}.tofile(f)" for i in range(len(inputs)))
+    lines += [
+        f"output file of `tinyml run --output`: {info['bytes_per_inference']['outputs']:,} bytes per inference,",
+        "each output's raw bytes in the order above; with numpy:",
+    ]
+    if len(outputs) == 1:
+        t = outputs[0]
+        lines.append(f'  y = np.fromfile("out.bin", np.{t["dtype"]}).reshape(-1, {", ".join(map(str, t["shape"]))})')
+        quant = t["quantization"]
+        if quant is not None and "scale" in quant:
+            zp = quant["zero_point"]
+            shifted = f"(y.astype(np.float32) + {-zp})" if zp < 0 else f"(y.astype(np.float32) - {zp})"
+            lines.append(f"  real = np.float32({_f32(quant['scale'])}) * {shifted if zp else 'y.astype(np.float32)'}")
+    else:
+        n = info["bytes_per_inference"]["outputs"]
+        lines.append(f'  data = np.fromfile("out.bin", np.uint8)[:{n}]  # the first inference; the next starts at {n}')
+        offset = 0
+        for i, t in enumerate(outputs):
+            count = int(np.prod(t["shape"], dtype=np.int64))
+            lines.append(
+                f"  y{i} = np.frombuffer(data, np.{t['dtype']}, count={count}, offset={offset})"
+                f".reshape({', '.join(map(str, t['shape']))})"
+            )
+            offset += t["bytes"]
+    return lines
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = model_info(Path(args.model))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    m = info["model"]
+    print(f"{m['name']}: {m['file']}, {m['bytes']:,} bytes, sha256 {m['sha256'][:16]}…")
+    print("inputs")
+    for i, t in enumerate(info["inputs"]):
+        print(_tensor_line(i, t))
+    print("outputs")
+    for i, t in enumerate(info["outputs"]):
+        print(_tensor_line(i, t))
+    counts = ", ".join(f"{op} {n}" for op, n in info["op_counts"].items())
+    print(f"ops ({len(info['ops'])}): {counts}")
+    for op in info["ops"]:
+        print(f"  {op['index']:>3}  {op['type']:<24} -> {op['dtype']}{op['shape']}")
+    for line in _numpy_recipe(info):
+        print(line)
+    return 0
+
+
+# --- options: every value is checked while the command line is parsed, before any work starts ------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with tinyml's error form: one line naming the problem and the fix, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fix = "" if "(fix: " in message else f" (fix: see `{self.prog} --help`)"
+        self.exit(2, f"tinyml: error: {message}{fix}\n")
+
+
+def _bad(problem: str, fix: str) -> argparse.ArgumentTypeError:
+    """An option value argparse refuses; `_Parser.error` prints it after the option's name."""
+    return argparse.ArgumentTypeError(f"{problem} (fix: {fix})")
+
+
+def _positive_int(text: str) -> int:
+    """A count (--runs): 0 and negatives mean nothing, so they are refused rather than replaced by a default."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(f"{text!r} is not a whole number", "give a count of at least 1, e.g. 20") from None
+    if value < 1:
+        raise _bad(f"{text} is less than 1", "give a count of at least 1, e.g. 20")
+    return value
+
+
+def _mac_factor(text: str) -> float:
+    """--max-mac-overhead: a factor of at least 1 (1.2 or 1.2x: up to 20% more MACs than without patches)."""
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1:
+        raise _bad(f"{text!r} is not a factor of at least 1", "e.g. 1.2 (at most 20% more MACs); 1 allows none")
+    return value
+
+
+def _patches(text: str) -> PatchConfig | str:
+    """--patches: `auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
+    from tinyml.plan.patches import PatchConfig
+
+    spec = text.strip().lower()
+    if spec in ("auto", "off"):
+        return spec
+    match = re.fullmatch(r"(\d+)x(\d+)@(\d+)", spec)
+    if match is None or min(int(g) for g in match.groups()) < 1:
+        raise _bad(f"{text!r} is not auto, off or ROWSxCOLS@OPS", "e.g. --patches 4x4@3: a 4x4 grid over 3 ops")
+    rows, cols, split = (int(g) for g in match.groups())
+    return PatchConfig(split, rows, cols)
+
+
+def _port(text: str) -> str:
+    """--port: a device path or a pyserial URL. A socket:// or rfc2217:// URL's HOST:PORT is checked here:
+    pyserial's own message for a malformed one is an internal comparison error."""
+    if not text.strip():
+        raise _bad("an empty port", "e.g. --port /dev/ttyACM0, or --port socket://127.0.0.1:4321 for an emulator")
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("socket", "rfc2217"):
+        host, _, port = rest.split("/")[0].split("?")[0].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise _bad(
+                f"{text!r} is not {scheme}://HOST:PORT (port 1 to 65535)", f"e.g. --port {scheme}://127.0.0.1:4321"
+            )
+    return text
+
+
+def _path_type(check: Callable[[Path], Path]) -> Callable[[str], Path]:
+    """A path option's type: refuses an empty name, and turns any OS error while looking at it into a message."""
+
+    @functools.wraps(check)
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise _bad("an empty path", "name a file or directory")
+        try:
+            return check(Path(text))
+        except OSError as e:
+            raise _bad(f"cannot use {text}: {e.strerror}", "check the path") from None
+
+    return parse
+
+
+@_path_type
+def _input_file(path: Path) -> Path:
+    """An existing, readable file (--input)."""
+    if path.is_dir():
+        raise _bad(f"{path} is a directory", "name a file of raw input tensors; `tinyml info MODEL` says how")
+    if not path.is_file():
+        raise _bad(f"no file {path}", "check the path; `tinyml info MODEL` says how to write an input file")
+    if not os.access(path, os.R_OK):
+        raise _bad(f"cannot read {path} (permission denied)", "check the file's permissions")
+    return path
+
+
+@_path_type
+def _input_dir(path: Path) -> Path:
+    """An existing directory that holds .bin input files (--inputs)."""
+    if not path.is_dir():
+        problem = f"{path} is not a directory" if path.exists() else f"no directory {path}"
+        raise _bad(problem, "name a directory of .bin files, one raw input tensor per file")
+    if not any(p.is_file() for p in path.glob("*.bin")):
+        raise _bad(f"no .bin files in {path}", "put one raw input tensor per .bin file there")
+    return path
+
+
+@_path_type
+def _source_dir(path: Path) -> Path:
+    """An existing directory (--cmsis-nn, --cmsis); whether it holds the right tree is checked where it is used."""
+    if not path.is_dir():
+        problem = f"{path} is not a directory" if path.exists() else f"no directory {path}"
+        raise _bad(problem, "name a checkout, or leave the option out to use the environment or installed packs")
+    return path
+
+
+def _writable_dir(folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _bad(f"cannot write in {folder} (permission denied)", "choose a place you can write to")
+
+
+@_path_type
+def _output_file(path: Path) -> Path:
+    """Where a result file goes (run --output): checked first, so a mistyped path does not waste the work."""
+    if path.is_dir():
+        raise _bad(f"{path} is a directory", "name a file in it, e.g. out.bin")
+    folder = path.parent
+    if not folder.is_dir():
+        problem = f"{folder} is not a directory" if folder.exists() else f"no directory {folder}"
+        raise _bad(f"{path}: {problem}", "create the directory first, or write elsewhere")
+    _writable_dir(folder)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise _bad(f"cannot write {path} (permission denied)", "choose another file")
+    return path
+
+
+@_path_type
+def _output_dir(path: Path) -> Path:
+    """A project directory to create (-o, --platformio): an existing file there, or a place where no directory
+    can be created, is refused before compiling. Foreign files inside it are refused by the staging step."""
+    if path.exists() and not path.is_dir():
+        raise _bad(f"{path} is a file, not a directory", "choose a new directory name")
+    ancestor = path.resolve().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise _bad(f"cannot create {path}: {ancestor} is a file", "choose another directory")
+    _writable_dir(ancestor)
+    return path
+
+
+EXAMPLES = {
+    "compile": """\
+  tinyml compile model.tflite --board stm32f746 -o fw        # fw/firmware.elf, .bin and .hex
+  tinyml compile model.tflite --board host -o app            # app/app: raw tensors on stdin -> stdout
+  tinyml compile model.tflite --board nucleo-l4r5zi --prefer memory -o fw   # the smallest arena""",
+    "run": """\
+  tinyml run model.tflite --input in.bin --output out.bin    # on this computer
+  tinyml run model.tflite --board mps2-an500 --input in.bin --output out.bin      # emulated Cortex-M7
+  tinyml run model.tflite --board stm32f746 --emulate --input in.bin --output out.bin
+  tinyml run model.tflite --reference --input in.bin --output ref.bin   # the reference interpreter, no C
+`tinyml info model.tflite` says how to write in.bin and read out.bin with numpy.""",
+    "bench": """\
+  tinyml bench model.tflite --board stm32f746 --port /dev/ttyACM0 --runs 20
+  tinyml bench model.tflite --board mps2-an500 --inputs samples/ --json
+  tinyml bench model.tflite --board stm32f746 --emulate      # its firmware on the closest emulated core""",
+    "deploy": """\
+  tinyml deploy model.tflite --board stm32f746               # build, flash, check it answers
+  tinyml deploy model.tflite --board stm32f746 --emulate     # the same firmware under QEMU
+  tinyml deploy model.tflite --board nucleo-f767zi --flasher st-flash -o fw""",
+    "export": """\
+  tinyml export model.tflite --board stm32f746 --platformio proj   # then: cd proj && pio run -t upload
+  tinyml export model.tflite --board nucleo-l4r5zi --kernels portable --platformio proj""",
+    "report": """\
+  tinyml report model.tflite --board stm32f746
+  tinyml report model.tflite --board stm32f746 --sram-budget 256K --flash-budget 768K --github
+  tinyml report model.tflite --board stm32f746 --baseline old.json --max-growth 5% --plot mem.svg""",
+    "info": """\
+  tinyml info model.tflite                                    # inputs, outputs, ops, numpy recipe
+  tinyml info model.tflite --json                             # schema tinyml.info/1""",
+    "packs": """\
+  tinyml packs install                                        # download ARM's CMSIS-NN and CMSIS packs
+  tinyml packs install ARM.CMSIS-NN.7.0.0.pack ARM.CMSIS.6.3.0.pack   # pack files you have (no network)
+  tinyml packs list                                           # what is installed, and what is in use
+  tinyml packs list --cmsis-nn CMSIS-NN --cmsis CMSIS_6         # checkouts of ARM-software/CMSIS-NN, CMSIS_6""",
+    "boards": """\
+  tinyml boards""",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="tinyml",
         description="Compile int8 TFLite models to plain C for microcontrollers, bit-exact with TFLite Micro.",
+        epilog="start with:\n  tinyml info model.tflite\n  tinyml report model.tflite --board stm32f746\n"
+        "  tinyml boards\n`tinyml COMMAND --help` shows a command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"tinyml {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"examples:\n{EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sp.set_defaults(func=func)
         return sp
 
-    def model_and_board(sp: argparse.ArgumentParser, default: str | None = "host") -> None:
+    def model(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("model", metavar="MODEL", help="int8 .tflite model file")
-        sp.add_argument("--board", default=default, required=default is None, help="target board (see `tinyml boards`)")
 
-    def cmsis_paths(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--cmsis-nn", metavar="DIR", help="a CMSIS-NN tree (default: $CMSIS_NN_ROOT, then packs)")
-        sp.add_argument("--cmsis", metavar="DIR", help="a CMSIS (CMSIS_6) tree (default: $CMSIS_ROOT, then packs)")
+    def target(sp: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
+        """MODEL, and the `target` group with --board (required except where `host` is the natural default)."""
+        model(sp)
+        g = sp.add_argument_group("target")
+        default = "" if required else " (default: host, this computer)"
+        g.add_argument(
+            "--board",
+            required=required,
+            default=None if required else "host",
+            help=f"target board, in any letter case; `tinyml boards` lists them{default}",
+        )
+        return g
 
-    def kernels(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
+    def emulate(g: argparse._ArgumentGroup) -> None:
+        g.add_argument(
+            "--emulate", action="store_true", help="run a hardware board's build on its closest emulated core"
+        )
+
+    def cmsis_paths(g: argparse._ArgumentGroup) -> None:
+        g.add_argument(
+            "--cmsis-nn", metavar="DIR", type=_source_dir, help="a CMSIS-NN tree (default: $CMSIS_NN_ROOT, then packs)"
+        )
+        g.add_argument(
+            "--cmsis", metavar="DIR", type=_source_dir, help="a CMSIS (CMSIS_6) tree (default: $CMSIS_ROOT, then packs)"
+        )
+
+    def compiler(sp: argparse.ArgumentParser) -> None:
+        """The options every compiling command shares: kernels, memory planning, --verbose."""
+        g = sp.add_argument_group("kernels")
+        g.add_argument(
             "--kernels",
             choices=["auto", "cmsis-nn", "portable"],
             default="auto",
             help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
         )
-        cmsis_paths(sp)
-        sp.add_argument(
+        cmsis_paths(g)
+        g.add_argument(
             "--prefer",
             choices=["balanced", "memory", "speed"],  # tinyml.plan.memory.PREFERENCES (imported lazily)
             default="balanced",
             help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
             "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",
         )
-        sp.add_argument(
+        g = sp.add_argument_group("memory planning")
+        g.add_argument(
             "--no-in-place", dest="in_place", action="store_false", help="never let an op overwrite its input"
         )
-        sp.add_argument(
+        g.add_argument(
             "--io",
             choices=["arena", "external"],
             default="arena",
             help="external: keep the model's inputs and outputs in their own buffers, outside the arena",
         )
-        sp.add_argument(
+        g.add_argument(
             "--patches",
             default="auto",
+            type=_patches,
             metavar="auto|off|RxC@N",
             help="patch-based inference for the first N ops over an RxC grid (default auto: the lowest peak)",
         )
-        sp.add_argument(
+        g.add_argument(
             "--max-mac-overhead",
-            type=float,
+            type=_mac_factor,
             default=1.2,
             metavar="X",
-            help="auto patches may cost at most X times the MACs (recomputed halos; default 1.2)",
+            help="auto patches may cost at most X times the MACs, X >= 1 (recomputed halos; default 1.2)",
+        )
+        sp.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="repeat notices shown once per cache (such as CMSIS-NN missing) on every run",
         )
 
-    def emulate(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--emulate", action="store_true", help="run a hardware board's build on its closest emulated core"
-        )
+    def project_dir(g: argparse._ArgumentGroup, *flags: str, required: bool, help_text: str) -> None:
+        g.add_argument(*flags, required=required, metavar="DIR", type=_output_dir, help=help_text)
+        g.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
 
     sp = command("compile", cmd_compile, "generate the C project for a model and build it")
-    model_and_board(sp)
-    kernels(sp)
-    sp.add_argument("-o", "--output", required=True, metavar="DIR", help="project directory to create")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
+    target(sp)
+    compiler(sp)
+    project_dir(
+        sp.add_argument_group("output"), "-o", "--output", required=True, help_text="project directory to create"
+    )
 
     sp = command("run", cmd_run, "compile (cached by content) and run inferences on the host or an emulated board")
-    model_and_board(sp)
-    kernels(sp)
-    emulate(sp)
-    sp.add_argument("--input", required=True, metavar="IN.bin", help="raw input tensor bytes, inputs in model order")
-    sp.add_argument("--output", required=True, metavar="OUT.bin", help="where to write the raw output tensor bytes")
+    emulate(target(sp, required=False))
+    compiler(sp)
+    g = sp.add_argument_group("data")
+    g.add_argument(
+        "--input",
+        required=True,
+        metavar="IN.bin",
+        type=_input_file,
+        help="raw input tensor bytes, inputs in model order (`tinyml info MODEL` says how to write it)",
+    )
+    g.add_argument(
+        "--output", required=True, metavar="OUT.bin", type=_output_file, help="where to write the raw output bytes"
+    )
+    g.add_argument(
+        "--reference",
+        action="store_true",
+        help="run tinyml's reference interpreter (NumPy, TFLite's integer arithmetic) instead of compiled code",
+    )
 
     sp = command("bench", cmd_bench, "measure a model on a board over its serial port, checked against TFLite Micro")
-    model_and_board(sp, default=None)
-    kernels(sp)
-    emulate(sp)
-    sp.add_argument("--port", metavar="URL", help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT")
-    sp.add_argument("--runs", type=int, default=0, metavar="N", help="inferences to run (default 10)")
-    sp.add_argument("--inputs", metavar="DIR", help="raw input tensors, one per .bin file (default: seeded random)")
-    sp.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator to start without --port")
-    sp.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/1)")
+    g = target(sp)
+    emulate(g)
+    g.add_argument(
+        "--port", metavar="URL", type=_port, help="pyserial URL of the board: /dev/ttyACM0, socket://HOST:PORT"
+    )
+    g.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator to start without --port")
+    compiler(sp)
+    g = sp.add_argument_group("measurement")
+    g.add_argument(
+        "--runs",
+        type=_positive_int,
+        metavar="N",
+        help="inferences to run, at least 1 (default: 10 random inputs, or every file of --inputs)",
+    )
+    g.add_argument(
+        "--inputs", metavar="DIR", type=_input_dir, help="raw input tensors, one per .bin file (default: seeded random)"
+    )
+    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/1)")
 
     sp = command("deploy", cmd_deploy, "build, flash and check a board (or run on an emulator)")
-    model_and_board(sp, default=None)
-    kernels(sp)
-    emulate(sp)
-    sp.add_argument("--flasher", choices=["openocd", "st-flash", "pyocd"], help="flashing tool (default: installed)")
-    sp.add_argument("--port", metavar="URL", help="the board's serial port (default: the ST-LINK's)")
-    sp.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator for --emulate")
-    sp.add_argument("-o", "--output", metavar="DIR", help="keep the firmware project in DIR")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
+    g = target(sp)
+    emulate(g)
+    g.add_argument("--emulator", choices=["qemu", "renode"], default="qemu", help="emulator for --emulate")
+    g.add_argument("--flasher", choices=["openocd", "st-flash", "pyocd"], help="flashing tool (default: installed)")
+    g.add_argument("--port", metavar="URL", type=_port, help="the board's serial port (default: the ST-LINK's)")
+    compiler(sp)
+    g = sp.add_argument_group("output")
+    project_dir(g, "-o", "--output", required=False, help_text="keep the firmware project in DIR")
 
     sp = command("export", cmd_export, "write a PlatformIO project for a hardware board")
-    model_and_board(sp, default=None)
-    kernels(sp)
-    sp.add_argument("--platformio", required=True, metavar="DIR", help="PlatformIO project directory to create")
-    sp.add_argument("--force", action="store_true", help="replace DIR even if it holds files you added or edited")
+    target(sp)
+    compiler(sp)
+    g = sp.add_argument_group("output")
+    project_dir(g, "--platformio", required=True, help_text="PlatformIO project directory to create")
 
     sp = command("report", cmd_report, "memory and compute report and budget checks, before anything is built")
-    model_and_board(sp)
-    kernels(sp)
-    fmt = sp.add_mutually_exclusive_group()
+    target(sp)
+    compiler(sp)
+    g = sp.add_argument_group("output format")
+    fmt = g.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/2)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary for a pull-request comment")
     fmt.add_argument("--github", action="store_true", help="print GitHub Actions workflow commands (::error/::notice)")
-    sp.add_argument(
+    g.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
+    g = sp.add_argument_group("budgets")
+    g.add_argument(
         "--sram-budget", metavar="SIZE", help="RAM the model may use: 300000, 256K, 1.5M (default: the board's)"
     )
-    sp.add_argument("--flash-budget", metavar="SIZE", help="flash the model may use; default: the board's flash")
-    sp.add_argument("--baseline", metavar="OLD.json", help="an earlier `report --json`: show the change of each figure")
-    sp.add_argument(
+    g.add_argument("--flash-budget", metavar="SIZE", help="flash the model may use; default: the board's flash")
+    g.add_argument("--baseline", metavar="OLD.json", help="an earlier `report --json`: show the change of each figure")
+    g.add_argument(
         "--max-growth", metavar="PCT", help="fail (exit 3) when peak SRAM, flash or MACs grew more than PCT (5%%)"
     )
-    sp.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
+
+    sp = command("info", cmd_info, "a model's inputs, outputs (shape, type, scale, zero point) and ops")
+    model(sp)
+    sp.add_argument("--json", action="store_true", help="print it as JSON (schema tinyml.info/1)")
 
     sp = command(
         "packs", cmd_packs, "get the CMSIS-NN and CMSIS packs (install: download, or from .pack files), or list them"
@@ -586,15 +915,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "files", nargs="*", metavar="FILE.pack", help="install these pack files (no network) instead of downloading"
     )
-    cmsis_paths(sp)
+    cmsis_paths(sp.add_argument_group("CMSIS trees"))
 
     command("boards", cmd_boards, "list the boards tinyml can target")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return args.func(args)
     except TinymlError as e:
         fix = f" (fix: {e.fix})" if e.fix else ""

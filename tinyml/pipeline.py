@@ -51,6 +51,8 @@ class CompileOptions:
     plan: PlanOptions = field(default_factory=_default_plan_options)
     #: build a hardware board's image for its closest emulated core (same memory limits)
     emulate: bool = False
+    #: repeat notices that are otherwise shown once per cache (CMSIS-NN missing)
+    verbose: bool = False
 
 
 @dataclass
@@ -102,7 +104,7 @@ def backend_for(board: Board, options: CompileOptions) -> Backend:
     """The kernel backend the options ask for on this board."""
     from tinyml.kernels.backends import select_backend
 
-    return select_backend(board, options.kernels, options.cmsis_nn, options.cmsis)
+    return select_backend(board, options.kernels, options.cmsis_nn, options.cmsis, options.verbose)
 
 
 def plan(graph: Graph, board: Board, backend: Backend, options: PlanOptions | None = None) -> Planned:
@@ -221,11 +223,11 @@ def split_inputs(graph: Graph, data: bytes, where: str = "the input data") -> li
     return [data[i : i + need] for i in range(0, len(data), need)]
 
 
-def require_emulated(compiled: Compiled, what: str) -> None:
+def require_emulated(board: Board, what: str) -> None:
     """Refuse to start an emulator for a hardware board that was not compiled for emulation."""
-    if compiled.board.kind == "mcu" and not compiled.board.raw.get("emulated"):
+    if board.kind == "mcu" and not board.raw.get("emulated"):
         raise UsageError(
-            f"{what} needs an emulated board; {compiled.board.name} is hardware",
+            f"{what} needs an emulated board; {board.name} is hardware",
             "add --emulate, or use `tinyml deploy`/`tinyml bench --port` with the board attached",
         )
 
@@ -235,7 +237,7 @@ def run(compiled: Compiled, inputs: list[bytes]) -> list[bytes]:
     from tinyml.measure.session import infer_all, session
     from tinyml.target.build import run_host
 
-    require_emulated(compiled, "running")
+    require_emulated(compiled.board, "running")
     program = build(compiled)
     if compiled.board.kind == "host":
         out = run_host(program, b"".join(inputs))

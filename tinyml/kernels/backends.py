@@ -12,6 +12,7 @@ kernels have in-place variants CMSIS-NN lacks, and need no scratch).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from tinyml.errors import ToolchainError
 from tinyml.ir.graph import Operator
 from tinyml.kernels import REGISTRY, Kernel
+from tinyml.resources import cache_root
 from tinyml.target.packs import FIX, CmsisPaths, find_cmsis
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ PORTABLE = Backend("portable")
 
 
 def select_backend(
-    board: Board, choice: str = "auto", cmsis_nn: str | None = None, cmsis: str | None = None
+    board: Board, choice: str = "auto", cmsis_nn: str | None = None, cmsis: str | None = None, verbose: bool = False
 ) -> Backend:
     """The backend for `board` given `--kernels`; `auto` warns (one line) when it has to fall back."""
     if choice == "portable":
@@ -70,10 +72,30 @@ def select_backend(
         if choice == "cmsis-nn":
             raise ToolchainError(f"--kernels cmsis-nn: CMSIS-NN not found (looked for {where})", FIX)
         if board.kind == "mcu":
-            print(f"tinyml: warning: CMSIS-NN not found, using the portable kernels; to get it, {FIX}", file=sys.stderr)
+            _warn_once(
+                "cmsis-nn-missing",
+                f"CMSIS-NN not found, using the portable kernels; to get it, {FIX}",
+                verbose,
+            )
         return PORTABLE
     if choice == "auto" and board.kind != "mcu":
         return PORTABLE
     from tinyml.kernels.cmsis_nn import cmsis_kernels
 
     return Backend("cmsis-nn", cmsis_kernels(CoreFeatures.of(board)), paths)
+
+
+def _warn_once(key: str, text: str, verbose: bool) -> None:
+    """Print a warning the first time for this cache, and every time with --verbose.
+
+    A warning repeated by every command teaches users to ignore stderr; a file in the
+    cache remembers that this one was shown. A cache that cannot be written to
+    remembers nothing, so there the warning keeps appearing rather than vanishing unseen.
+    """
+    marker = cache_root() / "notices" / key
+    if marker.is_file() and not verbose:
+        return
+    print(f"tinyml: warning: {text}", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(text + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -52,13 +53,29 @@ def list_boards() -> list[Board]:
 
 
 def load_board(name: str) -> Board:
-    """The board called `name` (or one of its aliases)."""
+    """The board called `name` or one of its aliases, in any letter case (`STM32F746` is `stm32f746`).
+
+    A name that matches nothing is refused with the closest known names, since
+    board names are long and easy to mistype.
+    """
     boards = list_boards()
+    spellings: dict[str, tuple[str, Board]] = {}  # lower case -> (the name as its board file spells it, board)
     for b in boards:
-        if name == b.name or name in b.aliases:
-            return b
+        for known in (b.name, *b.aliases):
+            spellings.setdefault(known.lower(), (known, b))
+    key = name.strip().lower()
+    if key in spellings:
+        return spellings[key][1]
+    closest: dict[str, str] = {}  # board name -> its closest spelling: one suggestion per board, best first
+    for match in difflib.get_close_matches(key, list(spellings), n=6, cutoff=0.6):
+        spelling, board = spellings[match]
+        closest.setdefault(board.name, spelling)
+    close = list(closest.values())[:3]
+    hint = ""
+    if close:
+        hint = f"; did you mean {close[0] if len(close) == 1 else ', '.join(close[:-1]) + ' or ' + close[-1]}?"
     known = ", ".join(b.name for b in boards)
-    raise UsageError(f"unknown board {name!r}", f"use one of: {known} (see `tinyml boards`)")
+    raise UsageError(f"unknown board {name!r}{hint}", f"use one of: {known} (see `tinyml boards`)")
 
 
 def emulation_board(board: Board) -> Board:
