@@ -444,7 +444,7 @@ def test_baseline_of_another_model_is_refused(cache, json_report, tmp_path):
     # a baseline that does not say which model it is
     anonymous = tmp_path / "anonymous.json"
     anonymous.write_text(json.dumps({**kws, "model": {"name": "kws_ref_model"}}))
-    one_line_error(report(model("kws_ref_model"), "--baseline", str(anonymous), cache=cache), 2, "model.sha256")
+    one_line_error(report(model("kws_ref_model"), *BOARD, "--baseline", str(anonymous), cache=cache), 2, "model.sha256")
 
 
 def test_baseline_of_the_previous_schema(cache, json_report, tmp_path):
