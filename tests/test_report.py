@@ -269,6 +269,18 @@ def test_text_report(cache, json_report):
     assert sum("<- peak" in line for line in out.splitlines()) == 1
 
 
+def test_external_io_is_counted_and_said(cache):
+    """With --io external the RAM line adds the I/O buffers and names them, on a board and on the host."""
+    for board in (BOARD, ["--board", "host"]):
+        proc = report(model("ad01_int8"), *board, "--io", "external", "--json", cache=cache)
+        assert proc.returncode == 0, proc.stderr
+        r = json.loads(proc.stdout)["ram"]
+        assert r["external_io_bytes"] == 1280 and r["total_bytes"] >= r["arena_bytes"] + 1280
+        text = report(model("ad01_int8"), *board, "--io", "external", cache=cache).stdout
+        ram = next(line for line in text.splitlines() if "RAM on the board" in line)
+        assert f"{r['total_bytes']:,}" in ram and "1,280 I/O buffers outside it" in ram
+
+
 def test_markdown(cache, json_report):
     proc = report(model("kws_ref_model"), *BOARD, "--markdown", cache=cache)
     assert proc.returncode == 0, proc.stderr

@@ -54,11 +54,12 @@ def _summary_rows(report: dict[str, Any]) -> list[tuple[str, int, str, str]]:
     ]
     if s["fragmentation_bytes"]:
         rows.append(("  fragmentation", s["fragmentation_bytes"], "arena gaps no buffer uses at the peak", ""))
+    external = f" + {r['external_io_bytes']:,} I/O buffers outside it" if r["external_io_bytes"] else ""
     if report["board"]["kind"] == "mcu":
         source = {"elf": "measured", "estimate": "estimate"}[r["source"]]
-        note = f"arena + {r['stack_bytes']:,} stack + {r['runtime_bytes']:,} runtime ({source})"
+        note = f"arena{external} + {r['stack_bytes']:,} stack + {r['runtime_bytes']:,} runtime ({source})"
     else:
-        note = "arena only: the host program's stack and statics are not counted"
+        note = f"arena{external}; the host program's stack and statics are not counted"
     rows.append(("RAM on the board", r["total_bytes"], note, "ram"))
     rows += [
         ("flash total", f["total_bytes"], "", "flash"),
