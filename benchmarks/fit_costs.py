@@ -1,28 +1,33 @@
 """Fit the kernel cost model (tinyml/cost_coefficients.json) from per-layer counts measured on emulated cores.
 
-For each board (mps2-an386: Cortex-M4, mps2-an500: Cortex-M7), every model (the five
-MLPerf Tiny models, and seeded synthetic Keras models that widen the range of layer
-shapes) is compiled with every kernel mix the planner can pick: the portable kernels
-(in place and not), the CMSIS-NN backend under --prefer speed, balanced and memory,
-and CMSIS-NN without tinyml's fast kernels (so CMSIS-NN's own kernels get measured on
-every layer, not only where the fast ones refuse); each with patches off and auto.
-Identical generated code is measured once. Each image runs one inference under QEMU
-(`-icount shift=0`: instruction counts, deterministic), whose bench protocol reports
-every layer's count in SysTick ticks of 40 instructions.
+For each board (mps2-an386: Cortex-M4, mps2-an500: Cortex-M7, mps3-an547: Cortex-M55),
+every model (the five MLPerf Tiny models, and seeded synthetic Keras models that widen
+the range of layer shapes) is compiled with every kernel mix the planner can pick: the
+portable kernels (in place and not), the CMSIS-NN backend under --prefer speed, balanced
+and memory; and, so that every kernel gets measured on many layers and not only where
+the planner happens to pick it, CMSIS-NN without tinyml's fast kernels and with the fast
+kernels first; each with patches off and auto. Identical generated code is measured
+once. Each image runs one inference under QEMU (`-icount shift=0`: instruction counts,
+deterministic), whose bench protocol reports every layer's count in SysTick ticks of 40
+instructions (31.25 on the M55): a layer's count is exact to within a tick, so layers
+of a few ticks weigh little in the fit and are left out of the relative errors printed.
 
 Per core and cost key (tinyml.costmodel.cost_key), the coefficients of the key's
-features are fitted by non-negative least squares, each distinct layer shape once,
-weighted so the fit balances absolute and relative error. The per-layer overhead
-(calls and profiling hooks outside the layer's own count) is fitted from the totals.
-Then the script prints, for every measured image, the estimated and measured totals,
-and the distribution of per-layer errors.
+features are fitted by non-negative least squares over its distinct layer shapes,
+weighted by 1/sqrt(count + 1000) to balance absolute and relative error. The per-layer
+overhead (the call and profiling hooks outside each layer's own count) is the median of
+(total - sum of layers) / layers over the images. The script then prints, for every
+distinct image, the estimated and measured totals; per core and key, the distribution of
+per-layer errors; and, for each MLPerf Tiny model, its total errors when it is left out
+of the fit (how the model does on networks it has not seen).
 
-Measurements are cached in the user cache (`$TINYML_CACHE/costs`, by generated code),
-so a rerun only fits. The first run takes about 25 minutes on 2 cores (some 300 images;
-converting the synthetic models needs TensorFlow, about 1 minute); a cached rerun about
-1 minute. Needs CMSIS-NN and CMSIS (`tinyml packs install`, or CMSIS_NN_ROOT and CMSIS_ROOT).
+Measurements are cached in the user cache (`$TINYML_CACHE/costs`, keyed by the generated
+code, the C kernels and the compiler), so a rerun only plans and fits. The first run takes
+about 15 minutes on 2 cores (720 images, about 250 of them distinct; converting the synthetic
+models needs TensorFlow, about a minute); a cached rerun about 2 minutes. Needs CMSIS-NN
+and CMSIS (`tinyml packs install`, or CMSIS_NN_ROOT and CMSIS_ROOT).
 
-    python benchmarks/fit_costs.py [--boards mps2-an386,mps2-an500] [--jobs 2] [--output FILE] [--no-write]
+    python benchmarks/fit_costs.py [--boards mps2-an386,mps2-an500,mps3-an547] [--jobs 2] [--output FILE] [--no-write]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -276,6 +282,7 @@ def synthetic_model(name: str) -> Path:
     if path.is_file():
         return path
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")  # TensorFlow's deprecation notices, once per conversion
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
@@ -541,7 +548,8 @@ def main() -> int:
     model = fit(runs)
     worst = report(model, runs)
     holdout(runs)
-    print(f"\n{len(runs)} images; measured in {measured - start:.0f} s, fitted in {time.monotonic() - measured:.0f} s")
+    took = f"measured in {measured - start:.0f} s, fitted and checked in {time.monotonic() - measured:.0f} s"
+    print(f"\n{len(runs)} images ({len(distinct(runs))} distinct); {took}")
     print(f"worst model total error: {100 * worst:.1f}%")
     if not args.no_write:
         args.output.write_text(model.to_json())

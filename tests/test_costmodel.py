@@ -18,20 +18,20 @@ import pytest
 from support import mlperf_dir
 
 from tinyml import costmodel
-from tinyml.backends import PORTABLE, select_backend
-from tinyml.boards import load_board
+from tinyml.backends import PORTABLE, Backend, select_backend
+from tinyml.boards import Board, load_board
 from tinyml.build import build, build_cmsis_library
-from tinyml.codegen import render_model, write_project
+from tinyml.codegen import ModelCode, render_model, write_project
 from tinyml.emulator import instructions_per_cycle
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
 from tinyml.measure import infer_all, session
 from tinyml.ops import REGISTRY
-from tinyml.ops.cmsis_nn import CmsisConv2D
+from tinyml.ops.cmsis_nn import CmsisConv2D, CmsisDepthwiseConv2D
 from tinyml.ops.fast import FastConv1x1
 from tinyml.optimize import optimize
 from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import PlanOptions, plan_model
+from tinyml.planner import Planned, PlanOptions, plan_model
 from tinyml.reference import random_inputs
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -65,33 +65,51 @@ class Case:
     keys: list[str]
 
 
-def _plan(name: str, board_name: str, kernels: str, prefer: str):  # type: ignore[no-untyped-def]
+@dataclass
+class Image:
+    """A planned case, ready to build: board, backend, plan and generated code (hashed: equal code runs once)."""
+
+    board: Board
+    backend: Backend
+    planned: Planned
+    code: ModelCode
+    key: str
+
+
+def _plan(name: str, board_name: str, kernels: str, prefer: str) -> Image:
     board = load_board(board_name)
     backend = PORTABLE if kernels == "portable" else select_backend(board, "cmsis-nn", str(CMSIS.nn), str(CMSIS.core))
     planned = plan_model(optimize(load_model(mlperf_dir() / f"{name}.tflite")), backend, PlanOptions(prefer=prefer))
-    return board, backend, planned, render_model(planned.graph, planned.plan, board, backend)
+    code = render_model(planned.graph, planned.plan, board, backend)
+    h = hashlib.sha256(board_name.encode())
+    for file, text in sorted(code.files.items()):
+        h.update(file.encode() + b"\0" + text.encode())
+    return Image(board, backend, planned, code, h.hexdigest()[:16])
 
 
-def _measure(name: str, board_name: str, kernels: str, prefer: str, work: Path) -> Case:
-    board, backend, planned, code = _plan(name, board_name, kernels, prefer)
-    key = hashlib.sha256("".join(f"{n}\0{t}" for n, t in sorted(code.files.items())).encode()).hexdigest()[:16]
-    project = work / f"{board_name}-{key}"
-    if not (project / "firmware.elf").is_file():  # identical code (speed and balanced often agree) is built once
-        project.mkdir(exist_ok=True)
-        write_project(code, project)
-        build(project, board, backend.cmsis)
-    data = b"".join(x.tobytes() for x in random_inputs(mlperf_dir() / f"{name}.tflite", 0))
-    with session(board, project / "firmware.elf", planned.graph) as client:
+def _run(image: Image, model: Path, work: Path) -> list[float]:
+    """Build and run one inference; the total, then each layer's count, in instructions."""
+    project = work / image.key
+    project.mkdir()
+    write_project(image.code, project)
+    elf = build(project, image.board, image.backend.cmsis)
+    data = b"".join(x.tobytes() for x in random_inputs(model, 0))
+    with session(image.board, elf, image.planned.graph) as client:
         result = infer_all(client, [data])[0]
-    scale = instructions_per_cycle(board)
-    core = costmodel.core_name(board)
-    graph, kernel_list, in_place = planned.graph, planned.plan.kernels, planned.plan.in_place
+    scale = instructions_per_cycle(image.board)
+    return [result.total_cycles * scale, *(c * scale for c in result.layer_cycles)]
+
+
+def _case(image: Image, counts: list[float]) -> Case:
+    core = costmodel.core_name(image.board)
+    graph, kernels, in_place = image.planned.graph, image.planned.plan.kernels, image.planned.plan.in_place
+    ops = enumerate(zip(graph.ops, kernels, strict=True))
     return Case(
-        estimated_layers=costmodel.default_model().layer_cycles(graph, kernel_list, in_place, core),
-        measured_layers=[c * scale for c in result.layer_cycles],
-        estimated=costmodel.plan_cycles(graph, kernel_list, in_place, core),
-        measured=result.total_cycles * scale,
-        keys=[costmodel.cost_key(op, k, i in in_place) for i, (op, k) in enumerate(zip(graph.ops, kernel_list))],
+        estimated_layers=costmodel.default_model().layer_cycles(graph, kernels, in_place, core),
+        measured_layers=counts[1:],
+        estimated=costmodel.plan_cycles(graph, kernels, in_place, core),
+        measured=counts[0],
+        keys=[costmodel.cost_key(op, k, i in in_place) for i, (op, k) in ops],
     )
 
 
@@ -100,7 +118,8 @@ CASES = [(m, b, k, p) for b in BOARDS for m in MODELS for k, p in MIXES]
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> dict[tuple[str, str, str, str], Case]:
-    """Every case that can run here, measured two at a time (one TINYML_CACHE: CMSIS-NN built once per core)."""
+    """Every case that can run here: planned one by one, then each distinct image built and run, two at a time
+    (one TINYML_CACHE: CMSIS-NN is built once per core)."""
     cache = tmp_path_factory.mktemp("cache")
     work = tmp_path_factory.mktemp("images")
     cases = [c for c in CASES if c[2] == "portable" or CMSIS is not None]
@@ -109,9 +128,11 @@ def measured(tmp_path_factory) -> dict[tuple[str, str, str, str], Case]:
         if CMSIS is not None:
             for board in BOARDS:
                 build_cmsis_library(CMSIS, load_board(board))
+        images = {case: _plan(*case) for case in cases}
+        distinct = {image.key: (image, mlperf_dir() / f"{case[0]}.tflite") for case, image in images.items()}
         with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda c: _measure(*c, work), cases))
-    return dict(zip(cases, results, strict=True))
+            counts = dict(zip(distinct, pool.map(lambda job: _run(*job, work), distinct.values()), strict=True))
+    return {case: _case(image, counts[image.key]) for case, image in images.items()}
 
 
 @pytest.mark.parametrize(("name", "board", "kernels", "prefer"), CASES)
@@ -158,16 +179,21 @@ def test_fast_kernels_are_estimated_faster_than_portable():
                 assert 0 < 2 * fast < portable, (core, fast, portable)
 
 
-def test_cores_without_coefficients_fall_back():
-    """The M55 and the host borrow the M7's figures; unknown cores the M4's (documented in tinyml.costmodel)."""
+def test_cores_and_keys_without_coefficients_fall_back():
+    """The host borrows the M7's figures, unknown cores the M4's; a key a core never ran borrows its fallback
+    core's (CMSIS-NN's DSP 3x3 depthwise never runs on the M55, whose Helium build has none)."""
     model = costmodel.default_model()
     assert {"cortex-m4", "cortex-m7"} <= set(model.cores)
     assert costmodel.core_name(load_board("host")) == "host"
     assert costmodel.core_name(load_board("stm32f746")) == "cortex-m7"
-    if "cortex-m55" not in model.cores:
-        assert model.core("cortex-m55") is model.cores["cortex-m7"]
     assert model.core("host") is model.cores["cortex-m7"]
     assert model.core("cortex-m33") is model.cores["cortex-m4"]
+    depthwise = optimize(load_model(mlperf_dir() / "kws_ref_model.tflite")).ops[1]
+    kernel = CmsisDepthwiseConv2D("dsp")
+    assert costmodel.cost_key(depthwise, kernel) == "CmsisDepthwiseConv2D.3x3"
+    assert "CmsisDepthwiseConv2D.3x3" not in model.core("cortex-m55").kernels
+    m7 = costmodel.estimate_cycles(depthwise, kernel, "cortex-m7")
+    assert costmodel.estimate_cycles(depthwise, kernel, "cortex-m55") == m7 > 0
 
 
 def test_flash_bytes_are_the_constants_codegen_emits():

@@ -3,30 +3,41 @@
 The planner picks a kernel per op among several (portable C, tinyml's fast DSP
 kernels, CMSIS-NN), and the report and `bench` talk about latency; all of them
 need "how long does this kernel take on this op, on this core". This module
-answers from the op's shape alone.
+answers from the op's shape alone:
 
-Each kernel, for each code path it can take, has a *cost key* (the kernel's
-class, plus the variant where it runs different C: the portable in-place
-convolutions, the function CMSIS-NN's wrappers dispatch to, per-channel or
-per-tensor fully connected). Each key has a few *features*, counts its C loops
-run (MACs, output elements, im2col bytes, pixels, rows, calls...), and its cost
-is a non-negative linear combination of them. The coefficients are data,
-`cost_coefficients.json` beside this module, fitted per core by
-`benchmarks/fit_costs.py` from per-layer counts measured on the emulated
-cores: QEMU's `-icount shift=0` instruction counts on mps2-an386 (Cortex-M4)
-and mps2-an500 (Cortex-M7). **Instructions stand in for cycles**: QEMU does not
-model pipelines, wait states or caches, so on hardware cycles differ by the
-core's cycles per instruction (typically 1-1.5 for this code on an M4/M7 with
-zero-wait-state memory); the relative costs of kernels are what the planner
-needs, and those carry over.
+- `estimate_cycles(op, kernel, core, in_place)`: one op on one kernel;
+- `plan_cycles(graph, kernels, in_place, core)`: a whole plan, with the call
+  overhead around every layer that runs code;
+- `flash_bytes(op, kernel, in_place)`: the constant arrays the kernel's call
+  puts in flash;
+- `core_name(board)`: the core a board's code runs on (`cpu.core`, or "host").
 
-Cores without fitted coefficients fall back (`FALLBACK_CORES`): the Cortex-M55
-and the host use the Cortex-M7's figures (same C for the portable and fast
-kernels; for CMSIS-NN's Helium kernels this overestimates, as they do more
-per instruction), any other core the Cortex-M4's. A kernel with no fitted key
-on any of those cores is priced as the portable kernel of its op type; one
-without even that (an op type no measured model had) gets `DEFAULT_PER_MAC`
-and `DEFAULT_PER_ELEMENT`, a rough guess from the portable kernels.
+Each kernel, for each code path it can take, has a *cost key*: the kernel's
+class, plus the variant where it runs different C (the portable in-place
+convolutions, tinyml's fast KxK convolution in place, the function CMSIS-NN's
+convolution and depthwise wrappers dispatch to, per-channel or per-tensor
+fully connected, float or int8 QUANTIZE). Each key has a few *features*,
+counts of what its C loops iterate over (`KEY_FEATURES`): MACs (or, for the
+blocked 2x2 products, MACs rounded up to whole blocks), output elements,
+pixels, im2col taps and padded taps, window rows and calls, planes copied in
+place. Its cost is a non-negative linear combination of them, fitted per core
+by `benchmarks/fit_costs.py` from per-layer counts measured on the emulated
+cores and stored as data in `cost_coefficients.json` beside this module.
+
+**Instructions stand in for cycles.** The counts are QEMU's `-icount shift=0`
+instruction counts on mps2-an386 (Cortex-M4), mps2-an500 (Cortex-M7) and
+mps3-an547 (Cortex-M55). QEMU does not model how many cycles an instruction
+takes (pipeline, multiplier, flash wait states, caches), so on hardware the
+figures scale by the core's cycles per instruction; the relative costs of
+kernels, which is what choosing between them needs, carry over.
+
+Fallbacks: a core without coefficients borrows another's (`FALLBACK_CORES`:
+the host takes the Cortex-M7's, as a relative measure only; any other core the
+Cortex-M4's). A key missing on a core (a kernel the fit never saw run there) is
+looked up on that fallback core, then priced as the portable kernel of its op
+type; an op type nothing was measured on gets `DEFAULT_PER_MAC` and
+`DEFAULT_PER_ELEMENT`, a rough guess. SOFTMAX depends on the data (exponentials
+are only computed near each row's maximum), so its estimate is an average.
 
 Nothing here builds or runs code: measuring is `benchmarks/fit_costs.py`'s job.
 """
@@ -55,8 +66,8 @@ if TYPE_CHECKING:
 SCHEMA = "tinyml.costs/1"
 #: the packaged coefficients
 COEFFICIENTS = Path(__file__).resolve().with_name("cost_coefficients.json")
-#: cores without their own coefficients, and whose they borrow (any other core: "cortex-m4")
-FALLBACK_CORES = {"cortex-m55": "cortex-m7", "host": "cortex-m7"}
+#: whose coefficients a core borrows when it has none, or lacks a key (any other core: DEFAULT_CORE)
+FALLBACK_CORES = {"cortex-m55": "cortex-m7", "host": "cortex-m7", "cortex-m7": "cortex-m4"}
 DEFAULT_CORE = "cortex-m4"
 #: the last resort for an op type nothing was measured on: instructions per MAC and per output element
 DEFAULT_PER_MAC = 6.0
