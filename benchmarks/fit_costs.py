@@ -1,4 +1,4 @@
-"""Fit the kernel cost model (tinyml/cost_coefficients.json) from per-layer counts measured on emulated cores.
+"""Fit the kernel cost model (tinyml/costs.json) from per-layer counts measured on emulated cores.
 
 For each board (mps2-an386: Cortex-M4, mps2-an500: Cortex-M7, mps3-an547: Cortex-M55),
 every model (the five MLPerf Tiny models, and seeded synthetic Keras models that widen
@@ -53,23 +53,24 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from tinyml import costmodel
-from tinyml.backends import PORTABLE, Backend, CoreFeatures
-from tinyml.boards import Board, load_board
-from tinyml.build import build, build_cmsis_library
-from tinyml.codegen import render_model, write_project
-from tinyml.emulator import instructions_per_cycle
-from tinyml.frontend import load_model
-from tinyml.ir import Graph
-from tinyml.measure import infer_all, session
-from tinyml.ops import Kernel
-from tinyml.ops.cmsis_nn import cmsis_kernels
-from tinyml.ops.fast import FAST_KERNELS
-from tinyml.optimize import optimize
-from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import PlanOptions, plan_model
-from tinyml.reference import random_inputs
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import render_model
+from tinyml.frontend.tflite import load_model
+from tinyml.ir.graph import Graph
+from tinyml.kernels import Kernel
+from tinyml.kernels import costs as costmodel
+from tinyml.kernels.backends import PORTABLE, Backend, CoreFeatures
+from tinyml.kernels.cmsis_nn import cmsis_kernels
+from tinyml.kernels.fast import FAST_KERNELS
+from tinyml.measure.session import infer_all, session
+from tinyml.passes import optimize
+from tinyml.plan import PlanOptions, plan_model
+from tinyml.reference.inputs import random_inputs
 from tinyml.resources import cache_root, data_dir
+from tinyml.target.boards import Board, load_board
+from tinyml.target.build import build, build_cmsis_library
+from tinyml.target.packs import CmsisPaths, find_cmsis
+from tinyml.target.qemu import instructions_per_cycle
 
 REPO = Path(__file__).resolve().parent.parent
 MLPERF = ["kws_ref_model", "vww_96_int8", "pretrainedResnet_quant", "ad01_int8", "str_ww_ref_model"]

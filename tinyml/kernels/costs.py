@@ -22,7 +22,7 @@ blocked 2x2 products, MACs rounded up to whole blocks), output elements,
 pixels, im2col taps and padded taps, window rows and calls, planes copied in
 place. Its cost is a non-negative linear combination of them, fitted per core
 by `benchmarks/fit_costs.py` from per-layer counts measured on the emulated
-cores and stored as data in `cost_coefficients.json` beside this module.
+cores and stored as data in `costs.json` beside this module.
 
 **Instructions stand in for cycles.** The counts are QEMU's `-icount shift=0`
 instruction counts on mps2-an386 (Cortex-M4), mps2-an500 (Cortex-M7) and
@@ -54,18 +54,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyml.ir import Graph, Operator, Tensor
-from tinyml.ops import REGISTRY, Kernel
-from tinyml.ops.conv import window_padding
-from tinyml.ops.elementwise import broadcast_dims
-from tinyml.ops.fast import FastDepthwise3x3
+from tinyml.ir.graph import Graph, Operator, Tensor
+from tinyml.kernels import REGISTRY, Kernel
+from tinyml.kernels.fast import FastDepthwise3x3
+from tinyml.kernels.portable.conv import window_padding
+from tinyml.kernels.portable.elementwise import broadcast_dims
 
 if TYPE_CHECKING:
-    from tinyml.boards import Board
+    from tinyml.target.boards import Board
 
 SCHEMA = "tinyml.costs/1"
 #: the packaged coefficients
-COEFFICIENTS = Path(__file__).resolve().with_name("cost_coefficients.json")
+COEFFICIENTS = Path(__file__).resolve().with_name("costs.json")
 #: whose coefficients a core borrows when it has none, or lacks a key (any other core: DEFAULT_CORE)
 FALLBACK_CORES = {"cortex-m55": "cortex-m7", "host": "cortex-m7", "cortex-m7": "cortex-m4"}
 DEFAULT_CORE = "cortex-m4"
@@ -341,7 +341,7 @@ def _copy_features(op: Operator) -> Features:
 
 def _cmsis_conv_variant(op: Operator, kernel: Kernel) -> str:
     """The function arm_convolve_wrapper_s8 dispatches to."""
-    from tinyml.ops.cmsis_nn import is_conv_1_x_n, is_conv_1x1
+    from tinyml.kernels.cmsis_nn import is_conv_1_x_n, is_conv_1x1
 
     g = kernel.geometry(op)  # type: ignore[attr-defined]
     if is_conv_1x1(g):
@@ -353,7 +353,7 @@ def _cmsis_conv_variant(op: Operator, kernel: Kernel) -> str:
 
 def _cmsis_depthwise_variant(op: Operator, kernel: Kernel) -> str:
     """The function arm_depthwise_conv_wrapper_s8 dispatches to (MVE has no 3x3 kernel, and a conv path)."""
-    from tinyml.ops.cmsis_nn import DW_TO_CONV_THRESHOLD
+    from tinyml.kernels.cmsis_nn import DW_TO_CONV_THRESHOLD
 
     g = kernel.geometry(op)  # type: ignore[attr-defined]
     mve = kernel.core == "mve"  # type: ignore[attr-defined]

@@ -17,22 +17,23 @@ from pathlib import Path
 import pytest
 from support import mlperf_dir
 
-from tinyml import costmodel
-from tinyml.backends import PORTABLE, Backend, select_backend
-from tinyml.boards import Board, load_board
-from tinyml.build import build, build_cmsis_library
-from tinyml.codegen import ModelCode, render_model, write_project
-from tinyml.emulator import instructions_per_cycle
+from tinyml.codegen.project import write_project
+from tinyml.codegen.render import ModelCode, render_model
 from tinyml.errors import ToolchainError
-from tinyml.frontend import load_model
-from tinyml.measure import infer_all, session
-from tinyml.ops import REGISTRY
-from tinyml.ops.cmsis_nn import CmsisConv2D, CmsisDepthwiseConv2D
-from tinyml.ops.fast import FastConv1x1
-from tinyml.optimize import optimize
-from tinyml.packs import CmsisPaths, find_cmsis
-from tinyml.planner import Planned, PlanOptions, plan_model
-from tinyml.reference import random_inputs
+from tinyml.frontend.tflite import load_model
+from tinyml.kernels import REGISTRY
+from tinyml.kernels import costs as costmodel
+from tinyml.kernels.backends import PORTABLE, Backend, select_backend
+from tinyml.kernels.cmsis_nn import CmsisConv2D, CmsisDepthwiseConv2D
+from tinyml.kernels.fast import FastConv1x1
+from tinyml.measure.session import infer_all, session
+from tinyml.passes import optimize
+from tinyml.plan import Planned, PlanOptions, plan_model
+from tinyml.reference.inputs import random_inputs
+from tinyml.target.boards import Board, load_board
+from tinyml.target.build import build, build_cmsis_library
+from tinyml.target.packs import CmsisPaths, find_cmsis
+from tinyml.target.qemu import instructions_per_cycle
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARDS = ["mps2-an386", "mps2-an500"]
