@@ -387,6 +387,7 @@ def evaluate(
         runner,
         where=where,
         model=compiled.quantized.source if compiled.quantized else compiled.model,
+        int8_file=compiled.model,
         float_model=float_model,
         limit=limit,
         quant=compiled.options.quant,

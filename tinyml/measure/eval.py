@@ -43,7 +43,9 @@ class Accuracy:
 class EvalResult:
     """What `tinyml eval` prints."""
 
+    #: the model as given (a float model quantized on the way, or an int8 .tflite), and the int8 file that ran
     model: Path
+    int8_file: Path
     graph_name: str
     sha256: str
     where: str
@@ -74,7 +76,12 @@ class EvalResult:
         fa, agree = self.float_accuracy, self.agreement
         return {
             "schema": SCHEMA,
-            "model": {"name": self.graph_name, "file": str(self.model), "sha256": self.sha256},
+            "model": {
+                "name": self.graph_name,
+                "file": str(self.model),
+                "int8_file": str(self.int8_file),
+                "sha256": self.sha256,
+            },
             "runs_on": self.where,
             "data": self.data,
             "samples": len(self.labels),
@@ -118,6 +125,7 @@ def evaluate(
     *,
     where: str,
     model: Path,
+    int8_file: Path,
     float_model: str | Path | None = None,
     limit: int | None = None,
     quant: QuantOptions | None = None,
@@ -161,7 +169,7 @@ def evaluate(
     predictions = np.array([int(np.frombuffer(o, dtype=out.dtype).argmax()) for o in outputs], dtype=np.int64)
     summary = dataset.summary(specs)
     summary["class_names"] = dataset.classes
-    result = EvalResult(model, graph.name, graph.source_hash, where, summary, dataset.labels, predictions)
+    result = EvalResult(model, int8_file, graph.name, graph.source_hash, where, summary, dataset.labels, predictions)
     if float_model is not None:
         result.float_model = Path(float_model)
         result.float_predictions = _float_top1(Path(float_model), specs, dataset.inputs, progress)

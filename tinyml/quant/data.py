@@ -143,6 +143,9 @@ class DataSource:
     def _label_fix(self) -> str:
         return _LABEL_FIX
 
+    def prepare(self, specs: Sequence[InputSpec]) -> None:
+        """Check that the data can fill `specs` (and settle `count` where the shapes decide it)."""
+
     def load(
         self, specs: Sequence[InputSpec], input_range: str, indices: np.ndarray, progress: bool = False
     ) -> tuple[list[np.ndarray], np.ndarray | None, bool]:
@@ -175,6 +178,7 @@ def read_data(
     src = source or open_data(path)
     if labelled:
         src.require_labels()
+    src.prepare(specs)
     indices = choose(src.count, limit, seed)
     inputs, labels, scaled = src.load(specs, input_range, indices, progress)
     for spec, x in zip(specs, inputs, strict=True):
@@ -206,6 +210,7 @@ class _NpzSource(DataSource):
         super().__init__(path, count, labels is not None, None)
         self.arrays = arrays
         self.labels = labels
+        self.fitted: list[tuple[str, np.ndarray]] = []
 
     @classmethod
     def open(cls, path: Path) -> _NpzSource:
@@ -223,12 +228,8 @@ class _NpzSource(DataSource):
                     f"{path}: array {key!r} holds {arr.dtype} values; the model's inputs are numbers",
                     "store the inputs as float32 arrays (or uint8 pixels, scaled by --input-range)",
                 )
-        counts = {k: (len(v) if v.ndim else 1) for k, v in inputs.items()}
-        count = max(counts.values())
-        labels = None
-        if label_key is not None:
-            labels = _labels(path, label_key, arrays[label_key])
-            count = len(labels)
+        labels = _labels(path, label_key, arrays[label_key]) if label_key is not None else None
+        count = len(labels) if labels is not None else max(len(v) if v.ndim else 1 for v in inputs.values())
         return cls(path, inputs, count, labels)
 
     def _why_unlabelled(self) -> str:
@@ -237,19 +238,29 @@ class _NpzSource(DataSource):
     def _label_fix(self) -> str:
         return "save the labels too: numpy.savez(path, x=inputs, y=labels), labels as class indices"
 
+    def prepare(self, specs: Sequence[InputSpec]) -> None:
+        """Each input's array in its shape; all of them (and the labels) with one count of samples."""
+        keys = self._match(specs)
+        self.fitted = [(k, _fit_shape(self.path, k, self.arrays[k], s)) for s, k in zip(specs, keys, strict=True)]
+        first_key, first = self.fitted[0]
+        for key, arr in self.fitted:
+            if self.labels is not None and len(arr) != len(self.labels):
+                raise InputDataError(
+                    f"{self.path}: array {key!r} holds {len(arr)} samples, the labels {len(self.labels)}",
+                    "give every array the same number of samples",
+                )
+            if len(arr) != len(first):
+                raise InputDataError(
+                    f"{self.path}: array {key!r} holds {len(arr)} samples, {first_key!r} {len(first)}",
+                    "give every array the same number of samples",
+                )
+        self.count = len(first)
+
     def load(
         self, specs: Sequence[InputSpec], input_range: str, indices: np.ndarray, progress: bool = False
     ) -> tuple[list[np.ndarray], np.ndarray | None, bool]:
-        chosen = self._match(specs)
         out, scaled = [], False
-        for spec, key in zip(specs, chosen, strict=True):
-            arr = _fit_shape(self.path, key, self.arrays[key], spec)
-            if len(arr) != self.count:
-                raise InputDataError(
-                    f"{self.path}: array {key!r} holds {len(arr)} samples, "
-                    f"{'the labels' if self.labels is not None else 'another input'} {self.count}",
-                    "give every array the same number of samples",
-                )
+        for _, arr in self.fitted:
             arr = arr[indices]
             if arr.dtype == np.uint8:
                 arr, scaled = scale_pixels(arr, input_range), True
@@ -280,6 +291,13 @@ class _NpzSource(DataSource):
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz, read now, so that a damaged file fails here with one message."""
     fix = "write it again with numpy.savez(path, x=inputs, y=labels)"
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise InputDataError(f"cannot read {path}: {e.strerror}", "check its permissions") from None
+    if magic != b"PK\x03\x04":
+        raise InputDataError(f"{path}: not a readable .npz file (not a zip archive of arrays)", fix)
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
@@ -396,15 +414,11 @@ class _Folder(DataSource):
     def load(
         self, specs: Sequence[InputSpec], input_range: str, indices: np.ndarray, progress: bool = False
     ) -> tuple[list[np.ndarray], np.ndarray | None, bool]:
-        self._check_specs(specs)
         chosen = bar(indices, desc="reading", enabled=progress)
         samples = [self._read(self.files[i], specs, input_range) for i in chosen]
         inputs = [np.stack([s[k] for s in samples]).astype(np.float32) for k in range(len(specs))]
         labels = self.labels[indices] if self.labels is not None else None
         return inputs, labels, self.kind == "images"
-
-    def _check_specs(self, specs: Sequence[InputSpec]) -> None:
-        pass
 
     def _read(self, file: Path, specs: Sequence[InputSpec], input_range: str) -> list[np.ndarray]:
         raise NotImplementedError
@@ -414,7 +428,7 @@ class _ImageFolder(_Folder):
     kind = "images"
     noun = "images"
 
-    def _check_specs(self, specs: Sequence[InputSpec]) -> None:
+    def prepare(self, specs: Sequence[InputSpec]) -> None:
         if (
             len(specs) != 1
             or len(specs[0].shape) not in (2, 3)
