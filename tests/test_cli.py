@@ -298,9 +298,8 @@ def test_board_is_required(command):
 
 
 def test_board_names_in_any_case_with_suggestions():
-    from tinyml.target.boards import load_board
-
     from tinyml.errors import UsageError
+    from tinyml.target.boards import load_board
 
     assert load_board("STM32F746").name == "stm32f746"
     assert load_board("Stm32F746G-Disco").name == "stm32f746"  # an alias
