@@ -382,15 +382,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
+    from tinyml.frontend.detect import FLOAT_KINDS
 
     if args.output.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
-    q = pipeline.quantize(args.model, args.calib, _quant_options(args), progress=not args.quiet)
-    _write_output(args.output, q.raw)
-    meta, cal = q.metadata, q.metadata["calibration"]
-    from tinyml.frontend.detect import FLOAT_KINDS
-
-    print(f"quantized {args.model} ({FLOAT_KINDS[q.kind]}) to int8 with {meta['converter']}: {args.output}")
+    result = pipeline.quantize(args.model, args.calib, _quant_options(args), progress=not args.quiet)
+    _write_output(args.output, result.raw)
+    meta, cal = result.metadata, result.metadata["calibration"]
+    print(f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}")
     chosen = "a seeded choice" if cal["samples"] < cal["available"] else "all"
     scaled = f"; pixels scaled to {cal['input_range']}" if cal["input_range"] else ""
     print(f"  calibration  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}")
@@ -403,7 +402,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             print(f"  {name:<12} {t['dtype']}{t['shape']}, {quant}")
     print(
         f"  size         {args.output.stat().st_size:,} bytes; {len(meta['tensors'])} int8 tensors, "
-        f'recorded in its "tinyml" metadata entry'
+        'recorded in its "tinyml" metadata entry'
     )
     print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
     return 0
@@ -966,8 +965,7 @@ def _parser() -> argparse.ArgumentParser:
             "--input-range",
             choices=list(INPUT_RANGES),
             default="0..1",
-            help="what image pixels 0..255 (and uint8 arrays) become: 0..1 (default), -1..1, 0..255; "
-            "write --input-range=-1..1",
+            help="what image pixels 0..255 (and uint8 arrays of an .npz) become: 0..1 (default), -1..1 or 0..255",
         )
         g.add_argument(
             "--float-io", action="store_true", help="keep float32 inputs and outputs (default: int8, as on devices)"
@@ -1112,7 +1110,7 @@ def _joined_values(argv: Sequence[str]) -> list[str]:
     """`--input-range -1..1` as `--input-range=-1..1`: argparse takes a value starting with '-' for an option."""
     out: list[str] = []
     for arg in argv:
-        if out and out[-1] == "--input-range" and arg.startswith("-"):
+        if out and out[-1] == "--input-range" and arg in INPUT_RANGES:
             out[-1] = f"--input-range={arg}"
         else:
             out.append(arg)

@@ -38,5 +38,7 @@ def meter(total: int, desc: str, enabled: bool = True) -> Iterator[Callable[[int
     from tqdm import tqdm
 
     out = _redirected[-1] if _redirected else sys.stderr
-    with tqdm(total=total, desc=desc, file=out, disable=not (enabled and out.isatty()), leave=False) as t:
+    with tqdm(
+        total=total, desc=desc, file=out, disable=not (enabled and out.isatty()), leave=False, unit="sample"
+    ) as t:
         yield t.update

@@ -19,7 +19,7 @@ import numpy as np
 from tinyml.errors import ModelFileError, UnsupportedModelError
 from tinyml.frontend.detect import FLOAT_KINDS
 from tinyml.quant.data import InputSpec
-from tinyml.quant.progress import bar
+from tinyml.quant.progress import meter
 
 #: samples per call when a float model runs a whole data set
 _BATCH = 64
@@ -53,11 +53,12 @@ class FloatModel:
     def predict(self, inputs: Sequence[np.ndarray], progress: bool = False) -> np.ndarray:
         """The first output for every sample (inputs: one (n, *shape) float32 array per input), in float."""
         n = len(inputs[0])
-        step = _BATCH if self.kind != "tflite" else 1
+        step = _BATCH if self.kind != "tflite" else 1  # a .tflite runs at its own batch size, 1
         chunks = []
-        for start in bar(range(0, n, step), desc="float model", enabled=progress):
-            batch = [x[start : start + step] for x in inputs]
-            chunks.append(self._run(batch))
+        with meter(n, "float model", progress) as done:
+            for start in range(0, n, step):
+                chunks.append(self._run([x[start : start + step] for x in inputs]))
+                done(len(chunks[-1]))
         return np.concatenate(chunks)
 
     def _run(self, batch: list[np.ndarray]) -> np.ndarray:
