@@ -324,7 +324,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     platformio_facts(board)  # refuse emulated boards before compiling anything
     c = _compile(args, board)
     info = pipeline.project_info(c)
-    export_platformio(c.code, args.platformio, model_path=args.model, force=args.force, info=info)
+    model = str(c.model) if c.quantized else args.model  # the project's README benches the int8 file
+    export_platformio(c.code, args.platformio, model_path=model, force=args.force, info=info)
     print(f"exported {c.graph.name} for {c.board.name} as a PlatformIO project in {args.platformio}/")
     print(f"  build and flash: cd {args.platformio} && pio run -t upload")
     print(f"  measure:         tinyml bench {args.model} --board {args.board} --port /dev/ttyACM0{_calib_args(args)}")
