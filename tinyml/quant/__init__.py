@@ -9,6 +9,10 @@ The stages, one module each, so that later precision choices slot in beside them
     metadata.py  the "tinyml" metadata entry: where the model came from and how many bits each tensor holds
     ptq.py       post-training quantization end to end (`quantize`), and its content-keyed cache
     options.py   `QuantOptions`: every choice that changes the quantized model
+    quiet.py, progress.py   TensorFlow's own output captured; progress bars on the terminal only
+
+Later precision work adds to these seams: more fields in QuantOptions (part of the cache key and the metadata),
+other converters beside convert.py's two, and bits other than 8 in the metadata's per-tensor entries.
 
 Importing this package imports neither TensorFlow nor the converters; only quantizing does.
 """

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
-
 import numpy as np
 
 from tinyml.errors import UnsupportedModelError
@@ -107,7 +105,7 @@ def _ai_edge(model: FloatModel, data: Dataset, options: QuantOptions, progress: 
 
     assert model.tflite is not None
     q = quantizer.Quantizer(bytearray(model.tflite), recipe.static_wi8_ai8())
-    samples: Any = _Samples(model, data, progress)
+    samples = _Samples(model, data, progress)
     try:
         calibration = q.calibrate({model.signature: samples}, num_threads=1)
         raw = bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
@@ -115,7 +113,7 @@ def _ai_edge(model: FloatModel, data: Dataset, options: QuantOptions, progress: 
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         raise UnsupportedModelError(
             f"{model.path}: ai-edge-quantizer cannot quantize this float model ({first[:200]})",
-            "quantize the Keras model or SavedModel it came from instead: tinyml quantize MODEL --calib DATA",
+            "quantize the Keras model or SavedModel it came from: tinyml quantize MODEL -o model.tflite --calib DATA",
         ) from None
     if options.float_io:
         raw = add_float_edges(raw)
