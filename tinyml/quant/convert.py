@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+
 import numpy as np
 
 from tinyml.errors import UnsupportedModelError
