@@ -14,7 +14,7 @@ from support import mlperf_dir, tinyml
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_arena_bytes, tflm_outputs
 
-COMMANDS = ["compile", "run", "bench", "deploy", "export", "report", "info", "packs", "boards"]
+COMMANDS = ["compile", "run", "bench", "deploy", "export", "report", "quantize", "eval", "info", "packs", "boards"]
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -207,7 +207,7 @@ def test_float_model(tmp_path):
     model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
     path = tmp_path / "float.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    assert_one_line_error(tinyml("report", str(path), "--board", "host"), 11, "float model", "representative_dataset")
+    assert_one_line_error(tinyml("report", str(path), "--board", "host"), 11, "float model", "--calib DATA")
 
 
 def test_several_subgraphs(tmp_path):
@@ -355,9 +355,11 @@ def test_help_examples_are_valid_command_lines(command, tmp_path, monkeypatch):
     assert len(examples) >= (1 if command == "boards" else 2), text
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.bin").write_bytes(b"")
-    for d in ("samples", "CMSIS-NN", "CMSIS_6"):
+    for d in ("samples", "CMSIS-NN", "CMSIS_6", "images", "calib", "test_images", "tensors", "saved_model"):
         (tmp_path / d).mkdir()
     (tmp_path / "samples" / "0.bin").write_bytes(b"")
+    for f in ("calib.npz", "test.npz", "model.keras"):  # data and --float models are looked at when parsed
+        (tmp_path / f).write_bytes(b"")
     for line in examples:
         argv = shlex.split(line.split("&&")[0], comments=True)
         assert argv[:2] == ["tinyml", command]
