@@ -56,8 +56,9 @@ class Builder:
     """One kind of layer the generator can add.
 
     `applies(g, shape)` says whether it can extend a tensor of that shape; `build(g, x, keep)` adds its
-    layers to `x` and returns the result, of `x`'s shape when `keep` (only asked of `keeps` builders, to
-    grow the side of a residual block). Merging builders (`merges`) find their other operand themselves.
+    layers to `x` and returns the result, of `x`'s shape when `keep` (asked only where `keeps(g, shape)`
+    holds, to grow the side of a residual block). Merging builders (`merges`) find their other operand
+    themselves.
     """
 
     name: str
@@ -65,7 +66,7 @@ class Builder:
     ops: frozenset[str]
     applies: Callable[[Grower, Shape], bool]
     build: Callable[[Grower, Node, bool], Node]
-    keeps: bool = False
+    keeps: Callable[[Grower, Shape], bool] | None = None
     merges: bool = False
     weight: float = 1.0
 
@@ -105,7 +106,9 @@ class Grower:
         return [
             b
             for b in self.builders
-            if (not keep or b.keeps) and (merges is None or b.merges == merges) and b.applies(self, shape)
+            if b.applies(self, shape)
+            and (merges is None or b.merges == merges)
+            and (not keep or (b.keeps is not None and b.keeps(self, shape)))
         ]
 
     def pick(self, candidates: list[Builder]) -> Builder | None:
@@ -223,7 +226,7 @@ def _window(g: Grower, size: int, keep: bool, padding: str) -> tuple[int, int, i
     return kernel, stride, dilation
 
 
-def _dilated_layer(filters: int, kernel: tuple[int, int], rate: tuple[int, int], padding: str, depthwise: bool):
+def _dilated_layer(filters: int, kernel: tuple[int, int], rate: tuple[int, int], padding: str, depthwise: bool) -> Any:
     """A conv with dilation factors in the converted CONV_2D/DEPTHWISE_CONV_2D itself.
 
     Keras' dilated layers convert to SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND, which TFLite Micro
@@ -312,6 +315,11 @@ def _depthwise(g: Grower, x: Node, keep: bool) -> Node:
 def _dense_applies(g: Grower, shape: Shape) -> bool:
     # on a 3-D tensor with a free batch, Keras computes the reshape at run time in a form TFLM cannot run
     return len(shape) == 1 or (len(shape) == 2 and g.fixed_batch)
+
+
+def _narrow(g: Grower, shape: Shape) -> bool:
+    """A Dense layer keeps its input's shape with as many units as inputs: only on few features."""
+    return shape[-1] <= 64
 
 
 def _dense(g: Grower, x: Node, keep: bool) -> Node:
@@ -453,7 +461,7 @@ def _unary(label: str, make: Callable[[], Callable[[Any], Any]]) -> Callable[[Gr
     return build
 
 
-def _softmax_layer() -> Callable[[Any], Any]:
+def _softmax() -> Callable[[Any], Any]:
     import tensorflow as tf
 
     return tf.keras.layers.Softmax(axis=-1)
@@ -575,12 +583,12 @@ def _concat(g: Grower, x: Node, keep: bool) -> Node:
         return _fits(tuple(out))
 
     def other_channels() -> Node | None:
-        """A conv or pool branch off x with a different channel count."""
+        """A conv branch off x with a different channel count."""
         if not _image(x.shape) or not g.allows("CONV_2D"):
             return None
         h, w, c = x.shape
         filters = g.between(1, max(1, min(12, MAX_CHANNELS - c, MAX_ELEMENTS // (h * w) - c)))
-        if filters < 1 or not fits((h, w, filters)):
+        if not fits((h, w, filters)):
             return None
         k = g.choice((1, 3))
         layer = tf.keras.layers.Conv2D(filters, k, padding="same")
@@ -628,8 +636,9 @@ def _rank_2_or_3(g: Grower, shape: Shape) -> bool:
     return len(shape) in (2, 3)
 
 
-def _softmax_applies(g: Grower, shape: Shape) -> bool:
-    return shape[-1] > 1  # over one value, softmax is a constant 1
+def _many(g: Grower, shape: Shape) -> bool:
+    """More than one value along the last axis (a softmax over one value is a constant 1)."""
+    return shape[-1] > 1
 
 
 def _expand_applies(g: Grower, shape: Shape) -> bool:
@@ -637,26 +646,24 @@ def _expand_applies(g: Grower, shape: Shape) -> bool:
 
 
 BUILDERS: list[Builder] = [
-    Builder("conv", frozenset({"CONV_2D"}), _any_image, _conv, keeps=True, weight=3.0),
-    Builder("depthwise", frozenset({"DEPTHWISE_CONV_2D"}), _any_image, _depthwise, keeps=True, weight=2.0),
-    Builder("dense", frozenset({"FULLY_CONNECTED"}), _dense_applies, _dense, keeps=True, weight=3.0),
-    Builder("max_pool", frozenset({"MAX_POOL_2D"}), _any_image, _pool("max"), keeps=True),
-    Builder("avg_pool", frozenset({"AVERAGE_POOL_2D"}), _any_image, _pool("avg"), keeps=True, weight=1.5),
+    Builder("conv", frozenset({"CONV_2D"}), _any_image, _conv, keeps=_always, weight=3.0),
+    Builder("depthwise", frozenset({"DEPTHWISE_CONV_2D"}), _any_image, _depthwise, keeps=_always, weight=2.0),
+    Builder("dense", frozenset({"FULLY_CONNECTED"}), _dense_applies, _dense, keeps=_narrow, weight=3.0),
+    Builder("max_pool", frozenset({"MAX_POOL_2D"}), _any_image, _pool("max"), keeps=_always),
+    Builder("avg_pool", frozenset({"AVERAGE_POOL_2D"}), _any_image, _pool("avg"), keeps=_always, weight=1.5),
     Builder("mean", frozenset({"MEAN"}), _rank_2_or_3, _mean),
     Builder("pad", frozenset({"PAD"}), _pad_applies, _pad(False), weight=0.7),
     Builder("padv2", frozenset({"PADV2"}), _pad_applies, _pad(True), weight=0.5),
     Builder("reshape", frozenset({"RESHAPE"}), _reshape_applies, _reshape, weight=1.0),
     Builder("expand_dims", frozenset({"EXPAND_DIMS", "RESHAPE"}), _expand_applies, _expand_dims, weight=0.7),
-    Builder(
-        "softmax", frozenset({"SOFTMAX"}), _softmax_applies, _unary("softmax", _softmax_layer), keeps=True, weight=0.5
-    ),
-    Builder("logistic", frozenset({"LOGISTIC"}), _always, _unary("sigmoid", _sigmoid), keeps=True, weight=0.6),
-    Builder("relu", frozenset({"RELU"}), _always, _unary("relu", _relu(None)), keeps=True, weight=0.6),
-    Builder("relu6", frozenset({"RELU6"}), _always, _unary("relu6", _relu(6.0)), keeps=True, weight=0.6),
+    Builder("softmax", frozenset({"SOFTMAX"}), _many, _unary("softmax", _softmax), keeps=_always, weight=0.5),
+    Builder("logistic", frozenset({"LOGISTIC"}), _always, _unary("sigmoid", _sigmoid), keeps=_always, weight=0.6),
+    Builder("relu", frozenset({"RELU"}), _always, _unary("relu", _relu(None)), keeps=_always, weight=0.6),
+    Builder("relu6", frozenset({"RELU6"}), _always, _unary("relu6", _relu(6.0)), keeps=_always, weight=0.6),
     Builder("add", frozenset({"ADD"}), _add_applies, _arith("add"), merges=True, weight=1.5),
     Builder("mul", frozenset({"MUL"}), _always, _arith("mul"), merges=True),
-    Builder("add_const", frozenset({"ADD"}), _add_applies, _arith_const("add"), keeps=True, weight=0.5),
-    Builder("mul_const", frozenset({"MUL"}), _always, _arith_const("mul"), keeps=True, weight=0.5),
+    Builder("add_const", frozenset({"ADD"}), _add_applies, _arith_const("add"), keeps=_always, weight=0.5),
+    Builder("mul_const", frozenset({"MUL"}), _always, _arith_const("mul"), keeps=_always, weight=0.5),
     Builder("concat", frozenset({"CONCATENATION"}), _concat_applies, _concat, merges=True, weight=1.2),
 ]
 
