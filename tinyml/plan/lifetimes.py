@@ -5,6 +5,7 @@ and the buffer requests that placement turns into offsets.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tinyml.ir.graph import Graph, Tensor
@@ -124,7 +125,11 @@ class _Requests:
         return bytes_per_op(self.buffers, self.n_ops, ALIGNMENT)
 
 
-def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Requests:
+def _requests(
+    g: _Lifetimes, kernels: list[Kernel], in_place_ok: Sequence[bool], options: PlanOptions, scratch: bool = True
+) -> _Requests:
+    """The buffers of `g`'s graph with op i on `kernels[i]`, in place where `in_place_ok[i]` allows and its kernel
+    has an in-place variant and its input dies there; without the kernels' scratch when not `scratch`."""
     graph = g.graph
     storages = _Storages(g.activations)
     for i, (op, kernel) in enumerate(zip(graph.ops, kernels, strict=True)):
@@ -138,7 +143,7 @@ def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Re
         root_last[r] = max(root_last.get(r, 0), g.last_use.get(tid, 0))
     in_place: dict[int, int] = {}  # op position -> scratch bytes of its in-place variant
     for i, op in enumerate(graph.ops):
-        choice = g.in_place(i, kernels[i]) if options.in_place else None
+        choice = g.in_place(i, kernels[i]) if in_place_ok[i] else None
         if choice is None or op.input(choice.input).is_const:
             continue
         src = op.input(choice.input)
@@ -179,7 +184,7 @@ def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Re
         segments = _segments(tensors, g, first[root], last[root])
         requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[root], last[root], segments=segments))
         owners.append(("storage", root))
-    for i, op in enumerate(graph.ops):
+    for i, op in enumerate(graph.ops if scratch else ()):
         size = in_place[i] if i in in_place else g.scratch_bytes(i, kernels[i])
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))

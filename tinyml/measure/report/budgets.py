@@ -119,8 +119,9 @@ def failure_fix(report: dict[str, Any]) -> str:
     kinds = {f["kind"] for f in report["failures"]}
     fixes = []
     over_sram = any(f["kind"] == "budget" and f["figure"] == "sram" for f in report["failures"])
-    if over_sram and report["prefer"] != "memory" and report["kernels"] != "portable":  # portable: one kernel per op
-        fixes.append("try --prefer memory (slower kernels where they save SRAM)")
+    saved = report["sram"]["peak_bytes"] - report["sram"]["smallest_peak_bytes"]
+    if over_sram and saved > 0:  # the default plan is already the smallest when nothing fits: this rarely shows
+        fixes.append(f"try --prefer memory (slower kernels or patches; it needs {saved:,} bytes less)")
     if "budget" in kinds:
         fixes.append("shrink the model, or raise the budget or use a board with more memory")
     if "growth" in kinds:
