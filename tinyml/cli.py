@@ -197,7 +197,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     program = pipeline.build(c)
     with session(c.board, program, c.graph, port=args.port, emulator=args.emulator) as client:
         results = infer_all(client, inputs)
-    report = bench_report(c.graph, c.board, results, expected, args.port)
+    report = bench_report(c.graph, c.board, results, expected, args.port, c.plan, _target(args))
     print(json.dumps(report, indent=2) if args.json else format_bench(report))
     if report["matched"] != report["runs"]:
         raise MismatchError(
@@ -237,6 +237,7 @@ def _output_lines(graph: Graph, data: bytes, limit: int = 16) -> list[str]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml import pipeline
+    from tinyml.measure.benchmark import bench_report, measured_lines
     from tinyml.measure.session import infer_all, session
     from tinyml.reference.inputs import random_inputs
     from tinyml.target.flash import choose_flasher, flash
@@ -269,11 +270,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"ran on {c.board.name} under {where}: one inference on seeded random input")
     for line in _output_lines(c.graph, result.output):
         print(line)
-    print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
-    if args.emulator == "qemu":
-        from tinyml.target.qemu import instructions_per_cycle
-
-        print(f"  instructions {round(result.total_cycles * instructions_per_cycle(c.board)):,} (QEMU -icount)")
+    port = None if args.emulator == "qemu" else args.emulator  # QEMU's counts are instructions (-icount)
+    measured = bench_report(c.graph, c.board, [result], [expected], port, c.plan, _target(args))
+    for line in measured_lines(measured):
+        print(line)
     same = result.output == expected
     print(f"  TFLite Micro {'identical output' if same else 'DIFFERENT output'}")
     if not same:
