@@ -16,7 +16,7 @@ from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels.backends import Backend
 from tinyml.kernels.costs import op_cycles
 from tinyml.plan.allocators import align
-from tinyml.plan.lifetimes import _Lifetimes, _Requests, _requests
+from tinyml.plan.lifetimes import _in_place_possible, _Lifetimes, _Requests, _requests
 from tinyml.plan.options import PlanOptions
 
 
@@ -107,6 +107,14 @@ def _signature(op: Operator) -> Hashable | None:
     return key
 
 
+def _plain(options: list[Option]) -> list[Option]:
+    """An op's options where its input lives on after it: none runs in place. An in-place option becomes its plain
+    twin, which it stood for when they cost the same."""
+    kernels = {o.kernel for o in options if not o.in_place}
+    plain = [o if not o.in_place else Option(o.kernel, False, o.cycles) for o in options]
+    return [o for o, was in zip(plain, options, strict=True) if not (was.in_place and o.kernel in kernels)]
+
+
 class _KernelChoice:
     """Each op's options (fastest first) and what each costs in live bytes during that op.
 
@@ -122,6 +130,10 @@ class _KernelChoice:
         self.price = choices
         self.lifetimes = _Lifetimes(graph)
         self.choices = [choices(op) for op in graph.ops]
+        if any(o.in_place for c in self.choices for o in c):
+            in_place = [next((o.kernel for o in c if o.in_place), c[0].kernel) for c in self.choices]
+            possible = _in_place_possible(self.lifetimes, in_place, options)
+            self.choices = [c if ok else _plain(c) for c, ok in zip(self.choices, possible, strict=True)]
         self.fixed = all(len(c) == 1 for c in self.choices)
         self._live: list[list[int]] | None = None
         self._lean: list[Option] | None = None
