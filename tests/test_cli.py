@@ -141,8 +141,8 @@ def test_report_json(name):
     proc = tinyml("report", str(model), "--board", "host", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["schema"] == "tinyml.report/3"
-    for key in ("sram", "ram", "flash", "budget", "macs", "layers"):
+    assert report["schema"] == "tinyml.report/4"
+    for key in ("sram", "ram", "flash", "budget", "macs", "latency", "layers"):
         assert key in report
     assert report["sram"]["peak_bytes"] <= tflm_arena_bytes(model)
     assert report["macs"] == sum(layer["macs"] for layer in report["layers"]) > 0
