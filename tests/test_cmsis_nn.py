@@ -25,7 +25,7 @@ from tinyml.kernels import REGISTRY
 from tinyml.kernels import cmsis_nn as cn
 from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
 from tinyml.passes import optimize
-from tinyml.plan import ALIGNMENT, Planned, PlanOptions, plan_memory, plan_model
+from tinyml.plan import ALIGNMENT, Planned, PlanOptions, PlanTarget, plan_memory, plan_model
 from tinyml.target.boards import list_boards, load_board
 from tinyml.target.build import build_cmsis_library
 from tinyml.target.packs import CmsisPaths, find_cmsis
@@ -64,9 +64,10 @@ def _graph(name: str) -> Graph:
 
 
 def _graphs(name: str) -> list[Graph]:
-    """The model layer by layer, and as the CLI runs it by default (early layers patch by patch, when chosen)."""
+    """The model layer by layer, and as --prefer memory runs it (early layers patch by patch, when chosen)."""
     graph = _graph(name)
-    return [graph, plan_model(graph, Backend("cmsis-nn", cn.cmsis_kernels(CORES["dsp"]), CMSIS)).graph]
+    backend = Backend("cmsis-nn", cn.cmsis_kernels(CORES["dsp"]), CMSIS)
+    return [graph, plan_model(graph, backend, PlanOptions(prefer="memory")).graph]
 
 
 def _covered(backend: Backend, planned: Planned) -> list[str]:
@@ -181,9 +182,10 @@ def test_planned_scratch_is_the_cores_buffer_size():
     seen_nonzero = set()
     for core, features in CORES.items():
         backend = Backend("cmsis-nn", cn.cmsis_kernels(features, fast=False), CMSIS)
+        target = PlanTarget("cortex-m55" if features.mve else "cortex-m7")  # kernels priced on their core
         for name in MODELS:
             graph = _graph(name)
-            plan = plan_memory(graph, backend, PlanOptions(prefer="speed"))
+            plan = plan_memory(graph, backend, PlanOptions(prefer="speed"), target)
             for i, op in enumerate(graph.ops):
                 kernel = plan.kernels[i]
                 if not isinstance(kernel, cn.CmsisKernel):
@@ -241,10 +243,11 @@ def test_mlperf_on_host_is_bit_exact_with_the_fastest_kernels(name, tmp_path, ca
 @needs_cmsis
 @pytest.mark.parametrize("name", MODELS)
 def test_mlperf_on_host_is_bit_exact_in_the_least_memory(name, tmp_path, cache):
-    """By default CMSIS-NN gives way to in-place portable kernels where they lower the peak: never above portable."""
+    """--prefer memory: CMSIS-NN gives way to in-place portable kernels where they lower the peak: never above the
+    portable kernels' smallest plan."""
     model = mlperf_dir() / f"{name}.tflite"
     planned = _assert_host_bit_exact(model, tmp_path, "auto", "memory")
-    assert planned.plan.peak <= plan_model(optimize(load_model(model))).plan.peak
+    assert planned.plan.peak <= plan_model(optimize(load_model(model)), options=PlanOptions(prefer="memory")).plan.peak
 
 
 def _conv_variants():
@@ -352,7 +355,7 @@ def test_op_variants_on_emulated_cores_are_bit_exact(board, op_models, tmp_path,
 
 @needs_cmsis
 def test_report_includes_cmsis_scratch(cache):
-    """With every layer on its fastest kernel (by default, MVE depthwise gives way to the portable in-place one)."""
+    """With every layer on its fastest kernel (what the roomy emulated boards get by default)."""
     model = str(mlperf_dir() / "kws_ref_model.tflite")
     layers = {}
     for board in ("mps2-an500", "mps3-an547"):
@@ -371,8 +374,11 @@ def test_report_includes_cmsis_scratch(cache):
     assert mve[(1, "DEPTHWISE_CONV_2D")] == 4 * 124 * 9 and mve[(9, "AVERAGE_POOL_2D")] == 0
     portable = tinyml("report", model, "--board", "mps2-an500", "--kernels", "portable", "--json", cache=cache)
     assert json.loads(portable.stdout)["layers"][0]["scratch_bytes"] == 0
+    # over a budget nothing fits, the plan is the smallest (not the fastest, which needs 20 KB) and says so
     over = tinyml("report", model, "--board", "mps3-an547", *cmsis_args(CMSIS), "--sram-budget", "16K", cache=cache)
-    assert over.returncode == 3 and "try --prefer memory" in over.stderr, over.stderr
+    assert over.returncode == 3 and "the smallest plan tinyml finds" in over.stderr, over.stderr
+    smallest = tinyml("report", model, "--board", "mps3-an547", *cmsis_args(CMSIS), "--prefer", "memory", "--json")
+    assert f"its peak is {json.loads(smallest.stdout)['sram']['peak_bytes']:,} bytes" in over.stderr
 
 
 # --- without CMSIS (runs everywhere) ---
