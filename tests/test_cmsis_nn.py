@@ -26,6 +26,7 @@ from tinyml.kernels import cmsis_nn as cn
 from tinyml.kernels.backends import Backend, CoreFeatures, select_backend
 from tinyml.passes import optimize
 from tinyml.plan import ALIGNMENT, Planned, PlanOptions, PlanTarget, plan_memory, plan_model
+from tinyml.plan.choice import TIE
 from tinyml.target.boards import list_boards, load_board
 from tinyml.target.build import build_cmsis_library
 from tinyml.target.packs import CmsisPaths, find_cmsis
@@ -77,12 +78,13 @@ def _covered(backend: Backend, planned: Planned) -> list[str]:
 
 
 def _slower(backend: Backend, planned: Planned, core: str) -> list[str]:
-    """Ops the plan runs on the portable kernel though a CMSIS-NN kernel that accepts them is estimated faster."""
+    """Ops the plan runs on the portable kernel though a CMSIS-NN kernel that accepts them is estimated faster, by
+    more than the planner's tie margin."""
     ops = zip(planned.graph.ops, planned.plan.kernels, strict=True)
     return [
         op.type
         for op, k in ops
-        if k is REGISTRY[op.type] and any(c.cost(op, core) < k.cost(op, core) for c in backend.choices(op)[:-1])
+        if k is REGISTRY[op.type] and any(c.cost(op, core) * (1 + TIE) < k.cost(op, core) for c in backend.choices(op))
     ]
 
 

@@ -3,7 +3,8 @@
 An op can often run several ways: on tinyml's fast kernel, CMSIS-NN's or the portable one, each perhaps in place
 (writing its output over an input that dies there). They differ in cycles, in scratch, and in the memory their
 output takes. Each way is an `Option`, priced in cycles on the target's core by the cost model
-(`Kernel.cost`), and an op's options are ranked fastest first.
+(`Kernel.cost`), and an op's options are ranked fastest first. Estimates within `TIE` of each other rank in the
+backend's order instead: the cost model is not that precise, and backends list first the kernels measured faster.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from tinyml.plan.allocators import align
 from tinyml.plan.lifetimes import _in_place_possible, _Lifetimes, _Requests, _requests
 from tinyml.plan.options import PlanOptions
 
+#: estimates closer than this fraction are a tie (tinyml's 1x1 fast kernel and its general one differ by less
+#: than 1% on pointwise layers, and the cost model has them the wrong way round on some)
+TIE = 0.02
+
 
 @dataclass(frozen=True)
 class Option:
@@ -27,6 +32,21 @@ class Option:
     kernel: Kernel
     in_place: bool
     cycles: int
+    #: the kernel's place in the backend's list for the op
+    order: int
+
+
+def _rank(options: list[Option]) -> list[Option]:
+    """Fastest first: each time, of the options within TIE of the cheapest left, the earliest in the backend's
+    list, and of that kernel's variants (in place or not) the cheaper."""
+    left = sorted(options, key=lambda o: (o.cycles, o.order, o.in_place))
+    ranked = []
+    while left:
+        window = left[0].cycles * (1 + TIE)
+        pick = min((o for o in left if o.cycles <= window), key=lambda o: (o.order, o.cycles))
+        ranked.append(pick)
+        left.remove(pick)
+    return ranked
 
 
 class _Choices:
@@ -53,21 +73,20 @@ class _Choices:
         return self.known[key]
 
     def _options(self, op: Operator) -> list[Option]:
-        """Every kernel the backend offers for `op`, in place (when it has that variant) and not: fastest first;
-        on equal cycles in place first (it saves memory for nothing), then in the backend's order.
+        """Every kernel the backend offers for `op`, in place (when it has that variant) and not, ranked.
 
-        An in-place variant that costs exactly what the plain one does stands for both: it runs the same code,
-        and where its input does not die at the op it runs as the plain one anyway."""
-        ranked = []
+        An in-place variant that costs exactly what the plain one does stands for both: it runs the same code (it
+        saves memory for nothing), and where its input does not die at the op it runs as the plain one anyway."""
+        options = []
         for order, kernel in enumerate(self.backend.choices(op)):
             plain = kernel.cost(op, self.core, False)
             if self.in_place and kernel.in_place(op) is not None:
                 cycles = kernel.cost(op, self.core, True)
-                ranked.append((cycles, 0, order, Option(kernel, True, cycles)))
+                options.append(Option(kernel, True, cycles, order))
                 if cycles == plain:
                     continue
-            ranked.append((plain, 1, order, Option(kernel, False, plain)))
-        return [option for *_, option in sorted(ranked, key=lambda r: r[:3])]
+            options.append(Option(kernel, False, plain, order))
+        return _rank(options)
 
     def cycles(self, op: Operator, kernel: Kernel, in_place: bool) -> int:
         """`op`'s share of an inference on `kernel` (run in place or not): its cycles and the call overhead."""
@@ -81,12 +100,8 @@ class _Choices:
         return cycles
 
     def least_cycles(self, graph: Graph) -> int:
-        """No plan of `graph` can take fewer cycles than every op on its fastest option."""
-        total = 0
-        for op in graph.ops:
-            best = self(op)[0]
-            total += self.cycles(op, best.kernel, best.in_place)
-        return total
+        """No plan of `graph` can take fewer cycles than every op on its cheapest option."""
+        return sum(min(self.cycles(op, o.kernel, o.in_place) for o in self(op)) for op in graph.ops)
 
 
 def _signature(op: Operator) -> Hashable | None:
@@ -111,8 +126,9 @@ def _plain(options: list[Option]) -> list[Option]:
     """An op's options where its input lives on after it: none runs in place. An in-place option becomes its plain
     twin, which it stood for when they cost the same."""
     kernels = {o.kernel for o in options if not o.in_place}
-    plain = [o if not o.in_place else Option(o.kernel, False, o.cycles) for o in options]
-    return [o for o, was in zip(plain, options, strict=True) if not (was.in_place and o.kernel in kernels)]
+    plain = [o for o in options if not o.in_place]
+    plain += [Option(o.kernel, False, o.cycles, o.order) for o in options if o.in_place and o.kernel not in kernels]
+    return _rank(plain)
 
 
 class _KernelChoice:
