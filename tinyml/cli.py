@@ -924,7 +924,7 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary for a pull-request comment")
     fmt.add_argument("--github", action="store_true", help="print GitHub Actions workflow commands (::error/::notice)")
     g.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
-    g = sp.add_argument_group("budgets (and --sram-budget, under memory planning)")
+    g = sp.add_argument_group("budgets")
     g.add_argument(
         "--flash-budget",
         metavar="SIZE",

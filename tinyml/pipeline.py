@@ -47,7 +47,7 @@ class CompileOptions:
     #: a CMSIS-NN tree and a CMSIS (CMSIS_6) tree; default: $CMSIS_NN_ROOT/$CMSIS_ROOT, then installed packs
     cmsis_nn: str | None = None
     cmsis: str | None = None
-    #: what the planner may do to save SRAM
+    #: what the planner aims for (--prefer, within --sram-budget) and what it may do to save SRAM
     plan: PlanOptions = field(default_factory=_default_plan_options)
     #: build a hardware board's image for its closest emulated core (same memory limits)
     emulate: bool = False
