@@ -45,13 +45,16 @@ MIN_OP_MODELS = 3
 UNREACHABLE = {"SQUEEZE", "TINYML_COPY_REGION"}
 
 #: tinyml bugs the fuzzer found, minimised: (case, seed) -> the bug. A case is "host", "reference",
-#: "cmsis-nn" or a PLAN_VARIANTS name; a seed that case does not run anyway is added to it. Each is a
-#: strict xfail: once the bug is fixed the case passes, fails as XPASS, and its entry goes.
-KNOWN_BUGS: dict[tuple[str, int], str] = {
+#: "cmsis-nn" or a PLAN_VARIANTS name; a seed that case does not run anyway is added to it. An open bug is a
+#: strict xfail (once fixed, the case passes, fails as XPASS, and its entry moves to FIXED_BUGS).
+KNOWN_BUGS: dict[tuple[str, int], str] = {}
+
+#: fixed bugs, kept as regression cases: their seeds run in their case like any other
+FIXED_BUGS: dict[tuple[str, int], str] = {
     ("patches-forced", 845): (
-        "a patch stage cuts activations into tiles but passes constant operands whole: the MUL of the "
-        "(1,3,11,3) input by a (3,11,3) constant, in 2x2 patches over MUL -> DEPTHWISE_CONV_2D, gets a "
-        "(1,1,7,3) tile and the whole constant, and compiling raises Unsupported (shapes do not broadcast)"
+        "a patch stage cut activations into tiles but passed constant operands whole: the MUL of the "
+        "(1,3,11,3) input by a (3,11,3) constant, in 2x2 patches, got a (1,1,7,3) tile and the whole constant; "
+        "elementwise ops with a spatially varying constant now end a patch stage"
     ),
 }
 
@@ -69,7 +72,7 @@ EMULATED = {seed: ("speed", "memory")[i % 2] for i, seed in enumerate(SEEDS[::5]
 
 
 #: every seed some case runs
-ALL_SEEDS = sorted({*SEEDS, *(seed for _, seed in KNOWN_BUGS)})
+ALL_SEEDS = sorted({*SEEDS, *(seed for _, seed in [*KNOWN_BUGS, *FIXED_BUGS])})
 
 
 def _marks(case: str, seed: int) -> list[pytest.MarkDecorator]:
@@ -78,8 +81,9 @@ def _marks(case: str, seed: int) -> list[pytest.MarkDecorator]:
 
 
 def _seeds(case: str, seeds: list[int]) -> list[int]:
-    """The seeds a case runs: its own, then those of its known bugs."""
-    return [*seeds, *(seed for c, seed in KNOWN_BUGS if c == case and seed not in seeds)]
+    """The seeds a case runs: its own, then those of its known and fixed bugs."""
+    extra = [seed for c, seed in [*KNOWN_BUGS, *FIXED_BUGS] if c == case and seed not in seeds]
+    return [*seeds, *dict.fromkeys(extra)]
 
 
 def _params(case: str, seeds: list[int]) -> list:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.kernels import REGISTRY
 from tinyml.kernels.portable.conv import window_padding
@@ -121,8 +123,29 @@ def _stageable(op: Operator) -> bool:
         return len(op.input(0).shape) == 4 and op.input(0).shape[0] == 1
     if op.type in ELEMENTWISE:
         acts = [t for t in op.inputs if t is not None and not t.is_const]
-        return all(t.shape == op.outputs[0].shape for t in acts) and len(op.outputs[0].shape) == 4
+        # a constant operand is cut per patch (see _const_part), so it must broadcast to the 4-D output
+        consts = [t for t in op.inputs if t is not None and t.is_const]
+        fits = all(len(t.shape) <= 4 and _broadcasts(t.shape, op.outputs[0].shape) for t in consts)
+        return fits and all(t.shape == op.outputs[0].shape for t in acts) and len(op.outputs[0].shape) == 4
     return False
+
+
+def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    padded = (1,) * (len(to) - len(shape)) + tuple(shape)
+    return len(padded) == len(to) and all(a in (1, b) for a, b in zip(padded, to, strict=True))
+
+
+def _const_part(t: Tensor, region: Region, tag: str) -> Tensor:
+    """The part of constant operand `t` an elementwise op reads for output `region`: a constant that varies over
+    rows or columns is cut to the region (one constant per patch), one that does not is passed whole."""
+    shape4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+    if shape4[1] == 1 and shape4[2] == 1:
+        return t
+    rows = slice(region.y0, region.y1) if shape4[1] > 1 else slice(None)
+    cols = slice(region.x0, region.x1) if shape4[2] > 1 else slice(None)
+    data = np.ascontiguousarray(t.data.reshape(shape4)[:, rows, cols, :])
+    name = f"{t.name} [{tag}, rows {region.y0}-{region.y1 - 1} cols {region.x0}-{region.x1 - 1}]"
+    return Tensor(name, data.shape, t.dtype, t.quant, data, t.bits, t.index)
 
 
 def _tiles(size: int, parts: int) -> list[tuple[int, int]]:
@@ -178,7 +201,7 @@ def _patch_ops(
         out_region = need[id(op.outputs[0])]
         for t in op.inputs:
             if t is None or t.is_const:
-                inputs.append(t)
+                inputs.append(t if t is None or op.type in WINDOWED else _const_part(t, out_region, tag))
                 continue
             want = _needed(windows.get(id(op)), out_region, t)
             have = need[id(t)]
