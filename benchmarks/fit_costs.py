@@ -53,9 +53,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
+from tinyml import pipeline
 from tinyml.codegen.project import write_project
-from tinyml.codegen.render import render_model
-from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph
 from tinyml.kernels import Kernel
 from tinyml.kernels import costs as costmodel
@@ -63,8 +62,7 @@ from tinyml.kernels.backends import PORTABLE, Backend, CoreFeatures
 from tinyml.kernels.cmsis_nn import cmsis_kernels
 from tinyml.kernels.fast import FAST_KERNELS
 from tinyml.measure.session import infer_all, session
-from tinyml.passes import optimize
-from tinyml.plan import PlanOptions, plan_model
+from tinyml.plan import PlanOptions
 from tinyml.reference.inputs import random_inputs
 from tinyml.resources import cache_root, data_dir
 from tinyml.target.boards import Board, load_board
@@ -362,9 +360,9 @@ def measure(model: Path, board: Board, cmsis: CmsisPaths, mix: tuple[str, str, s
     """Plan and render `model`; run it (or read the cached counts of the same code) and return the counts."""
     label, kind, prefer, in_place = mix
     backend = backend_for(kind, board, cmsis)
-    graph = optimize(load_model(model))
-    planned = plan_model(graph, backend, PlanOptions(in_place=in_place, patches=patches, prefer=prefer))
-    code = render_model(planned.graph, planned.plan, board, backend)
+    graph = pipeline.load(model)
+    planned = pipeline.plan(graph, board, backend, PlanOptions(in_place=in_place, patches=patches, prefer=prefer))
+    code = pipeline.render(planned, board, backend)
     h = hashlib.sha256(f"{board.name}|{firmware_fingerprint()}|{cmsis.nn}|{cmsis.core}".encode())
     for name, text in sorted(code.files.items()):
         h.update(name.encode() + b"\0" + text.encode())
