@@ -1,4 +1,4 @@
-"""Fit the kernel cost model (tinyml/costs.json) from per-layer counts measured on emulated cores.
+"""Fit the kernel cost model (tinyml/kernels/costs.json) from per-layer counts measured on emulated cores.
 
 For each board (mps2-an386: Cortex-M4, mps2-an500: Cortex-M7, mps3-an547: Cortex-M55),
 every model (the five MLPerf Tiny models, and seeded synthetic Keras models that widen
