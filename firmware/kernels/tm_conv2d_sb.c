@@ -1,0 +1,86 @@
+/*
+ * CONV_2D with operands of 8, 4 or 2 bits (tm_subbyte.h): packed activations
+ * in and out, packed signed weights.
+ *
+ * For each output pixel (and group) the window is gathered once into scratch
+ * as int8 values, the taps in the padding holding -input_offset so that they
+ * contribute nothing (TFLite skips them; the folded bias expects every tap).
+ * Each output channel is then one dot product of that column with its weight
+ * row, decoded a byte at a time. The output is written element by element.
+ */
+#include "tinyml/tm_kernels.h"
+#include "tinyml/tm_math.h"
+
+int32_t tm_conv2d_sb_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
+                                     const tm_dims *filter_dims, const tm_dims *output_dims) {
+  (void)params;
+  (void)input_dims;
+  (void)output_dims;
+  return filter_dims->h * filter_dims->w * filter_dims->c;
+}
+
+tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, const tm_per_channel_quant *quant,
+                       const tm_dims *input_dims, const void *input, const tm_dims *filter_dims, const void *filter,
+                       const tm_dims *bias_dims, const int32_t *bias, const tm_dims *output_dims, void *output) {
+  (void)bias_dims;
+  const tm_conv_params *p = &params->conv;
+  const int32_t in_bits = params->bits.input;
+  const int32_t w_bits = params->bits.filter;
+  const int32_t out_bits = params->bits.output;
+  const int32_t fc = filter_dims->c;
+  const int32_t in_c = input_dims->c;
+  if (!tm_sb_valid_bits(in_bits) || !tm_sb_valid_bits(w_bits) || !tm_sb_valid_bits(out_bits) || fc <= 0 ||
+      in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
+      output_dims->c % (in_c / fc) != 0 || p->input_offset < -127 || p->input_offset > 128) {
+    return TM_ERROR_ARG;
+  }
+  const int32_t kh = filter_dims->h;
+  const int32_t kw = filter_dims->w;
+  const int32_t k = kh * kw * fc;
+  if (ctx->buf == NULL || ctx->size < k) {
+    return TM_ERROR_SCRATCH;
+  }
+  int8_t *column = (int8_t *)ctx->buf;
+  const int8_t pad = (int8_t)(-p->input_offset);
+  const int32_t groups = in_c / fc;
+  const int32_t per_group = output_dims->c / groups;
+  const int32_t in_h = input_dims->h;
+  const int32_t in_w = input_dims->w;
+  const int32_t out_c = output_dims->c;
+  const int32_t act_min = p->activation.min;
+  const int32_t act_max = p->activation.max;
+  int32_t o = 0; /* flat index of the next output element */
+
+  for (int32_t b = 0; b < input_dims->n; ++b) {
+    const int32_t image = b * in_h * in_w * in_c;
+    for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+      const int32_t y0 = oy * p->stride.h - p->padding.h;
+      for (int32_t ox = 0; ox < output_dims->w; ++ox) {
+        const int32_t x0 = ox * p->stride.w - p->padding.w;
+        for (int32_t g = 0; g < groups; ++g) {
+          int8_t *dst = column;
+          for (int32_t ky = 0; ky < kh; ++ky) {
+            const int32_t y = y0 + ky * p->dilation.h;
+            for (int32_t kx = 0; kx < kw; ++kx, dst += fc) {
+              const int32_t x = x0 + kx * p->dilation.w;
+              if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                for (int32_t c = 0; c < fc; ++c) {
+                  dst[c] = pad;
+                }
+              } else {
+                tm_sb_unpack(input, image + (y * in_w + x) * in_c + g * fc, fc, in_bits, dst);
+              }
+            }
+          }
+          for (int32_t oc = g * per_group; oc < (g + 1) * per_group; ++oc) {
+            int32_t acc = bias[oc] + tm_sb_dot(column, filter, oc * k, k, w_bits);
+            acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
+            tm_sb_store(output, o + oc, out_bits, tm_clamp_s8(acc, act_min, act_max));
+          }
+        }
+        o += out_c;
+      }
+    }
+  }
+  return TM_OK;
+}
