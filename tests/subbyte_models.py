@@ -29,6 +29,7 @@ class Conv:
     """CONV_2D, per-channel weights; `groups` > 1 makes a grouped convolution."""
 
     filters: int
+    groups: int = 1
     kernel: tuple[int, int] = (3, 3)
     strides: tuple[int, int] = (1, 1)
     padding: str = "SAME"
@@ -130,7 +131,7 @@ def subbyte_model(path: Path, input_shape: tuple[int, ...], layers: Sequence[Lay
             for layer in layers:
                 if isinstance(layer, Conv):
                     cin = int(y.shape[-1])
-                    w = weights((*layer.kernel, cin, layer.filters), layer.weight_bits, True)
+                    w = weights((*layer.kernel, cin // layer.groups, layer.filters), layer.weight_bits, True)
                     bias = tf.constant(rng.uniform(-0.5, 0.5, layer.filters).astype(np.float32))
                     y = tf.nn.conv2d(y, w, (1, *layer.strides, 1), layer.padding, dilations=layer.dilation) + bias
                     y = activate(y, layer.act_bits, layer.activation)

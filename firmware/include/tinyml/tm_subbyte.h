@@ -31,6 +31,7 @@
 #include "tinyml/tm_elementwise.h"
 #include "tinyml/tm_fc.h"
 #include "tinyml/tm_pool.h"
+#include "tinyml/tm_shape.h"
 
 /* --- element access --- */
 
@@ -221,6 +222,15 @@ tm_status tm_maxpool2d_sb(const tm_context *ctx, const tm_pool_sb_params *params
 tm_status tm_add_sb(const tm_context *ctx, const tm_add_sb_params *params, const tm_add_quant *quant,
                     const tm_dims *input1_dims, const void *input1, const tm_dims *input2_dims, const void *input2,
                     const tm_dims *output_dims, void *output);
+
+typedef struct {
+  tm_region_params region;
+  int32_t bits; /* of both tensors */
+} tm_region_sb_params;
+
+/* tm_copy_region_s8 for tensors of 8, 4 or 2 bits. No scratch. */
+tm_status tm_copy_region_sb(const tm_region_sb_params *params, const tm_dims *src_dims, const void *src,
+                            const tm_dims *dst_dims, void *dst);
 
 /* Convert between bit widths (flat; element counts must match). No scratch. */
 tm_status tm_repack_sb(const tm_context *ctx, const tm_repack_params *params, const tm_dims *input_dims,
