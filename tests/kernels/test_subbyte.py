@@ -1,0 +1,152 @@
+"""Sub-byte activations (4 and 2 bits) and 2-bit weights, stored packed: standard TFLite models (tests/subbyte_models.py)
+compiled for the host and the emulated Cortex-M7, every output byte checked against TFLite Micro, the packed
+tensors counted packed by the planner (exact figures against the int8 plan of the same model), the weights packed
+in flash, and the IR interpreter agreeing on the packed graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from subbyte_models import Add, Conv, Dense, Depthwise, Pool, subbyte_model
+from support import assert_bit_exact, tinyml
+from tinyml import pipeline
+from tinyml.frontend import load_model
+from tinyml.ir.graph import Graph
+from tinyml.ir.types import INT2, UINT2, UINT4
+from tinyml.kernels.backends import PORTABLE
+from tinyml.ops.base import Role
+from tinyml.passes import PASSES, pack_subbyte
+from tinyml.plan import PlanOptions, align
+from tinyml.reference import run
+from tinyml.reference.inputs import random_inputs
+from tinyml.reference.tflm import tflm_outputs
+
+#: every op with packed I/O, at 8, 4 and 2 bits in and out, aligned and odd shapes
+MODELS = {
+    # conv (int8 in, 4-bit out) -> depthwise (2-bit weights, 2-bit out) -> 1x1 conv (4-bit) -> max pool -> conv (2-bit
+    # weights) -> ADD with the pool's output -> average pool -> reshape -> dense (2-bit weights, int8 out)
+    "chain": (
+        (1, 8, 8, 3),
+        [
+            Conv(8, act_bits=4),
+            Depthwise(weight_bits=2, act_bits=2),
+            Conv(8, kernel=(1, 1), act_bits=4),
+            Pool("max"),
+            Conv(8, weight_bits=2, act_bits=4),
+            Add(skip=3, act_bits=4),
+            Pool("avg"),
+            Dense(5, weight_bits=2),
+        ],
+    ),
+    # rows and pixels that start inside a byte: odd channels, strides, dilation, a depth multiplier, SAME average
+    # pooling with border windows, a grouped conv, 2-bit dense output
+    "odd": (
+        (1, 7, 9, 3),
+        [
+            Conv(5, strides=(2, 2), act_bits=4),
+            Depthwise(weight_bits=2, act_bits=2, multiplier=2, padding="VALID"),
+            Conv(3, dilation=(2, 2), weight_bits=2, act_bits=4),
+            Pool("avg", size=(3, 3), strides=(2, 2), padding="SAME"),
+            Conv(6, kernel=(1, 1), act_bits=2),
+            Conv(4, kernel=(1, 1), groups=2, weight_bits=2, act_bits=4),
+            Dense(7, weight_bits=2, act_bits=2),
+            Dense(3),
+        ],
+    ),
+}
+
+#: for the memory figures: a chain whose int8 plan peaks at the second conv
+PEAK = ((1, 16, 16, 4), [Conv(8, act_bits=4), Conv(8, act_bits=2, weight_bits=2), Pool("max"), Dense(10, weight_bits=2)])
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    d = tmp_path_factory.mktemp("subbyte")
+    paths = {name: subbyte_model(d / f"{name}.tflite", shape, layers) for name, (shape, layers) in MODELS.items()}
+    paths["peak"] = subbyte_model(d / "peak.tflite", *PEAK)
+    return SimpleNamespace(dir=d, **paths)
+
+
+def _int8_graph(model: Path) -> Graph:
+    """The model through every pass but the packing: the int8 graph tinyml compiled before."""
+    graph = load_model(model)
+    for run_pass in PASSES:
+        if run_pass is not pack_subbyte:
+            run_pass(graph)
+    return graph
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_host_bit_exact_with_tflite_micro(models, name, tmp_path):
+    model = getattr(models, name)
+    planned = assert_bit_exact(model, tmp_path, seeds=range(4))
+    types = [t.type for t in planned.graph.tensors()]
+    # the models' every sub-byte tensor is packed: 4- and 2-bit activations, 2-bit weights
+    assert types.count(UINT4) >= 3 and types.count(UINT2) >= 2 and types.count(INT2) >= 3
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_reference_on_the_packed_graph(models, name):
+    """tinyml.reference runs the packed IR (codes in their shifted quantization) to TFLite Micro's bytes."""
+    model = getattr(models, name)
+    graph = pipeline.load(model)
+    for seed in range(3):
+        inputs = random_inputs(model, seed)
+        for got, want in zip(run(graph, inputs), tflm_outputs(model, inputs), strict=True):
+            assert np.array_equal(got, want)
+
+
+def test_emulated_m7_bit_exact(models, tmp_path):
+    """The same models on mps2-an500 (CMSIS-NN's kernels, when installed, run the int8 ops and refuse the packed
+    ones, which fall back to the portable kernels), two inputs each."""
+    for name in MODELS:
+        model = getattr(models, name)
+        inputs = [random_inputs(model, seed) for seed in range(2)]
+        (tmp_path / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
+        expected = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
+        files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
+        proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} on mps2-an500 differs from TFLite Micro"
+
+
+def test_peak_sram_counts_packed_tensors(models):
+    """Layer by layer (no in-place, no patches), the peak is the live tensors at the worst op: int8, the second
+    conv's 16x16x8 input and output (4,096 bytes); packed, the first conv's int8 input, its 4-bit output and its
+    window of scratch: 1,024 + 1,024 + 48 = 2,096 bytes."""
+    options = PlanOptions(in_place=False, patches="off", prefer="memory")
+    board = pipeline.target("host")
+    packed = pipeline.plan(pipeline.load(models.peak), board, PORTABLE, options)
+    int8 = pipeline.plan(_int8_graph(models.peak), board, PORTABLE, options)
+    conv1, conv2 = packed.graph.ops[:2]
+    x, a, b = conv1.input(0), conv1.outputs[0], conv2.outputs[0]
+    assert (x.nbytes, a.nbytes, b.nbytes) == (1024, 1024, 512)  # 16x16x4 int8, 16x16x8 at 4 and at 2 bits
+    scratch = PORTABLE.kernel(conv1).scratch_bytes(conv1)
+    assert scratch == 3 * 3 * 4  # one window of int8 values
+    assert packed.plan.peak == x.nbytes + a.nbytes + align(scratch) == 2096
+    assert int8.plan.peak == 2 * 16 * 16 * 8 == 4096
+    # the default plan (fastest that fits, in place and patches allowed) keeps most of the saving
+    default_packed = pipeline.plan(pipeline.load(models.peak), board, PORTABLE)
+    default_int8 = pipeline.plan(_int8_graph(models.peak), board, PORTABLE)
+    assert default_packed.peak < default_int8.peak
+
+
+def test_two_bit_weights_are_packed_in_flash(models):
+    """Codegen emits the 2-bit weights four to a byte: the flash the weights take (what the report counts) drops
+    by three quarters of theirs; the first conv's weights stay int8."""
+    board = pipeline.target("host")
+
+    def weight_bytes(graph: Graph) -> int:
+        code = pipeline.render(pipeline.plan(graph, board, PORTABLE), board, PORTABLE)
+        return sum(c.nbytes for c in code.consts if c.role is Role.WEIGHTS)
+
+    graph = pipeline.load(models.peak)
+    w2 = [op.input(1) for op in graph.ops if op.type in ("CONV_2D", "FULLY_CONNECTED") and op.input(1).type == INT2]
+    assert [w.shape for w in w2] == [(8, 3, 3, 8), (10, 512)]
+    first = 8 * 3 * 3 * 4
+    assert weight_bytes(graph) == first + (8 * 3 * 3 * 8 + 10 * 512) // 4 == 1712
+    assert weight_bytes(_int8_graph(models.peak)) == first + 8 * 3 * 3 * 8 + 10 * 512 == 5984
