@@ -5,8 +5,8 @@
  * For each output pixel (and group) the window is gathered once into scratch
  * as int8 values, the taps in the padding holding -input_offset so that they
  * contribute nothing (TFLite skips them; the folded bias expects every tap).
- * Each output channel is then one dot product of that column with its weight
- * row, decoded a byte at a time. The output is written element by element.
+ * Output channels then take dot products of that column with their weight
+ * rows, two at a time for int8 weights, packed rows decoded a byte at a time. The output is written element by element.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
@@ -72,10 +72,21 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
               }
             }
           }
-          for (int32_t oc = g * per_group; oc < (g + 1) * per_group; ++oc) {
-            int32_t acc = bias[oc] + tm_sb_dot(column, filter, oc * k, k, w_bits);
-            acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
-            tm_sb_store(output, o + oc, out_bits, tm_clamp_s8(acc, act_min, act_max));
+          for (int32_t oc = g * per_group; oc < (g + 1) * per_group; oc += 2) {
+            const int pair = oc + 1 < (g + 1) * per_group;
+            int32_t acc0 = bias[oc];
+            int32_t acc1 = pair ? bias[oc + 1] : 0;
+            if (pair) {
+              tm_sb_dot2(column, filter, oc * k, (oc + 1) * k, k, w_bits, &acc0, &acc1);
+            } else {
+              acc0 += tm_sb_dot(column, filter, oc * k, k, w_bits);
+            }
+            acc0 = tm_requantize(acc0, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
+            tm_sb_store(output, o + oc, out_bits, tm_clamp_s8(acc0, act_min, act_max));
+            if (pair) {
+              acc1 = tm_requantize(acc1, quant->multiplier[oc + 1], quant->shift[oc + 1]) + p->output_offset;
+              tm_sb_store(output, o + oc + 1, out_bits, tm_clamp_s8(acc1, act_min, act_max));
+            }
           }
         }
         o += out_c;

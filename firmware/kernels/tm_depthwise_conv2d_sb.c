@@ -1,7 +1,12 @@
 /*
  * DEPTHWISE_CONV_2D with operands of 8, 4 or 2 bits (tm_subbyte.h), any depth
- * multiplier. Taps in the padding subtract input_offset * filter, taking back
- * what the folded bias counted for them, as tm_depthwise_conv2d_s8 does.
+ * multiplier.
+ *
+ * For each output pixel the window (every tap, every input channel) is first
+ * gathered into scratch as int8 values, taps in the padding holding
+ * -input_offset so that they contribute nothing (TFLite skips them; the folded
+ * bias expects every tap). Each output channel is then a strided dot product
+ * of that column with its weights.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
@@ -9,17 +14,14 @@
 int32_t tm_depthwise_conv2d_sb_get_buffer_size(const tm_dw_conv_sb_params *params, const tm_dims *input_dims,
                                                const tm_dims *filter_dims, const tm_dims *output_dims) {
   (void)params;
-  (void)input_dims;
-  (void)filter_dims;
   (void)output_dims;
-  return 0;
+  return filter_dims->h * filter_dims->w * input_dims->c;
 }
 
 tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_params *params,
                                  const tm_per_channel_quant *quant, const tm_dims *input_dims, const void *input,
                                  const tm_dims *filter_dims, const void *filter, const tm_dims *bias_dims,
                                  const int32_t *bias, const tm_dims *output_dims, void *output) {
-  (void)ctx;
   (void)bias_dims;
   const tm_dw_conv_params *p = &params->conv;
   const int32_t in_bits = params->bits.input;
@@ -29,14 +31,20 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
   const int32_t out_c = output_dims->c;
   const int32_t mult = p->ch_mult;
   if (!tm_sb_valid_bits(in_bits) || !tm_sb_valid_bits(w_bits) || !tm_sb_valid_bits(out_bits) ||
-      in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n) {
+      in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n ||
+      p->input_offset < -127 || p->input_offset > 128) {
     return TM_ERROR_ARG;
   }
   const int32_t kh = filter_dims->h;
   const int32_t kw = filter_dims->w;
+  const int32_t taps = kh * kw;
+  if (ctx->buf == NULL || ctx->size < taps * in_c) {
+    return TM_ERROR_SCRATCH;
+  }
+  int8_t *column = (int8_t *)ctx->buf;
+  const int8_t pad = (int8_t)(-p->input_offset);
   const int32_t in_h = input_dims->h;
   const int32_t in_w = input_dims->w;
-  const int32_t in_offset = p->input_offset;
   const int32_t act_min = p->activation.min;
   const int32_t act_max = p->activation.max;
   int32_t o = 0;
@@ -47,20 +55,32 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
       const int32_t y0 = oy * p->stride.h - p->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
         const int32_t x0 = ox * p->stride.w - p->padding.w;
+        int8_t *dst = column;
+        for (int32_t ky = 0; ky < kh; ++ky) {
+          const int32_t y = y0 + ky * p->dilation.h;
+          for (int32_t kx = 0; kx < kw; ++kx, dst += in_c) {
+            const int32_t x = x0 + kx * p->dilation.w;
+            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+              for (int32_t c = 0; c < in_c; ++c) {
+                dst[c] = pad;
+              }
+            } else {
+              tm_sb_unpack(input, image + (y * in_w + x) * in_c, in_c, in_bits, dst);
+            }
+          }
+        }
         for (int32_t ic = 0; ic < in_c; ++ic) {
           for (int32_t m = 0; m < mult; ++m) {
             const int32_t oc = ic * mult + m;
             int32_t acc = bias[oc];
-            for (int32_t ky = 0; ky < kh; ++ky) {
-              const int32_t y = y0 + ky * p->dilation.h;
-              for (int32_t kx = 0; kx < kw; ++kx) {
-                const int32_t x = x0 + kx * p->dilation.w;
-                const int32_t f = tm_sb_load_signed(filter, (ky * kw + kx) * out_c + oc, w_bits);
-                if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
-                  acc -= in_offset * f;
-                } else {
-                  acc += tm_sb_load(input, image + (y * in_w + x) * in_c + ic, in_bits) * f;
-                }
+            if (w_bits == 8) {
+              const int8_t *f = (const int8_t *)filter + oc;
+              for (int32_t t = 0; t < taps; ++t) {
+                acc += column[t * in_c + ic] * f[t * out_c];
+              }
+            } else {
+              for (int32_t t = 0; t < taps; ++t) {
+                acc += column[t * in_c + ic] * tm_sb_load_signed(filter, t * out_c + oc, w_bits);
               }
             }
             acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;

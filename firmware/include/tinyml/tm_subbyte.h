@@ -78,10 +78,39 @@ static inline void tm_sb_store(void *data, int32_t i, int32_t bits, int32_t v) {
   }
 }
 
-/* Unpack `count` activation elements from element `first` into int8 (codes of 4 or 2 bits fit). */
+/* Unpack `count` activation elements from element `first` into int8 (codes of 4 or 2 bits fit); whole bytes at
+ * a time where the run is aligned. */
 static inline void tm_sb_unpack(const void *data, int32_t first, int32_t count, int32_t bits, int8_t *dst) {
-  for (int32_t i = 0; i < count; ++i) {
-    dst[i] = (int8_t)tm_sb_load(data, first + i, bits);
+  const uint8_t *p = (const uint8_t *)data;
+  int32_t i = 0;
+  if (bits == 8) {
+    for (; i < count; ++i) {
+      dst[i] = (int8_t)p[first + i];
+    }
+    return;
+  }
+  const int32_t per_byte = 8 / bits;
+  for (; i < count && (first + i) % per_byte != 0; ++i) {
+    dst[i] = (int8_t)tm_sb_field(p, first + i, bits);
+  }
+  const uint8_t *b = p + (first + i) / per_byte;
+  if (bits == 4) {
+    for (; i + 2 <= count; i += 2) {
+      const uint8_t byte = *b++;
+      dst[i] = (int8_t)(byte & 0xF);
+      dst[i + 1] = (int8_t)(byte >> 4);
+    }
+  } else {
+    for (; i + 4 <= count; i += 4) {
+      const uint8_t byte = *b++;
+      dst[i] = (int8_t)(byte & 3);
+      dst[i + 1] = (int8_t)((byte >> 2) & 3);
+      dst[i + 2] = (int8_t)((byte >> 4) & 3);
+      dst[i + 3] = (int8_t)(byte >> 6);
+    }
+  }
+  for (; i < count; ++i) {
+    dst[i] = (int8_t)tm_sb_field(p, first + i, bits);
   }
 }
 
@@ -120,6 +149,28 @@ static inline int32_t tm_sb_dot(const int8_t *x, const void *w, int32_t first, i
     acc += x[i] * tm_sb_load_signed(w, first + i, bits);
   }
   return acc;
+}
+
+/* Two dot products of `x` with the weight rows starting at elements first0 and first1: for int8 weights each
+ * input load feeds both (as tm_dot2_s8); packed rows take tm_sb_dot each. */
+static inline void tm_sb_dot2(const int8_t *x, const void *w, int32_t first0, int32_t first1, int32_t n,
+                              int32_t bits, int32_t *acc0, int32_t *acc1) {
+  if (bits != 8) {
+    *acc0 += tm_sb_dot(x, w, first0, n, bits);
+    *acc1 += tm_sb_dot(x, w, first1, n, bits);
+    return;
+  }
+  const int8_t *w0 = (const int8_t *)w + first0;
+  const int8_t *w1 = (const int8_t *)w + first1;
+  int32_t a0 = *acc0;
+  int32_t a1 = *acc1;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = x[i];
+    a0 += v * w0[i];
+    a1 += v * w1[i];
+  }
+  *acc0 = a0;
+  *acc1 = a1;
 }
 
 /* Sum of n signed weights from element `first`. */
@@ -190,7 +241,10 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
                        const tm_dims *input_dims, const void *input, const tm_dims *filter_dims, const void *filter,
                        const tm_dims *bias_dims, const int32_t *bias, const tm_dims *output_dims, void *output);
 
-/* DEPTHWISE_CONV_2D (any depth multiplier). No scratch. */
+/*
+ * DEPTHWISE_CONV_2D (any depth multiplier), through a gathered window as
+ * CONV_2D. Scratch: kh * kw * input c bytes; input_offset in [-127, 128].
+ */
 int32_t tm_depthwise_conv2d_sb_get_buffer_size(const tm_dw_conv_sb_params *params, const tm_dims *input_dims,
                                                const tm_dims *filter_dims, const tm_dims *output_dims);
 tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_params *params,
