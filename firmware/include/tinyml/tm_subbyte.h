@@ -29,6 +29,7 @@
 #include "tinyml/tm_types.h"
 #include "tinyml/tm_conv.h"
 #include "tinyml/tm_elementwise.h"
+#include "tinyml/tm_fast.h"
 #include "tinyml/tm_fc.h"
 #include "tinyml/tm_pool.h"
 #include "tinyml/tm_shape.h"
@@ -289,5 +290,23 @@ tm_status tm_copy_region_sb(const tm_region_sb_params *params, const tm_dims *sr
 /* Convert between bit widths (flat; element counts must match). No scratch. */
 tm_status tm_repack_sb(const tm_context *ctx, const tm_repack_params *params, const tm_dims *input_dims,
                        const void *input, const tm_dims *output_dims, void *output);
+
+typedef struct {
+  tm_fast_conv_params conv; /* input_zero_point: the stored one */
+  int32_t input_bits;
+  int32_t output_bits;
+} tm_fast_conv_sb_params;
+
+/*
+ * CONV_2D (no dilation or groups) with packed activations on tinyml's fast
+ * blocked product: int8 weights laid out and channels recast as for
+ * tm_fast_conv_s8 (tm_fast.h). Scratch: tm_fast_conv_sb_get_buffer_size bytes
+ * (a pixel pair's cols, one int8 window, a pair of int8 outputs).
+ */
+int32_t tm_fast_conv_sb_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims,
+                                        const tm_dims *output_dims);
+tm_status tm_fast_conv_sb(const tm_context *ctx, const tm_fast_conv_sb_params *params, const tm_dims *input_dims,
+                          const void *input, const tm_dims *filter_dims, const int8_t *weights,
+                          const tm_fast_channel *channels, const tm_dims *output_dims, void *output);
 
 #endif /* TINYML_TM_SUBBYTE_H */
