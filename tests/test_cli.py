@@ -141,8 +141,8 @@ def test_report_json(name):
     proc = tinyml("report", str(model), "--board", "host", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["schema"] == "tinyml.report/3"
-    for key in ("sram", "ram", "flash", "budget", "macs", "layers"):
+    assert report["schema"] == "tinyml.report/4"
+    for key in ("sram", "ram", "flash", "budget", "macs", "latency", "layers"):
         assert key in report
     assert report["sram"]["peak_bytes"] <= tflm_arena_bytes(model)
     assert report["macs"] == sum(layer["macs"] for layer in report["layers"]) > 0
@@ -262,7 +262,10 @@ def bad_value_cases() -> list[tuple[list[str], list[str]]]:
         ([*comp, "--patches", "banana"], ["--patches", "ROWSxCOLS@OPS"]),
         ([*comp, "--patches", "0x2@3"], ["--patches", "ROWSxCOLS@OPS"]),
         ([*comp, "--kernels", "cmsis"], ["--kernels", "cmsis-nn", "portable"]),
-        ([*comp, "--prefer", "fast"], ["--prefer", "balanced"]),
+        ([*comp, "--prefer", "fast"], ["--prefer", "speed", "memory"]),
+        ([*comp, "--prefer", "balanced"], ["--prefer", "speed", "memory"]),
+        ([*comp, "--sram-budget", "lots"], ["--sram-budget", "'lots' is not a memory size", "256K"]),
+        ([*bench, "--sram-budget", "0"], ["--sram-budget", "'0' is not a memory size"]),
         ([*comp, "--io", "ext"], ["--io", "external"]),
         ([*comp, "--cmsis-nn", "{t}/none"], ["--cmsis-nn", "no directory"]),
         ([*comp, "--board", "stm32f74"], ["unknown board", "did you mean stm32f746"]),
@@ -337,10 +340,11 @@ def test_help_groups_the_shared_options(command):
     text = tinyml(command, "--help").stdout
     assert "--board" in help_section(text, "target")
     kernels = help_section(text, "kernels")
-    assert all(o in kernels for o in ("--kernels", "--cmsis-nn", "--cmsis", "--prefer"))
+    assert all(o in kernels for o in ("--kernels", "--cmsis-nn", "--cmsis"))
     planning = help_section(text, "memory planning")
-    assert all(o in planning for o in ("--no-in-place", "--io", "--patches", "--max-mac-overhead"))
-    assert "--patches" not in kernels and "--prefer" not in planning
+    options = ("--prefer", "--sram-budget", "--no-in-place", "--io", "--patches", "--max-mac-overhead")
+    assert all(o in planning for o in options)
+    assert "--patches" not in kernels and "--prefer" not in kernels and "--kernels" not in planning
 
 
 @pytest.mark.parametrize("command", COMMANDS)

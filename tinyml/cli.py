@@ -44,6 +44,7 @@ def _compile_options(args: argparse.Namespace, emulate: bool = False) -> Compile
         patches=args.patches,
         max_mac_overhead=args.max_mac_overhead,
         prefer=args.prefer,
+        sram_budget=args.sram_budget,
     )
     return CompileOptions(
         args.kernels,
@@ -72,11 +73,20 @@ def _target(args: argparse.Namespace, emulate: bool = False) -> Board:
     return pipeline.target(args.board, emulate)
 
 
-def _compile(args: argparse.Namespace, board: Board) -> Compiled:
+def _compile(args: argparse.Namespace, board: Board, check_budget: bool = True) -> Compiled:
+    """Compile for `board`. With --sram-budget, a plan that does not fit it stops here (status 3), before anything
+    is built: the board's own RAM is checked when the firmware links."""
     from tinyml import pipeline
 
     c = pipeline.compile_model(args.model, board, _compile_options(args))
     _quantized_note(args, c.quantized)
+    if check_budget and args.sram_budget is not None and pipeline.ram_needed(c) > args.sram_budget:
+        from tinyml.measure.report import failure_fix
+
+        report = pipeline.report(c)  # the report's own words: what needs the RAM, and where it peaks
+        over = [f["message"] for f in report["failures"] if f["kind"] == "budget" and f["figure"] == "sram"]
+        if over:
+            raise BudgetExceededError(over[0], failure_fix(report))
     return c
 
 
@@ -232,7 +242,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     program = pipeline.build(c)
     with session(c.board, program, c.graph, port=args.port, emulator=args.emulator) as client:
         results = infer_all(client, inputs)
-    report = bench_report(c.graph, c.board, results, expected, args.port)
+    report = bench_report(c.graph, c.board, results, expected, args.port, c.plan, _target(args))
     print(json.dumps(report, indent=2) if args.json else format_bench(report))
     if report["matched"] != report["runs"]:
         raise MismatchError(
@@ -272,6 +282,7 @@ def _output_lines(graph: Graph, data: bytes, limit: int = 16) -> list[str]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml import pipeline
+    from tinyml.measure.benchmark import bench_report, measured_lines
     from tinyml.measure.session import infer_all, session
     from tinyml.reference.inputs import random_inputs
     from tinyml.target.flash import choose_flasher, flash
@@ -304,11 +315,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"ran on {c.board.name} under {where}: one inference on seeded random input")
     for line in _output_lines(c.graph, result.output):
         print(line)
-    print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
-    if args.emulator == "qemu":
-        from tinyml.target.qemu import instructions_per_cycle
-
-        print(f"  instructions {round(result.total_cycles * instructions_per_cycle(c.board)):,} (QEMU -icount)")
+    port = None if args.emulator == "qemu" else args.emulator  # QEMU's counts are instructions (-icount)
+    measured = bench_report(c.graph, c.board, [result], [expected], port, c.plan, _target(args))
+    for line in measured_lines(measured):
+        print(line)
     same = result.output == expected
     print(f"  TFLite Micro {'identical output' if same else 'DIFFERENT output'}")
     if not same:
@@ -351,16 +361,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tinyml.measure import report as rep
 
     # every option is checked before compiling, so a typo fails at once with status 2
-    sram_budget = rep.parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None
-    flash_budget = rep.parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None
     max_growth = rep.parse_percent(args.max_growth, "--max-growth") if args.max_growth is not None else None
     if max_growth is not None and args.baseline is None:
         raise UsageError("--max-growth needs --baseline OLD.json", "save a baseline with `tinyml report --json`")
     baseline = rep.load_baseline(Path(args.baseline)) if args.baseline is not None else None
     plot = _plot_path(args.plot) if args.plot is not None else None
 
-    c = _compile(args, _target(args))
-    report = pipeline.report(c, sram_budget=sram_budget, flash_budget=flash_budget)
+    c = _compile(args, _target(args), check_budget=False)
+    report = pipeline.report(c, flash_budget=args.flash_budget)
     if baseline is not None:
         rep.compare(report, baseline, args.baseline, max_growth)
     if plot is not None:
@@ -661,6 +669,20 @@ def _mac_factor(text: str) -> float:
     return value
 
 
+def _size(option: str) -> Callable[[str], int]:
+    """A memory size option's type (300000, 256K, 1.5M): checked while the command line is parsed."""
+
+    def parse(text: str) -> int:
+        from tinyml.measure.report import parse_size
+
+        try:
+            return parse_size(text, option)
+        except UsageError as e:
+            raise _bad(f"{text!r} is not a memory size", e.fix) from None
+
+    return parse
+
+
 def _patches(text: str) -> PatchConfig | str:
     """--patches: `auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
     from tinyml.plan.patches import PatchConfig
@@ -796,6 +818,7 @@ EXAMPLES = {
   tinyml compile model.tflite --board stm32f746 -o fw        # fw/firmware.elf, .bin and .hex
   tinyml compile model.tflite --board host -o app            # app/app: raw tensors on stdin -> stdout
   tinyml compile model.tflite --board nucleo-l4r5zi --prefer memory -o fw   # the smallest arena
+  tinyml compile model.tflite --board stm32f746 --sram-budget 128K -o fw   # the fastest plan within 128 KB
   tinyml compile model.keras --calib images/ --board stm32f746 -o fw   # a float model, quantized on the way""",
     "run": """\
   tinyml run model.tflite --input in.bin --output out.bin    # on this computer
@@ -904,14 +927,20 @@ def _parser() -> argparse.ArgumentParser:
             help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
         )
         cmsis_paths(g)
+        g = sp.add_argument_group("memory planning")
         g.add_argument(
             "--prefer",
-            choices=["balanced", "memory", "speed"],  # tinyml.plan.memory.PREFERENCES (imported lazily)
-            default="balanced",
-            help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
-            "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",
+            choices=["speed", "memory"],  # tinyml.plan.PREFERENCES (imported lazily)
+            default="speed",
+            help="speed (default): the fastest plan that fits the board's RAM or --sram-budget, saving memory "
+            "(slower in-place kernels, patches) only where needed; memory: the smallest arena",
         )
-        g = sp.add_argument_group("memory planning")
+        g.add_argument(
+            "--sram-budget",
+            metavar="SIZE",
+            type=_size("--sram-budget"),
+            help="RAM the firmware may use, stack and runtime included: 300000, 256K, 1.5M (default: the board's)",
+        )
         g.add_argument(
             "--no-in-place", dest="in_place", action="store_false", help="never let an op overwrite its input"
         )
@@ -1022,7 +1051,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--inputs", metavar="DIR", type=_input_dir, help="raw input tensors, one per .bin file (default: seeded random)"
     )
-    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/1)")
+    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/3)")
 
     sp = command("deploy", cmd_deploy, "build, flash and check a board (or run on an emulator)")
     g = target(sp)
@@ -1045,15 +1074,17 @@ def _parser() -> argparse.ArgumentParser:
     compiler(sp)
     g = sp.add_argument_group("output format")
     fmt = g.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/2)")
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/4)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary for a pull-request comment")
     fmt.add_argument("--github", action="store_true", help="print GitHub Actions workflow commands (::error/::notice)")
     g.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
     g = sp.add_argument_group("budgets")
     g.add_argument(
-        "--sram-budget", metavar="SIZE", help="RAM the model may use: 300000, 256K, 1.5M (default: the board's)"
+        "--flash-budget",
+        metavar="SIZE",
+        type=_size("--flash-budget"),
+        help="flash the firmware may use: 768K, 1M (default: the board's flash)",
     )
-    g.add_argument("--flash-budget", metavar="SIZE", help="flash the model may use; default: the board's flash")
     g.add_argument("--baseline", metavar="OLD.json", help="an earlier `report --json`: show the change of each figure")
     g.add_argument(
         "--max-growth", metavar="PCT", help="fail (exit 3) when peak SRAM, flash or MACs grew more than PCT (5%%)"

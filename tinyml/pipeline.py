@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from tinyml.ir.graph import Graph, Tensor
     from tinyml.kernels.backends import Backend
     from tinyml.measure.eval import EvalResult
-    from tinyml.plan import MemoryPlan, Planned, PlanOptions
+    from tinyml.plan import MemoryPlan, Planned, PlanOptions, PlanTarget
     from tinyml.quant import QuantOptions
     from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
@@ -64,7 +64,7 @@ class CompileOptions:
     #: a CMSIS-NN tree and a CMSIS (CMSIS_6) tree; default: $CMSIS_NN_ROOT/$CMSIS_ROOT, then installed packs
     cmsis_nn: str | None = None
     cmsis: str | None = None
-    #: what the planner may do to save SRAM
+    #: what the planner aims for (--prefer, within --sram-budget) and what it may do to save SRAM
     plan: PlanOptions = field(default_factory=_default_plan_options)
     #: build a hardware board's image for its closest emulated core (same memory limits)
     emulate: bool = False
@@ -169,11 +169,41 @@ def backend_for(board: Board, options: CompileOptions) -> Backend:
     return select_backend(board, options.kernels, options.cmsis_nn, options.cmsis, options.verbose)
 
 
+def plan_target(board: Board) -> PlanTarget:
+    """What the planner must know of `board`: its core (kernels are priced in its cycles) and the RAM a plan must
+    fit, with the stack and the runtime's statics counted as the report counts them. The host has no limit."""
+    from tinyml.kernels.costs import core_name
+    from tinyml.measure.report.data import RUNTIME_PER_LAYER_BYTES, RUNTIME_STATIC_BYTES, board_ram_bytes
+    from tinyml.plan import PlanTarget
+    from tinyml.target.firmware import DEFAULT_STACK_SIZE
+
+    if board.kind != "mcu":
+        return PlanTarget(core_name(board))
+    reserved = DEFAULT_STACK_SIZE + RUNTIME_STATIC_BYTES
+    return PlanTarget(core_name(board), board_ram_bytes(board), reserved, RUNTIME_PER_LAYER_BYTES)
+
+
 def plan(graph: Graph, board: Board, backend: Backend, options: PlanOptions | None = None) -> Planned:
-    """Planning: each op's kernel, a patch stage where it pays, and every buffer's place in the arena."""
+    """Planning: each op's kernel, a patch stage where one is needed, and every buffer's place in the arena.
+
+    By default the fastest plan on the board's core that fits its RAM (or `options.sram_budget`); see PlanOptions.
+    """
     from tinyml.plan import plan_model
 
-    return plan_model(graph, backend, options)
+    return plan_model(graph, backend, options, plan_target(board))
+
+
+def smallest_peak(compiled: Compiled) -> int:
+    """The smallest peak SRAM `--prefer memory` reaches for this model, board and options (planned again unless
+    planning already worked it out)."""
+    from dataclasses import replace
+
+    planned = compiled.planned
+    if planned.smallest_peak is not None:
+        return planned.smallest_peak
+    options = replace(compiled.options.plan, prefer="memory")
+    graph = compiled.planned.unpatched.graph if compiled.planned.unpatched else compiled.graph
+    return plan(graph, compiled.board, compiled.backend, options).peak
 
 
 def render(planned: Planned, board: Board, backend: Backend) -> ModelCode:
@@ -395,17 +425,25 @@ def evaluate(
     )
 
 
+def ram_needed(compiled: Compiled) -> int:
+    """RAM the firmware needs, as the planner counts it: arena, I/O buffers outside it, and on a board the stack and
+    the runtime's statics (estimated; the report uses a built image's figure when there is one)."""
+    plan = compiled.plan
+    external = sum(plan.external.values())
+    return plan_target(compiled.board).ram_bytes_of(plan.peak, external, len(compiled.graph.ops))
+
+
 def report(
     compiled: Compiled,
     *,
-    sram_budget: int | None = None,
     flash_budget: int | None = None,
     measured: BuiltSize | None = None,
 ) -> dict[str, Any]:
     """The memory and compute report as data (what `tinyml report --json` prints).
 
-    Code size and runtime RAM come from `measured` (or an image already in the build cache) when there is
-    one, and are estimated otherwise.
+    The SRAM budget is the one the model was planned for (`PlanOptions.sram_budget`, else the board's RAM). Code
+    size and runtime RAM come from `measured` (or an image already in the build cache) when there is one, and are
+    estimated otherwise. Latency is the cost model's estimate on the board's core.
     """
     from tinyml.measure.report import build_report
 
@@ -419,7 +457,8 @@ def report(
         elf=size.elf if size else None,
         elf_flash_bytes=size.flash_bytes if size else None,
         elf_ram_bytes=size.ram_bytes if size else None,
-        sram_budget=sram_budget,
+        sram_budget=compiled.options.plan.sram_budget,
         flash_budget=flash_budget,
         prefer=compiled.options.plan.prefer,
+        smallest_peak=smallest_peak(compiled),
     )

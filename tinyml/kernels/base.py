@@ -91,6 +91,14 @@ class Kernel(ABC):
         """Index of an input whose memory the output can simply reuse (a pure view), else None."""
         return None
 
+    def cost(self, op: Operator, core: str, in_place: bool = False) -> int:
+        """Cycles this kernel spends on `op` on `core` (a board's `cpu.core`, or "host"), run in place or not:
+        what the planner ranks an op's kernels by. The fitted cost model answers (tinyml.kernels.costs), so a
+        kernel needs no code of its own to be priced; 0 for views."""
+        from tinyml.kernels.costs import estimate_cycles  # the cost model prices kernels: it imports this module
+
+        return estimate_cycles(op, self, core, in_place)
+
     @abstractmethod
     def emit(self, op: Operator, ctx: EmitContext) -> Call | None:
         """The call implementing `op`, or None when it needs no code (an alias)."""

@@ -6,6 +6,8 @@ need "how long does this kernel take on this op, on this core". This module
 answers from the op's shape alone:
 
 - `estimate_cycles(op, kernel, core, in_place)`: one op on one kernel;
+- `op_cycles(op, kernel, core, in_place)`: one op's share of an inference,
+  the call overhead around it included;
 - `plan_cycles(graph, kernels, in_place, core)`: a whole plan, with the call
   overhead around every layer that runs code;
 - `flash_bytes(op, kernel, in_place)`: the constant arrays the kernel's call
@@ -573,11 +575,17 @@ class CostModel:
             for i, (op, k) in enumerate(zip(graph.ops, kernels, strict=True))
         ]
 
+    def op_cycles(self, op: Operator, kernel: Kernel, core: str, in_place: bool = False) -> int:
+        """One op's share of an inference: its estimate plus the call and profiling overhead around it (0 for views,
+        which run no code)."""
+        if not runs_code(op, kernel):
+            return 0
+        return round(self.estimate(op, kernel, core, in_place) + self.core(core).layer_overhead)
+
     def plan_cycles(self, graph: Graph, kernels: Sequence[Kernel], in_place: Collection[int], core: str) -> int:
         """The whole inference: every layer, plus the call and profiling overhead around each that runs code."""
-        layers = self.layer_cycles(graph, kernels, in_place, core)
-        ran = sum(1 for op, k in zip(graph.ops, kernels, strict=True) if runs_code(op, k))
-        return round(sum(layers) + ran * self.core(core).layer_overhead)
+        ops = enumerate(zip(graph.ops, kernels, strict=True))
+        return sum(self.op_cycles(op, k, core, i in in_place) for i, (op, k) in ops)
 
 
 class _ConstCounter:
@@ -633,6 +641,11 @@ def default_model() -> CostModel:
 def estimate_cycles(op: Operator, kernel: Kernel, core: str, in_place: bool = False) -> int:
     """Cycles (QEMU instructions, see the module docstring) `kernel` takes on `op` on `core`; 0 for views."""
     return round(default_model().estimate(op, kernel, core, in_place))
+
+
+def op_cycles(op: Operator, kernel: Kernel, core: str, in_place: bool = False) -> int:
+    """`op`'s share of one inference on `core`: `kernel`'s cycles plus the call overhead around it (0 for views)."""
+    return default_model().op_cycles(op, kernel, core, in_place)
 
 
 def plan_cycles(graph: Graph, kernels: Sequence[Kernel], in_place: Collection[int], core: str) -> int:
