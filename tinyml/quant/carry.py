@@ -139,7 +139,9 @@ def carry(model: Any, path: Path, inputs: list[tuple[str, tuple[int, ...]]]) -> 
         kind = type(obj).__name__
         if kind == "InputLayer":
             continue
-        layers.append(Layer(obj.name, kind, _config(obj, kind, path), obj.get_weights(), [renamed.get(s, s) for s in sources]))
+        layers.append(
+            Layer(obj.name, kind, _config(obj, kind, path), obj.get_weights(), [renamed.get(s, s) for s in sources])
+        )
     carried = Carried(path, inputs, layers, [renamed.get(o, o) for o in outputs])
     _fold_batch_norms(carried)
     _fuse_activations(carried)
@@ -209,8 +211,10 @@ def _config(layer: Any, kind: str, path: Path) -> dict[str, Any]:
     import tf_keras
 
     cls = getattr(tf_keras.layers, kind)
-    accepted = {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")}
-    accepted |= {"name", "trainable"}
+    accepted = {"name", "trainable"}
+    for base in cls.__mro__:  # subclasses pass some options on to their base (BatchNormalization's renorm_*)
+        if "__init__" in vars(base):
+            accepted |= {p for p in inspect.signature(base.__init__).parameters if p not in ("self", "args", "kwargs")}
     out: dict[str, Any] = {}
     for key, value in layer.get_config().items():
         if key == "dtype":
@@ -329,7 +333,7 @@ def _fold(producer: Layer, bn: Layer) -> None:
 
 
 def _relu_kind(layer: Layer) -> str | None:
-    """"relu" or "relu6" when `layer` is a plain ReLU or ReLU6 (ReLU layer or Activation), else None."""
+    """ "relu" or "relu6" when `layer` is a plain ReLU or ReLU6 (ReLU layer or Activation), else None."""
     if layer.kind == "Activation" and layer.activation in ("relu", "relu6"):
         return layer.activation
     if layer.kind != "ReLU" or layer.config.get("negative_slope") or layer.config.get("threshold"):

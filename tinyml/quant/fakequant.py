@@ -4,13 +4,17 @@ tfmot gives the machinery (annotation, wrappers, its 8-bit scheme's quantizers a
 adds what it lacks for tinyml's bit widths:
 
   * LayerConfig: one QuantizeConfig for convolution, depthwise and dense layers at any weight and activation bits.
-    Weights use tfmot's LastValueQuantizer (symmetric; narrow range [-(2^(b-1)-1), 2^(b-1)-1] at 8 and 4 bits, the
-    full [-2, 1] at 2 bits), per output channel for convolutions and per tensor for dense layers (TFLite Micro
-    takes only per-tensor int4 fully connected weights). tfmot's own 8-bit scheme leaves the weights of a
+    8- and 4-bit weights use tfmot's LastValueQuantizer (symmetric, narrow range [-(2^(b-1)-1), 2^(b-1)-1]; the
+    converter stores 4-bit ones as TFLite INT4 tensors), per output channel for convolutions and per tensor for
+    dense layers (TFLite Micro takes only per-tensor int4 fully connected weights). tfmot's own 8-bit scheme
+    leaves the weights of a
     convolution followed by a ReLU layer unquantized and refuses relu6 activations; the carried graph
     (carry.py) fuses those into the layer, and this config quantizes its output once, after the activation.
   * DepthwiseWeights: per-channel ranges for depthwise kernels (kh, kw, in, multiplier): one per output channel,
     as TFLite lays them out; tfmot's per-axis quantizer takes the last axis, the multiplier, only.
+  * TwoBitWeights: 2-bit weights, the four levels −2s, −s, 0, s of a step s per channel. Written as an 8-bit fake
+    quantization over [−128·s, 127·s], so that the converter stores int8 weights −2 … 1 with scale s and zero
+    point 0, which TFLite Micro's kernels take. (With num_bits=2 the converter stores them on another grid.)
   * SubByteActivation: b-bit activations after a ReLU6 as 2^b levels on [0, 6]. Written as an 8-bit fake
     quantization over [0, 255·6/(2^b − 1)] of the ReLU6 output (the same grid, 6/(2^b − 1) apart), so TensorFlow's
     converter emits a standard int8 tensor with scale 6/(2^b − 1) and zero point −128, whose fused RELU6 clamp
@@ -25,34 +29,43 @@ Importing this module imports TensorFlow and tfmot; qat.py imports it only when 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+
+# tfmot wraps tf-keras (Keras 2) layers: TensorFlow must route tf.keras there before tfmot looks at it
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from tinyml.quant.carry import WEIGHTED, Carried, Layer
+from tinyml.quant.options import sub_byte_scale
 
 _Q = tfmot.quantization.keras
 _T = _Q.default_8bit.default_8bit_transforms
 _Pattern = _Q.graph_transformations.transforms.LayerPattern
 
-#: the real range b-bit activations take: a ReLU6's
-SUB_BYTE_RANGE = 6.0
-
-
-def sub_byte_scale(bits: int) -> float:
-    """The scale of a b-bit activation on [0, 6]: 2^b levels, 6/(2^b − 1) apart."""
-    return SUB_BYTE_RANGE / (2**bits - 1)
-
 
 def weight_quantizer(kind: str, bits: int) -> Any:
-    """tfmot's LastValueQuantizer for `kind`'s weights at `bits` (per channel but for dense layers)."""
-    args = {"num_bits": bits, "symmetric": True, "narrow_range": bits != 2}
+    """The quantizer of `kind`'s weights at `bits` (per channel but for dense layers)."""
+    if bits == 2:
+        return TwoBitWeights(per_axis=kind != "Dense", depthwise=kind == "DepthwiseConv2D")
+    args = {"num_bits": bits, "symmetric": True, "narrow_range": True}
     if kind == "DepthwiseConv2D":
         return DepthwiseWeights(per_axis=True, **args)
     return _Q.quantizers.LastValueQuantizer(per_axis=kind != "Dense", **args)
+
+
+def _channels_last(kernel: Any, depthwise: bool) -> Any:
+    """A depthwise kernel (kh, kw, in, multiplier) as TFLite lays it out, (1, kh, kw, in × multiplier): its last
+    axis is then the output channel, as for the other kernels."""
+    if not depthwise:
+        return kernel
+    kh, kw, cin, mult = kernel.shape
+    return tf.reshape(kernel, (1, kh, kw, cin * mult))
 
 
 class DepthwiseWeights(_Q.quantizers.LastValueQuantizer):
@@ -62,16 +75,49 @@ class DepthwiseWeights(_Q.quantizers.LastValueQuantizer):
         channels = int(tensor_shape[-2]) * int(tensor_shape[-1])
         return {
             key: layer.add_weight(
-                f"{name}_{key[:3]}", shape=(channels,), initializer=tf_keras.initializers.Constant(bound),
+                f"{name}_{key[:3]}",
+                shape=(channels,),
+                initializer=tf_keras.initializers.Constant(bound),
                 trainable=False,
             )
             for key, bound in (("min_var", -6.0), ("max_var", 6.0))
         }
 
     def __call__(self, inputs: Any, training: Any, weights: dict[str, Any], **kwargs: Any) -> Any:
-        kh, kw, cin, mult = inputs.shape
-        flat = tf.reshape(inputs, (kh, kw, cin * mult))
-        return tf.reshape(super().__call__(flat, training, weights, **kwargs), (kh, kw, cin, mult))
+        flat = _channels_last(inputs, depthwise=True)  # tfmot's per-channel ranges take 2-D and 4-D tensors only
+        return tf.reshape(super().__call__(flat, training, weights, **kwargs), inputs.shape)
+
+
+class TwoBitWeights(_Q.quantizers.Quantizer):
+    """2-bit weights −2s, −s, 0, s (see the module docstring). The step s is the last value's, as for tfmot's
+    LastValueQuantizer: the smallest that keeps every weight within [−2s, s]."""
+
+    def __init__(self, per_axis: bool, depthwise: bool) -> None:
+        self.per_axis = per_axis
+        self.depthwise = depthwise
+
+    def build(self, tensor_shape: Any, name: str, layer: Any) -> dict[str, Any]:
+        return {}
+
+    def __call__(self, inputs: Any, training: Any, weights: dict[str, Any], **kwargs: Any) -> Any:
+        w = _channels_last(inputs, self.depthwise)
+        axes = list(range(len(w.shape) - 1)) if self.per_axis else None
+        high, low = tf.reduce_max(w, axis=axes), tf.reduce_min(w, axis=axes)
+        step = tf.maximum(tf.maximum(high, -low / 2.0), 1e-8)
+        if self.per_axis:
+            q = tf.quantization.fake_quant_with_min_max_vars_per_channel(w, -128.0 * step, 127.0 * step, num_bits=8)
+        else:
+            q = tf.quantization.fake_quant_with_min_max_vars(w, -128.0 * step, 127.0 * step, num_bits=8)
+        return tf.reshape(q, inputs.shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"per_axis": self.per_axis, "depthwise": self.depthwise}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TwoBitWeights) and other.get_config() == self.get_config()
+
+    def __hash__(self) -> int:
+        return hash(("TwoBitWeights", self.per_axis, self.depthwise))
 
 
 class SubByteActivation(_Q.quantizers.Quantizer):
@@ -178,6 +224,7 @@ def custom_objects() -> dict[str, Any]:
     return {
         "LayerConfig": LayerConfig,
         "DepthwiseWeights": DepthwiseWeights,
+        "TwoBitWeights": TwoBitWeights,
         "SubByteActivation": SubByteActivation,
         "_AddReLU": _AddReLU,
         "_AddReLUActivation": _AddReLUActivation,

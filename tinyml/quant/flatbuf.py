@@ -163,31 +163,3 @@ def unpack_int4(data: np.ndarray, count: int) -> np.ndarray:
     packed = np.asarray(data, dtype=np.uint8)
     nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(-1)[:count].astype(np.int8)
     return np.where(nibbles > 7, nibbles - 16, nibbles).astype(np.int8)
-
-
-def int4_as_int8(raw: bytes, tensors: list[int]) -> bytes:
-    """The model with these INT4 constant tensors stored as INT8, their values moved by their zero points so that
-    the zero points become 0: real = scale · (q − zp) is unchanged, and the values are what the weights are.
-
-    TensorFlow's converter stores 2-bit fake-quantized weights (levels −2a, −a, 0, a) as INT4 values 0..3 with
-    zero point 2, which TFLite Micro's kernels do not take (weights have zero point 0); as int8 they are the
-    standard −2..1.
-    """
-    model = read_model(raw)
-    sub = model.subgraphs[0]
-    for index in tensors:
-        t = sub.tensors[index]
-        if t.type != _INT4:
-            raise ValueError(f"tensor {index} is not INT4")
-        count = int(np.prod(t.shape))
-        values = unpack_int4(model.buffers[t.buffer].data, count).astype(np.int16)
-        zero = np.asarray(t.quantization.zeroPoint, dtype=np.int16)
-        axis = int(t.quantization.quantizedDimension)
-        shape = [1] * len(t.shape)
-        if zero.size > 1:
-            shape[axis] = zero.size
-        values = values.reshape(t.shape) - zero.reshape(shape)
-        model.buffers[t.buffer].data = values.astype(np.int8).reshape(-1).view(np.uint8)
-        t.type = _INT8
-        t.quantization.zeroPoint = np.zeros(zero.size, dtype=np.int64)
-    return write_model(model)

@@ -3,7 +3,7 @@
 It records where the model came from (the float model's SHA-256), how it was calibrated, and how many bits each
 quantized tensor holds: 8 for an int8 tensor, 4 for an INT4 one; entries of 4 or 2 bits on int8 tensors mark
 tensors whose values fit in that many bits (quantization-aware training's 2-bit weights, and its sub-byte
-activations, confined by their scale, zero point and clamp), which the front end packs. TFLite and TFLite Micro
+activations, confined by their scale, zero point and clamp), so that tinyml can pack them. TFLite and TFLite Micro
 ignore the entry. Quantization-aware training adds "qat": its options, per-layer bits and training figures.
 
     {"schema": "tinyml.quant/1", "tinyml": "0.1.0", "method": "ptq", "converter": "tensorflow 2.21.0",

@@ -47,6 +47,16 @@ def parse_bits(text: str) -> tuple[int, int]:
     )
 
 
+#: the real range sub-byte activations take: a ReLU6's
+SUB_BYTE_RANGE = 6.0
+
+
+def sub_byte_scale(bits: int) -> float:
+    """The scale of a b-bit activation on [0, 6]: 2^b levels, 6/(2^b − 1) apart (with zero point −128, the int8
+    tensor then holds −128 … −128 + 2^b − 1)."""
+    return SUB_BYTE_RANGE / (2**bits - 1)
+
+
 def bits_label(weights: int, activations: int) -> str:
     """(8, 8) as "8", (4, 8) as "w4a8": the form `--bits` takes."""
     return "8" if (weights, activations) == (8, 8) else f"w{weights}a{activations}"
