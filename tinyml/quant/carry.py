@@ -173,6 +173,8 @@ def _walk(model: Any, path: Path) -> tuple[list[tuple[Any, list[str]]], list[str
         node = layer._inbound_nodes[node_index]
         feeds = node.input_tensors
         feeds = list(feeds) if isinstance(feeds, list | tuple) else [] if feeds is None else [feeds]
+        if type(layer).__name__ == "InputLayer":  # tf-keras: an input's node reads the input itself
+            feeds = []
         names = [visit(t) for t in feeds]
         if not any(id(layer) == id(seen) for seen, _ in order):
             order.append((layer, names))
