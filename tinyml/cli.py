@@ -942,8 +942,8 @@ EXAMPLES = {
   tinyml quantize model.keras -o model.tflite --calib calib.npz         # int8 in and out
   tinyml quantize saved_model/ -o model.tflite --calib images/ --input-range=-1..1 --calib-samples 500
   tinyml quantize float.tflite -o model.tflite --calib tensors/ --float-io   # float32 in and out
-  tinyml quantize model.keras -o model.tflite --qat --train train_images/ --epochs 3    # quantization-aware
-  tinyml quantize model.keras -o w4.tflite --qat --train train.npz --bits w4a8 --calib calib.npz   # 4-bit weights
+  tinyml quantize model.keras -o model.tflite --qat --train images/ --epochs 3   # quantization-aware training
+  tinyml quantize model.keras -o w4.tflite --qat --train images/ --bits w4a8 --calib calib.npz   # 4-bit weights
 then compile model.tflite as any int8 model; or skip this step: tinyml compile model.keras --calib DATA ...""",
     "eval": """\
   tinyml eval model.tflite --data test_images/ --board host --float model.keras
