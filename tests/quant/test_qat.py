@@ -269,6 +269,30 @@ def test_per_layer_bits_with_2_bit_weights(qat, tmp_path):
         pipeline.train_quantized(qat.model, qat.train, QatOptions(layers=(("fc", 8, 4),)), QUANT, progress=False)
 
 
+def test_keras_2_savedmodel_with_residual_and_concatenation(qat, tmp_path):
+    """A SavedModel Keras 2 (tf-keras) wrote keeps its layers, so it trains too. A concatenation takes one range for
+    the layers only it reads, so such a layer keeps 8-bit activations, and the metadata says so."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    layers = tf_keras.layers
+    x = tf_keras.Input(SHAPE)
+    a = layers.ReLU(name="a_relu")(layers.BatchNormalization(name="a_bn")(layers.Conv2D(8, 3, name="a")(x)))
+    b = layers.DepthwiseConv2D(3, padding="same", activation="relu", name="b")(a)
+    c = layers.Conv2D(8, 1, activation="relu6", name="c")(layers.Add(name="add")([a, b]))
+    d = layers.GlobalAveragePooling2D(name="gap")(layers.Concatenate(name="cat")([c, a]))
+    model = tf_keras.Model(x, layers.Dense(4, activation="softmax", name="fc")(d))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with np.load(qat.train) as data:
+        model.fit(data["x"], data["y"], epochs=1, verbose=0)
+    model.save(tmp_path / "saved")
+    q = pipeline.train_quantized(tmp_path / "saved", qat.train, QatOptions(bits=(8, 4)), QUANT, progress=False)
+    assert q.kind == "savedmodel" and q.metadata["source"]["loader"].startswith("tf-keras")
+    # c feeds only the concatenation, which takes one 8-bit range for it; a feeds more, and keeps its 4 bits
+    assert q.metadata["qat"]["layers"] == {"a": "w8a4", "b": "w8a4", "c": "w8a8", "fc": "w8a8"}
+    assert_bit_exact_on_host(write(q, tmp_path / "res.tflite"), qat.x[:8])
+
+
 # --- the command line ------------------------------------------------------------------------------------------
 
 
