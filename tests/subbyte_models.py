@@ -140,9 +140,10 @@ def subbyte_model(path: Path, input_shape: tuple[int, ...], layers: Sequence[Lay
                     flat = weights((*layer.kernel, cin * layer.multiplier), layer.weight_bits, True)
                     w = tf.reshape(flat, (*layer.kernel, cin, layer.multiplier))
                     bias = tf.constant(rng.uniform(-0.5, 0.5, cin * layer.multiplier).astype(np.float32))
-                    y = tf.nn.depthwise_conv2d(
-                        y, w, (1, *layer.strides, 1), layer.padding, dilations=layer.dilation
-                    ) + bias
+                    y = (
+                        tf.nn.depthwise_conv2d(y, w, (1, *layer.strides, 1), layer.padding, dilations=layer.dilation)
+                        + bias
+                    )
                     y = activate(y, layer.act_bits, layer.activation)
                 elif isinstance(layer, Dense):
                     flat = tf.reshape(y, (int(y.shape[0]), -1))

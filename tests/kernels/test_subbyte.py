@@ -60,7 +60,10 @@ MODELS = {
 }
 
 #: for the memory figures: a chain whose int8 plan peaks at the second conv
-PEAK = ((1, 16, 16, 4), [Conv(8, act_bits=4), Conv(8, act_bits=2, weight_bits=2), Pool("max"), Dense(10, weight_bits=2)])
+PEAK = (
+    (1, 16, 16, 4),
+    [Conv(8, act_bits=4), Conv(8, act_bits=2, weight_bits=2), Pool("max"), Dense(10, weight_bits=2)],
+)
 
 
 @pytest.fixture(scope="module")
