@@ -222,13 +222,6 @@ typedef struct {
   int32_t output_bits;
 } tm_add_sb_params;
 
-/* A conversion: output element = input element + delta (unpack with delta = level, pack with -level). */
-typedef struct {
-  int32_t input_bits;
-  int32_t output_bits;
-  int32_t delta;
-} tm_repack_params;
-
 /*
  * CONV_2D (groups, dilation, padding as tm_conv2d_s8). Each output pixel's
  * window is first gathered into scratch as int8, padding taps holding
@@ -286,10 +279,6 @@ typedef struct {
 /* tm_copy_region_s8 for tensors of 8, 4 or 2 bits. No scratch. */
 tm_status tm_copy_region_sb(const tm_region_sb_params *params, const tm_dims *src_dims, const void *src,
                             const tm_dims *dst_dims, void *dst);
-
-/* Convert between bit widths (flat; element counts must match). No scratch. */
-tm_status tm_repack_sb(const tm_context *ctx, const tm_repack_params *params, const tm_dims *input_dims,
-                       const void *input, const tm_dims *output_dims, void *output);
 
 typedef struct {
   tm_fast_conv_params conv; /* input_zero_point: the stored one */
