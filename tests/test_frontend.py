@@ -38,12 +38,12 @@ def test_tensor_details_of_kws():
     assert g.outputs[0].shape == (1, 12)
     conv = g.ops[0]
     assert conv.type == "CONV_2D"
-    assert conv.attrs["padding"] == "SAME" and conv.attrs["stride_h"] == 2 and conv.attrs["activation"] == "RELU"
+    assert conv.attrs.padding == "SAME" and conv.attrs.stride[0] == 2 and conv.attrs.activation == "RELU"
     weights = conv.input(1)
     assert weights.shape == (64, 10, 4, 1) and weights.bits == 8
     assert weights.quant is not None and weights.quant.per_channel and len(weights.quant.scales) == 64
     assert conv.input(2).dtype == "int32"
-    assert g.ops[1].type == "DEPTHWISE_CONV_2D" and g.ops[1].attrs["depth_multiplier"] == 1
+    assert g.ops[1].type == "DEPTHWISE_CONV_2D" and g.ops[1].attrs.depth_multiplier == 1
 
 
 def test_reading_does_not_import_tensorflow():

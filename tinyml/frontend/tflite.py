@@ -26,6 +26,7 @@ from tflite.TensorType import TensorType
 from tinyml.errors import ModelFileError, UnsupportedModelError
 from tinyml.frontend.detect import quantize_fix, reject_other_formats
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.ops import parse_attrs
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 _OPTION_NAMES = {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
@@ -132,7 +133,8 @@ def _read(raw: bytes, name: str) -> Graph:
         outputs = [tensor_at(int(j)) for j in _as_list(fop.OutputsAsNumpy())]
         if any(t is None for t in outputs):
             raise ModelFileError(f"{name}: op #{i} has an absent output", "re-export the model")
-        ops.append(Operator(op_type, inputs, outputs, _options(fop), index=i))  # type: ignore[arg-type]
+        attrs = parse_attrs(op_type, _options(fop))  # typed, for every op type tinyml defines
+        ops.append(Operator(op_type, inputs, outputs, attrs, index=i))  # type: ignore[arg-type]
 
     graph_inputs = [tensor_at(int(j)) for j in _as_list(sub.InputsAsNumpy())]
     graph_outputs = [tensor_at(int(j)) for j in _as_list(sub.OutputsAsNumpy())]

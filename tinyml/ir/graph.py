@@ -100,12 +100,14 @@ class Tensor:
 
 @dataclass(eq=False)
 class Operator:
-    """One operator; `attrs` holds normalized, format-independent attributes."""
+    """One operator, with its attributes in the form its definition gives them (`tinyml.ops`)."""
 
     type: str
     inputs: list[Tensor | None]
     outputs: list[Tensor]
-    attrs: dict[str, Any] = field(default_factory=dict)
+    #: a frozen dataclass of typed attributes for every op type tinyml defines (ConvAttrs, PoolAttrs, ...,
+    #: made once at load); the frontend's raw option dict for the others (ops the optimiser folds away)
+    attrs: Any = field(default_factory=dict)
     #: position in the source model, kept for messages ("op #12 CONV_2D")
     index: int = 0
 

@@ -46,7 +46,8 @@ def _signature(op: Operator) -> Hashable | None:
             return None
         return id(t) if t.is_const else (t.shape, t.dtype, t.bits, t.quant)
 
-    key = (op.type, tuple(map(operand, op.inputs)), tuple(map(operand, op.outputs)), tuple(sorted(op.attrs.items())))
+    attrs = tuple(sorted(op.attrs.items())) if isinstance(op.attrs, dict) else op.attrs
+    key = (op.type, tuple(map(operand, op.inputs)), tuple(map(operand, op.outputs)), attrs)
     try:
         hash(key)
     except TypeError:

@@ -1,4 +1,4 @@
-"""Run an IR graph op by op on the reference semantics: the model's meaning, independent of any C.
+"""Run an IR graph op by op on its definitions' references: the model's meaning, independent of any C.
 
 Works on the graph at every stage: as loaded, after optimisation, and after
 patch expansion (whose region copies write parts of one tensor). `run_bytes`
@@ -12,8 +12,8 @@ import numpy as np
 
 from tinyml.errors import InputDataError, UnsupportedOpError
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.kernels.portable.region import COPY
-from tinyml.semantics.base import SEMANTICS, Arrays
+from tinyml.ops import DEFINITIONS, Arrays
+from tinyml.ops.region import COPY
 
 
 def _check_input(t: Tensor, x: np.ndarray, i: int) -> np.ndarray:
@@ -52,13 +52,13 @@ def run(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     pairs = enumerate(zip(graph.inputs, inputs, strict=True))
     values = {id(t): _check_input(t, np.asarray(x), i) for i, (t, x) in pairs}
     for op in graph.ops:
-        fn = SEMANTICS.get(op.type)
-        if fn is None:
+        definition = DEFINITIONS.get(op.type)
+        if definition is None:
             raise UnsupportedOpError(
                 f"{op.label} (output {op.outputs[0].name!r}): operator {op.type} has no reference implementation",
                 "optimise the model first (it folds shape computations) or re-export it with supported operators",
             )
-        results = fn(op, _operands(op, values))
+        results = definition.reference(op, _operands(op, values))
         for t, y in zip(op.outputs, results, strict=True):
             if y.shape != tuple(t.shape) or y.dtype != np.dtype(t.dtype):
                 raise AssertionError(f"{op.label} computed {y.dtype}{y.shape} for {t.dtype}{t.shape} {t.name!r}")

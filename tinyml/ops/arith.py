@@ -146,3 +146,11 @@ def integer_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if bound < 2.0**53:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return as_int64(a) @ as_int64(b)
+
+
+def requantize_output(
+    acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int, output_offset: int, act: tuple[int, int]
+) -> np.ndarray:
+    """An int32 accumulator (wrapped like C's) rescaled to the output, offset, clamped to the fused range."""
+    y = multiply_by_quantized_multiplier(wrap_int32(acc), multiplier, shift) + output_offset
+    return saturate_int8(y, *act)
