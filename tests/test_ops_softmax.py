@@ -17,6 +17,7 @@ from keras_models import convert
 from support import assert_bit_exact, mlperf_dir
 
 from tinyml.frontend.tflite import load_model
+from tinyml.ir.types import INT16
 from tinyml.ops import Unsupported
 from tinyml.passes import check_op
 
@@ -165,7 +166,7 @@ def test_unsupported_variants(tmp_path):
         check_op(softmax)
 
     softmax = load_model(model).ops[1]
-    softmax.outputs[0].dtype = "int16"
+    softmax.outputs[0].type = INT16
     with pytest.raises(Unsupported, match="int16 output"):
         check_op(softmax)
 

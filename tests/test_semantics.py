@@ -25,6 +25,7 @@ from support import compile_host, mlperf_dir
 from tinyml.errors import InputDataError, UnsupportedOpError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.ir.types import INT8
 from tinyml.kernels import REGISTRY
 from tinyml.kernels.fast import tflm_requantize
 from tinyml.ops import DEFINITIONS
@@ -646,7 +647,7 @@ def test_requantize(case, tmp_path):
 
     graph = check(_keras(build, [(4, 4, 3)] * 2, tmp_path))
     requant = [op for op in graph.ops if op.type == "QUANTIZE"]
-    assert len(requant) == 1 and requant[0].input(0).dtype == "int8"
+    assert len(requant) == 1 and requant[0].input(0).type == INT8
 
 
 # --- the interpreter's interface ---

@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from tinyml import __version__
-from tinyml.ir.graph import C_TYPES, Graph, Operator, Tensor
+from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.ops import Role, definition
 from tinyml.ops.region import COPY
@@ -138,13 +138,13 @@ class _Emitter:
         self.all_consts: list[ConstArray] = []
 
     def tensor(self, t: Tensor) -> str:
-        ctype = C_TYPES[t.dtype]
+        ctype = t.type.c_type
         if t.is_const:
             arr = self._const_of.get(id(t))
             if arr is None:
                 assert t.data is not None and self.op is not None
                 role = definition(self.op).role_of(self.op, t)
-                arr = self._add(f"op{self.op_index}_{_c_ident(t.name)}", np.ascontiguousarray(t.data), ctype, role)
+                arr = self._add(f"op{self.op_index}_{_c_ident(t.name)}", _flash_values(t), ctype, role)
                 self._const_of[id(t)] = arr
             return arr.name
         return f"(({ctype} *){self.address(t)})"
@@ -197,17 +197,19 @@ def _c_ident(name: str) -> str:
     return ident[:32] or "t"
 
 
+def _flash_values(t: Tensor) -> np.ndarray:
+    """A constant as flash holds it: its values, or for sub-byte types the packed bytes (as int8_t/uint8_t)."""
+    assert t.data is not None
+    if t.type.sub_byte:
+        return t.type.pack(t.data).view(t.type.np_dtype)
+    return np.ascontiguousarray(t.data)
+
+
 def _tensor_info(t: Tensor, address: str) -> dict[str, object]:
     return {
         "name": t.name,
-        "type": {
-            "int8": "TM_INT8",
-            "int16": "TM_INT16",
-            "int32": "TM_INT32",
-            "float32": "TM_FLOAT32",
-            "uint8": "TM_UINT8",
-        }[t.dtype],
-        "ctype": C_TYPES[t.dtype],
+        "type": t.type.tm_type,
+        "ctype": t.type.c_type,
         "shape": list(t.shape),
         "bytes": t.nbytes,
         "scale": t.quant.scale if t.quant else 0.0,

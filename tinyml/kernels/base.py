@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
+from tinyml.ir.types import INT8
 from tinyml.ops.base import Role, Unsupported, definition
 
 __all__ = ["REGISTRY", "Call", "EmitContext", "InPlace", "Kernel", "Unsupported", "register"]
@@ -115,14 +116,14 @@ class Kernel(ABC):
         """The call implementing `op`, or None when it needs no code (an alias)."""
 
     def require_int8(self, op: Operator) -> None:
-        """Refuse, by tensor and kernel name, any feature, weights or output tensor that is not 8-bit int8."""
+        """Refuse, by tensor and kernel name, any feature, weights or output tensor that is not int8:
+        "tensor 'w' is int4; the portable CONV_2D kernel takes int8 weights"."""
         roles = definition(op).roles(op)
         named = [(t, r.value) for t, r in zip(op.inputs, roles, strict=True) if r in (Role.FEATURE, Role.WEIGHTS)]
         for t, what in [*named, *((t, "output") for t in op.outputs)]:
-            if t is not None and (t.dtype != "int8" or t.bits != 8):
-                kind = t.dtype if t.bits == 8 or t.dtype != "int8" else f"int{t.bits}"
+            if t is not None and t.type != INT8:
                 noun = "an int8 output" if what == "output" else f"int8 {what}"
-                raise Unsupported(f"tensor {t.name!r} is {kind}; the {self.label} {op.type} kernel takes {noun}")
+                raise Unsupported(f"tensor {t.name!r} is {t.type}; the {self.label} {op.type} kernel takes {noun}")
 
 
 class _FlashRecorder:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
+from tinyml.ir.types import INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
 from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
@@ -220,7 +221,7 @@ def _bias(op: Operator, ctx: EmitContext, channels: int) -> str:
 
 def _check_bias(kernel: CmsisKernel, op: Operator) -> None:
     bias = op.opt_input(2)
-    if bias is not None and (bias.dtype != "int32" or bias.data is None):
+    if bias is not None and (bias.type != INT32 or bias.data is None):
         raise Unsupported(f"the {kernel.label} {op.type} kernel takes a constant int32 bias")
 
 

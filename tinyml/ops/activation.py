@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
+from tinyml.ir.types import INT8, INT16
 from tinyml.ops.arith import (
     as_int64,
     exp_on_negative_values,
@@ -21,7 +22,7 @@ from tinyml.ops.arith import (
     one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot,
     sat_rounding_doubling_high_mul,
-    saturate_int8,
+    saturate,
     wrap_int32,
 )
 from tinyml.ops.base import (
@@ -50,7 +51,8 @@ _SOFTMAX_ACCUM_INTEGER_BITS = 12
 _LOGISTIC_INPUT_INTEGER_BITS = 4
 #: both write probabilities in 8 fraction bits
 _OUTPUT_BITS = 8
-INT8_MIN, INT8_MAX = -128, 127
+#: TFLM's int8 SOFTMAX and LOGISTIC write probabilities in 1/256 steps from the int8 minimum
+INT8_MIN, INT8_MAX = INT8.range
 
 
 class _Unary(ElementwiseOpDef):
@@ -72,7 +74,7 @@ class Relu(_Unary):
         """Requantized to the output scale, clamped at the output's zero (`requant.relu_requant`)."""
         r = relu_requant(op)
         y = multiply_by_quantized_multiplier(as_int64(array(inputs, 0)) + r.input_offset, r.multiplier, r.shift)
-        return [saturate_int8(y + r.output_offset, *r.act)]
+        return [saturate(y + r.output_offset, op.outputs[0].type, r.act)]
 
 
 @define
@@ -82,7 +84,7 @@ class Relu6(_Unary):
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """A clamp to [0, 6] expressed in the input's quantization; TFLM ignores the output's, even when it
         differs."""
-        return [saturate_int8(as_int64(array(inputs, 0)), *relu6_bounds(op))]
+        return [saturate(as_int64(array(inputs, 0)), op.outputs[0].type, relu6_bounds(op))]
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class Softmax(OpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        if inp.dtype == "int8" and out.dtype == "int16":
+        if inp.type == INT8 and out.type == INT16:
             raise Unsupported("int8 input with int16 output")
         require_quantized(inp, out)
         require_per_tensor(inp, out)
@@ -139,7 +141,7 @@ class Softmax(OpDef):
         reciprocal = one_over_one_plus_x_for_x_in_0_1(f)
         exponent = _SOFTMAX_ACCUM_INTEGER_BITS - headroom_plus_one + 31 - _OUTPUT_BITS
         probs = rounding_divide_by_pot(sat_rounding_doubling_high_mul(reciprocal, exps), exponent) + INT8_MIN
-        return [saturate_int8(np.where(live, probs, INT8_MIN)).reshape(op.outputs[0].shape)]
+        return [saturate(np.where(live, probs, INT8_MIN), INT8).reshape(op.outputs[0].shape)]
 
 
 @define
@@ -165,4 +167,4 @@ class Logistic(OpDef):
         y = logistic(multiply_by_quantized_multiplier(inside, p.multiplier, p.shift), _LOGISTIC_INPUT_INTEGER_BITS)
         y = rounding_divide_by_pot(y, 31 - _OUTPUT_BITS) + INT8_MIN
         y = np.where(shifted <= -p.radius, INT8_MIN, np.where(shifted >= p.radius, INT8_MAX, y))
-        return [saturate_int8(y).reshape(op.outputs[0].shape)]
+        return [saturate(y, INT8).reshape(op.outputs[0].shape)]

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tinyml.ir.graph import Operator, Quantization, Tensor
+from tinyml.ir.types import INT2, INT4, INT8, INT32, ElementType
 from tinyml.ops.window import Region, Window
 
 #: a definition's input arrays, in the order of `op.inputs` (None for an absent optional input)
@@ -62,6 +63,10 @@ class FusedActivation:
     def from_options(cls, options: dict[str, Any]) -> FusedActivation:
         return cls(activation=str(options.get("activation", "NONE")))
 
+
+#: the types weights may have: int8, and the sub-byte ints whose values a definition computes with unpacked
+#: (TFLite's INT4 weights; issue 11's INT2)
+WEIGHT_TYPES = (INT8, INT4, INT2)
 
 #: the fused activations TFLite Micro's int8 kernels implement
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -209,18 +214,14 @@ def require_arity(op: Operator, low: int, high: int | None = None) -> None:
             raise Unsupported(f"input {i} is absent")
 
 
-def require_quantized(*tensors: Tensor | None, dtypes: tuple[str, ...] = ("int8",)) -> None:
-    """Every present tensor is quantized with one of `dtypes`."""
+def require_quantized(*tensors: Tensor | None, types: tuple[ElementType, ...] = (INT8,)) -> None:
+    """Every present tensor is quantized, with one of `types`; refused by name otherwise."""
     for t in tensors:
         if t is None:
             continue
-        if t.dtype not in dtypes or t.quant is None:
-            expected = " or ".join(dtypes)
-            raise Unsupported(
-                f"tensor {t.name!r} is {t.dtype}{'' if t.quant else ' (not quantized)'}; {expected} expected"
-            )
-        if t.bits != 8:
-            raise Unsupported(f"tensor {t.name!r} has {t.bits}-bit elements; only 8-bit is implemented")
+        if t.type not in types or t.quant is None:
+            what = f"{t.type}{'' if t.quant else ' (not quantized)'}"
+            raise Unsupported(f"tensor {t.name!r} is {what}; {' or '.join(map(str, types))} expected")
 
 
 def require_per_tensor(*tensors: Tensor) -> None:
@@ -240,12 +241,12 @@ def require_constant(t: Tensor | None, what: str) -> None:
         raise Unsupported(f"{what} computed at run time")
 
 
-def const_ints(t: Tensor, what: str, dtypes: tuple[str, ...] = ("int32",)) -> np.ndarray:
+def const_ints(t: Tensor, what: str, types: tuple[ElementType, ...] = (INT32,)) -> np.ndarray:
     """A constant integer operand (paddings, axes), which TFLite Micro reads at prepare time."""
     if t.data is None:
         raise Unsupported(f"{what} computed at run time")
-    if t.dtype not in dtypes:
-        raise Unsupported(f"{what} of type {t.dtype}; {' or '.join(dtypes)} expected")
+    if t.type not in types:
+        raise Unsupported(f"{what} of type {t.type}; {' or '.join(map(str, types))} expected")
     return t.data
 
 

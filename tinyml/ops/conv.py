@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT32
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
+    WEIGHT_TYPES,
     Arrays,
     Role,
     Unsupported,
@@ -72,7 +74,8 @@ class _ConvDef(WindowedOpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 2, 3)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(inp, w, out)
+        require_quantized(inp, out)
+        require_quantized(w, types=WEIGHT_TYPES)
         if w.data is None:
             raise Unsupported("weights computed at run time (non-constant filter)")
         if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
@@ -85,8 +88,8 @@ class _ConvDef(WindowedOpDef):
         bias = op.opt_input(2)
         require_constant(bias, "bias")
         if bias is not None:
-            if bias.dtype != "int32":
-                raise Unsupported(f"bias {bias.name!r} is {bias.dtype}; int32 expected")
+            if bias.type != INT32:
+                raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
             if bias.num_elements != channels:
                 raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {channels} output channels")
         self.validate_window(op)
@@ -102,7 +105,8 @@ class _ConvDef(WindowedOpDef):
         bias = inputs[2] if len(inputs) > 2 else None
         if bias is not None:
             acc = acc + bias.astype(np.int64).reshape(-1)
-        return requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act).reshape(op.outputs[0].shape)
+        out = op.outputs[0]
+        return requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act, out.type).reshape(out.shape)
 
 
 @define

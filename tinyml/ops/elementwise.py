@@ -10,6 +10,7 @@ from tinyml.ops.base import (
     Arrays,
     FusedActivation,
     OpDef,
+    Role,
     Unsupported,
     array,
     define,
@@ -37,6 +38,7 @@ class ElementwiseOpDef(OpDef):
 
 class _Binary(ElementwiseOpDef):
     attrs_type = FusedActivation
+    input_roles = (Role.FEATURE, Role.FEATURE)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 2)
@@ -83,7 +85,8 @@ class Add(_Binary):
         (m1, s1), (m2, s2), (mo, so) = r.quant
         scaled_a = multiply_by_quantized_multiplier(a << ADD_LEFT_SHIFT, m1, s1)
         scaled_b = multiply_by_quantized_multiplier(b << ADD_LEFT_SHIFT, m2, s2)
-        return [requantize_output(scaled_a + scaled_b, mo, so, r.output_offset, r.act).reshape(op.outputs[0].shape)]
+        out = op.outputs[0]
+        return [requantize_output(scaled_a + scaled_b, mo, so, r.output_offset, r.act, out.type).reshape(out.shape)]
 
 
 @define
@@ -95,4 +98,5 @@ class Mul(_Binary):
         a, b = self.offset_operands(op, inputs)
         r = mul_requant(op)
         ((multiplier, shift),) = r.quant
-        return [requantize_output(a * b, multiplier, shift, r.output_offset, r.act).reshape(op.outputs[0].shape)]
+        out = op.outputs[0]
+        return [requantize_output(a * b, multiplier, shift, r.output_offset, r.act, out.type).reshape(out.shape)]

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT32
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
+    WEIGHT_TYPES,
     Arrays,
     OpDef,
     Role,
@@ -56,7 +58,8 @@ class FullyConnected(OpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 2, 3)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(inp, w, out)
+        require_quantized(inp, out)
+        require_quantized(w, types=WEIGHT_TYPES)
         if w.data is None:
             raise Unsupported("weights computed at run time (non-constant filter)")
         if op.attrs.weights_format != 0:
@@ -71,8 +74,8 @@ class FullyConnected(OpDef):
         bias = op.opt_input(2)
         require_constant(bias, "bias")
         if bias is not None:
-            if bias.dtype != "int32":
-                raise Unsupported(f"bias {bias.name!r} is {bias.dtype}; int32 expected")
+            if bias.type != INT32:
+                raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
             if bias.num_elements != w.shape[0]:
                 raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {w.shape[0]} units")
         require_activation(op.attrs.activation)
@@ -101,4 +104,4 @@ class FullyConnected(OpDef):
             acc += bias.astype(np.int64).reshape(units)
         r = conv_requant(op)
         out = op.outputs[0]
-        return [requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act).reshape(out.shape)]
+        return [requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act, out.type).reshape(out.shape)]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ops.arith import saturate_int8, truncating_divide
+from tinyml.ops.arith import saturate, truncating_divide
 from tinyml.ops.base import (
     Arrays,
     Unsupported,
@@ -90,7 +90,7 @@ class AveragePool2D(_Pool2D):
         count = (rows[:, None] * cols[None, :])[None, :, :, None]
         half = count // 2
         mean = np.where(total > 0, truncating_divide(total + half, count), truncating_divide(total - half, count))
-        return [saturate_int8(mean, *fused_range(op)).reshape(out.shape)]
+        return [saturate(mean, out.type, fused_range(op)).reshape(out.shape)]
 
 
 @define
@@ -98,8 +98,9 @@ class MaxPool2D(_Pool2D):
     op_types = ("MAX_POOL_2D",)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
-        x = array(inputs, 0)
-        top = self.windows(op, x.astype(np.int16), -129).max(axis=(-2, -1))  # -129: below every int8 tap
-        if top.min(initial=0) < -128:
+        x, out = array(inputs, 0), op.outputs[0]
+        below = int(op.input(0).type.min) - 1  # below every tap: never the maximum of a real one
+        top = self.windows(op, x.astype(np.int32), below).max(axis=(-2, -1))
+        if top.min(initial=0) == below:
             raise ValueError(f"{op.label}: a window lies wholly outside the input")
-        return [saturate_int8(top, *fused_range(op)).reshape(op.outputs[0].shape)]
+        return [saturate(top, out.type, fused_range(op)).reshape(out.shape)]

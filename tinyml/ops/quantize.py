@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, saturate_int8
+from tinyml.ir.types import FLOAT32, INT8
+from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, saturate
 from tinyml.ops.base import (
     Arrays,
     OpDef,
@@ -34,9 +35,9 @@ class Quantize(OpDef):
         inp, out = op.input(0), op.outputs[0]
         require_quantized(out)
         require_per_tensor(out)
-        if inp.dtype not in ("float32", "int8"):
-            raise Unsupported(f"QUANTIZE from {inp.dtype}; float32 or int8 input expected")
-        if inp.dtype == "int8":
+        if inp.type not in (FLOAT32, INT8):
+            raise Unsupported(f"QUANTIZE from {inp.type}; float32 or int8 input expected")
+        if inp.type == INT8:
             require_quantized(inp)
             require_per_tensor(inp)
         self.check_shapes(op)
@@ -46,19 +47,17 @@ class Quantize(OpDef):
         which rounds differently), C round() with halves away from zero, plus the zero point, saturated; NaN
         gives -128. int8: Requantize, (x - in zero point) * in_scale / out_scale + out zero point, saturated."""
         x = array(inputs, 0)
-        out = quant(op.outputs[0])
-        if x.dtype == np.float32:
+        out, etype = quant(op.outputs[0]), op.outputs[0].type
+        if op.input(0).type == FLOAT32:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 q = x / np.float32(out.scale)
             q = np.where(q > -_QUOTIENT_LIMIT, np.minimum(q, _QUOTIENT_LIMIT), -_QUOTIENT_LIMIT)
             truncated = np.trunc(q)
             rounded = truncated + (q - truncated >= 0.5) - (q - truncated <= -0.5)
-            return [saturate_int8(rounded.astype(np.int64) + out.zero_point)]
-        if x.dtype == np.int8:
-            r = requantize(op)
-            shifted = as_int64(x) + r.input_offset
-            return [saturate_int8(multiply_by_quantized_multiplier(shifted, r.multiplier, r.shift) + r.output_offset)]
-        raise ValueError(f"{op.label}: QUANTIZE from {x.dtype}")
+            return [saturate(rounded.astype(np.int64) + out.zero_point, etype)]
+        r = requantize(op)
+        shifted = as_int64(x) + r.input_offset
+        return [saturate(multiply_by_quantized_multiplier(shifted, r.multiplier, r.shift) + r.output_offset, etype)]
 
 
 @define
@@ -72,8 +71,8 @@ class Dequantize(OpDef):
         inp, out = op.input(0), op.outputs[0]
         require_quantized(inp)
         require_per_tensor(inp)
-        if out.dtype != "float32":
-            raise Unsupported(f"DEQUANTIZE to {out.dtype}; float32 output expected")
+        if out.type != FLOAT32:
+            raise Unsupported(f"DEQUANTIZE to {out.type}; float32 output expected")
         self.check_shapes(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, saturate_int8
+from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, saturate
 from tinyml.ops.base import (
     Arrays,
     OpDef,
@@ -80,4 +80,5 @@ class Mean(OpDef):
         p = mean_params(op, reduced_count(x.shape, set(axes)))
         total = as_int64(x).sum(axis=axes) + p.sum_offset
         y = multiply_by_quantized_multiplier(total, p.multiplier, p.shift) + p.output_offset
-        return [saturate_int8(y).reshape(op.outputs[0].shape)]
+        out = op.outputs[0]
+        return [saturate(y, out.type).reshape(out.shape)]

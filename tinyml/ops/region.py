@@ -38,8 +38,8 @@ class CopyRegion(OpDef):
     def validate(self, op: Operator) -> None:
         src, dst = op.input(0), op.outputs[0]
         (sy, sx), (dy, dx), (rows, cols) = op.attrs.src, op.attrs.dst, op.attrs.size
-        if len(src.shape) != 4 or len(dst.shape) != 4 or src.shape[3] != dst.shape[3] or src.dtype != dst.dtype:
-            raise Unsupported(f"region copy from {src.shape} {src.dtype} to {dst.shape} {dst.dtype}")
+        if len(src.shape) != 4 or len(dst.shape) != 4 or src.shape[3] != dst.shape[3] or src.type != dst.type:
+            raise Unsupported(f"region copy from {src.shape} {src.type} to {dst.shape} {dst.type}")
         if min(sy, sx, dy, dx, rows, cols) < 0 or sy + rows > src.shape[1] or sx + cols > src.shape[2]:
             raise Unsupported(f"region {op.attrs} does not fit the source {src.shape}")
         if dy + rows > dst.shape[1] or dx + cols > dst.shape[2]:
@@ -60,7 +60,7 @@ class CopyRegion(OpDef):
         src = array(inputs, 0)
         dst = op.outputs[0]
         current = inputs[1] if len(inputs) > 1 else None
-        result = np.zeros(dst.shape, np.dtype(dst.dtype)) if current is None else current.copy()
+        result = np.zeros(dst.shape, dst.type.np_dtype) if current is None else current.copy()
         (sy, sx), (dy, dx), (rows, cols) = op.attrs.src, op.attrs.dst, op.attrs.size
         if sy + rows > src.shape[1] or sx + cols > src.shape[2] or dy + rows > dst.shape[1] or dx + cols > dst.shape[2]:
             raise ValueError(f"{op.label}: region {op.attrs} does not fit {src.shape} -> {dst.shape}")

@@ -32,19 +32,12 @@ ADD_LEFT_SHIFT = 20
 #: the Q-format integer bits TFLM's int8 softmax uses for beta * scale * (x - max)
 SOFTMAX_DIFF_INTEGER_BITS = 5
 
-#: value range of each quantized integer type an op's output may have
-_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767)}
-
-
-def value_range(t: Tensor) -> tuple[int, int]:
-    """The smallest and largest value a quantized tensor holds."""
-    return _RANGES.get(t.dtype, _RANGES["int8"])
-
 
 def activation_range(activation: str, out: Tensor) -> tuple[int, int]:
     """The clamp of a fused activation on a quantized output (TFLM's CalculateActivationRangeQuantized):
-    the output type's range, narrowed to the activation's real interval expressed in the output's scale."""
-    qmin, qmax = value_range(out)
+    the output type's range (16 levels for a 4-bit output), narrowed to the activation's real interval expressed
+    in the output's scale."""
+    qmin, qmax = out.type.range
     if activation == "NONE" or out.quant is None:
         return qmin, qmax
     if activation == "RELU":
@@ -173,7 +166,7 @@ def relu_requant(op: Operator) -> Rescale:
     """RELU: TFLM requantizes to the output scale (CalculateReluOpData divides the scales in float32 before
     widening to double; the converter often halves the scale) and clamps at the output's zero."""
     inp, out = quant(op.input(0)), quant(op.outputs[0])
-    qmin, qmax = value_range(op.outputs[0])
+    qmin, qmax = op.outputs[0].type.range
     multiplier, shift = quantize_multiplier(f32(f32(inp.scale) / f32(out.scale)))
     return Rescale(-inp.zero_point, out.zero_point, multiplier, shift, (max(qmin, out.zero_point), qmax))
 
@@ -181,7 +174,7 @@ def relu_requant(op: Operator) -> Rescale:
 def relu6_bounds(op: Operator) -> tuple[int, int]:
     """RELU6: TFLM clamps to [0, 6] expressed in the input's quantization, ignoring the output's."""
     inp = quant(op.input(0))
-    qmin, qmax = value_range(op.input(0))
+    qmin, qmax = op.input(0).type.range
     return inp.zero_point, min(qmax, max(qmin, quantize_scalar(6.0, inp)))
 
 
@@ -189,7 +182,7 @@ def requantize(op: Operator) -> Rescale:
     """QUANTIZE from one integer quantization to another (TFLM's Requantize): in_scale / out_scale."""
     inp, out = quant(op.input(0)), quant(op.outputs[0])
     multiplier, shift = quantize_multiplier(inp.scale / out.scale)
-    return Rescale(-inp.zero_point, out.zero_point, multiplier, shift, value_range(op.outputs[0]))
+    return Rescale(-inp.zero_point, out.zero_point, multiplier, shift, op.outputs[0].type.range)
 
 
 @dataclass(frozen=True)

@@ -163,8 +163,8 @@ class _View(OpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 1, 2)
         inp, out = op.input(0), op.outputs[0]
-        if inp.num_elements != out.num_elements or inp.dtype != out.dtype:
-            raise Unsupported(f"reshape of {inp.shape} {inp.dtype} to {out.shape} {out.dtype}")
+        if inp.num_elements != out.num_elements or inp.type != out.type:
+            raise Unsupported(f"reshape of {inp.shape} {inp.type} to {out.shape} {out.type}")
         if inp.quant != out.quant:
             raise Unsupported("reshape that changes quantization")
 

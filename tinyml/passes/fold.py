@@ -128,7 +128,7 @@ def fold_constants(graph: Graph) -> None:
                 kept.append(op)
                 continue
             out: Tensor = op.outputs[0]
-            out.data = value.astype(np.dtype(out.dtype)).reshape(out.shape)
+            out.data = value.astype(out.type.np_dtype).reshape(out.shape)
             continue
         kept.append(op)
     graph.ops = kept

@@ -119,7 +119,7 @@ def _patch_ops(
 
     def patch_tensor(t: Tensor, region: Region, suffix: str = "") -> Tensor:
         shape = (1, region.rows, region.cols, t.shape[3])
-        return Tensor(f"{t.name} [{tag}{suffix}]", shape, t.dtype, t.quant, None, t.bits, t.index)
+        return Tensor(f"{t.name} [{tag}{suffix}]", shape, t.type, t.quant, None, t.index)
 
     ops: list[Operator] = []
     graph_input = graph.inputs[0]

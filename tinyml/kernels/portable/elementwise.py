@@ -74,7 +74,7 @@ def same_shape_input(op: Operator) -> InPlace | None:
     """Elementwise kernels read element i of each input before writing element i of the output, in
     increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
     for k in (0, 1):
-        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
+        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).type == op.outputs[0].type:
             return InPlace(k, 0)
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import FLOAT32, INT8
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, flat_values, register
 from tinyml.ops.base import quant
 from tinyml.ops.requant import requantize
@@ -16,14 +17,14 @@ class Quantize(Kernel):
 
     def check(self, op: Operator) -> None:
         inp, out = op.input(0), op.outputs[0]
-        if out.dtype != "int8" or inp.dtype not in ("float32", "int8"):
+        if out.type != INT8 or inp.type not in (FLOAT32, INT8):
             raise Unsupported(f"the {self.label} QUANTIZE kernel takes float32 or int8 to int8")
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
         values = flat_values(op, ctx)
         values["output_offset"] = quant(out).zero_point
-        if inp.dtype == "float32":
+        if inp.type == FLOAT32:
             values["scale"] = quant(out).scale
             return Call("ops/quantize_f32_s8.c.j2", values)
         r = requantize(op)
@@ -39,7 +40,7 @@ class Dequantize(Kernel):
     op_types = ("DEQUANTIZE",)
 
     def check(self, op: Operator) -> None:
-        if op.input(0).dtype != "int8" or op.input(0).bits != 8 or op.outputs[0].dtype != "float32":
+        if op.input(0).type != INT8 or op.outputs[0].type != FLOAT32:
             raise Unsupported(f"the {self.label} DEQUANTIZE kernel takes int8 to float32")
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
