@@ -2,15 +2,16 @@
 
 QEMU `-icount shift=0` makes the counts deterministic (SysTick ticks x 10^9 / clock).
 Patch-based inference is switched off here: it trades recomputed MACs for SRAM,
-and this compares kernels. The CMSIS-NN backend runs with `--prefer speed` (every
-op on its fastest kernel) unless `--prefer` says otherwise: the default,
-`balanced`, gives up a fast kernel where it would grow the arena by more than 10%.
+and this compares kernels. Both backends run with `--prefer speed` (the default:
+the fastest plan that fits, and the emulated boards' 4 MB hold every model, so
+every op on its fastest kernel by the cost model) unless `--prefer memory` asks
+for the smallest arena (slower in-place kernels where they save SRAM).
 TFLite Micro at -O2 with CMSIS-NN, measured the same
 way on mps2-an500, is the reference (issue #4). Needs CMSIS-NN and CMSIS_6
 (`tinyml packs install`, or CMSIS_NN_ROOT and CMSIS_ROOT); without them only
 the portable column is printed.
 
-    python benchmarks/kernels_speed.py [--boards mps2-an500,mps3-an547] [--models DIR] [--prefer balanced]
+    python benchmarks/kernels_speed.py [--boards mps2-an500,mps3-an547] [--models DIR] [--prefer memory]
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ def main() -> int:
     parser.add_argument("--boards", default="mps2-an500,mps2-an386,mps3-an547")
     default_models = os.environ.get("TINYML_MODELS", REPO.parent / "shared" / "models" / "mlperf-tiny")
     parser.add_argument("--models", type=Path, default=Path(default_models))
-    parser.add_argument("--prefer", choices=["speed", "balanced", "memory"], default="speed")
+    parser.add_argument("--prefer", choices=["speed", "memory"], default="speed")
     args = parser.parse_args()
     cmsis, where = find_cmsis()
     if cmsis is None:
         print(f"CMSIS-NN not found ({where}): portable kernels only")
-    print(f"CMSIS-NN backend with --prefer {args.prefer}")
+    print(f"--prefer {args.prefer}")
     head = f"{'model':<24} {'board':<12} {'portable':>12} {'CMSIS-NN':>12} {'speed-up':>9}"
     print(head + f" {'TFLM+CMSIS':>11} {'vs TFLM':>8}")
     slower = []

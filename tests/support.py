@@ -10,16 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml.codegen.project import write_project
-from tinyml.codegen.render import render_model
-from tinyml.frontend.tflite import load_model
+from tinyml import pipeline
 from tinyml.kernels.backends import PORTABLE, Backend
-from tinyml.passes import optimize
-from tinyml.plan import Planned, PlanOptions, check_plan, plan_model
+from tinyml.plan import Planned, PlanOptions, check_plan
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
-from tinyml.target.build import build, build_cmsis_library, run_host
+from tinyml.target.build import build_cmsis_library, run_host
 from tinyml.target.packs import CmsisPaths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,13 +33,16 @@ def mlperf_dir() -> Path:
 def compile_host(
     model: Path, out_dir: Path, backend: Backend = PORTABLE, options: PlanOptions | None = None
 ) -> tuple[Path, Planned]:
-    """tinyml's whole pipeline for the host board; returns the built app and the plan behind it."""
-    planned = plan_model(optimize(load_model(model)), backend, options)
+    """tinyml's whole pipeline for the host board, stage by stage through the library API, with the given backend
+    (which may be a test's own); returns the built app and the plan behind it."""
+    board = pipeline.target("host")
+    planned = pipeline.plan(pipeline.load(model), board, backend, options)
     assert check_plan(planned.plan) == []
-    board = load_board("host")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_project(render_model(planned.graph, planned.plan, board, backend), out_dir)
-    return build(out_dir, board, backend.cmsis), planned
+    code = pipeline.render(planned, board, backend)
+    compiled = pipeline.Compiled(
+        model, board, backend, planned, code, pipeline.CompileOptions(plan=options or PlanOptions())
+    )
+    return pipeline.build(compiled, out_dir, force=True), planned
 
 
 def host_outputs(app: Path, inputs: list[np.ndarray], like: list[np.ndarray]) -> list[np.ndarray]:

@@ -34,6 +34,7 @@ from tinyml.codegen.project import write_project
 from tinyml.codegen.render import render_model
 from tinyml.errors import DeviceMismatchError, InputDataError, SerialError
 from tinyml.frontend.tflite import load_model
+from tinyml.kernels.costs import plan_cycles
 from tinyml.measure.benchmark import bench_report, format_bench
 from tinyml.measure.protocol import (
     FRAME_TIMEOUT,
@@ -52,10 +53,10 @@ from tinyml.measure.protocol import (
     encode_frame,
 )
 from tinyml.passes import optimize
-from tinyml.plan import Planned, plan_memory, plan_model
+from tinyml.plan import Planned, PlanOptions, plan_memory, plan_model
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
-from tinyml.target.boards import load_board
+from tinyml.target.boards import emulation_board, load_board
 from tinyml.target.build import require_tool
 
 RUNTIME = REPO / "firmware" / "runtime"
@@ -495,9 +496,10 @@ def test_exit_acknowledges_then_stops_with_the_status(firmwares: dict[str, Firmw
 
 @pytest.fixture(scope="module")
 def patched_vww(tmp_path_factory: pytest.TempPathFactory) -> tuple[Planned, Firmware]:
-    """VWW as the CLI plans it by default, its first layers patch by patch, with bench.c for the host."""
+    """VWW planned for the smallest arena (--prefer memory), its first layers patch by patch, with bench.c for the
+    host."""
     model = mlperf_dir() / "vww_96_int8.tflite"
-    planned = plan_model(optimize(load_model(model)))
+    planned = plan_model(optimize(load_model(model)), options=PlanOptions(prefer="memory"))
     assert planned.patches is not None, "VWW is expected to run its first layers patch by patch"
     project = tmp_path_factory.mktemp("patched") / "vww_96_int8"
     project.mkdir()
@@ -524,8 +526,9 @@ def test_bench_report_groups_the_patch_stage(patched_vww: tuple[Planned, Firmwar
         dev.process.kill()
         dev.process.wait()
     board, expected = load_board("mps2-an500"), [want for _, want in samples]
-    r = bench_report(planned.graph, board, results, expected, dev.url)
-    assert r["schema"] == "tinyml.bench/2" and r["matched"] == r["runs"] == 2
+    r = bench_report(planned.graph, board, results, expected, dev.url, planned.plan)
+    assert r["schema"] == "tinyml.bench/3" and r["matched"] == r["runs"] == 2
+    assert r["counter"] == "ticks" and "cycles" not in r  # mps2-an500 counts SysTick ticks
     assert [layer["index"] for layer in r["layers"]] == list(range(len(layers)))
     assert [layer["op"] for layer in r["layers"]] == [op.type for op in layers]
     split = planned.patches.split
@@ -534,15 +537,49 @@ def test_bench_report_groups_the_patch_stage(patched_vww: tuple[Planned, Firmwar
     assert [layer["ops"] for layer in r["layers"][:split]] == [128, 64, 64, 128]
     assert sum(layer["ops"] for layer in r["layers"]) == len(results[0].layer_cycles) == fw.layers
     # each timed op counts in exactly one layer: over one run, the layers add up to the device's counts
-    one = bench_report(planned.graph, board, results[:1], expected[:1], dev.url)
-    assert sum(layer["cycles"] for layer in one["layers"]) == sum(results[0].layer_cycles) > 0
-    assert all(layer["cycles"] > 0 for layer in one["layers"][:split])
+    one = bench_report(planned.graph, board, results[:1], expected[:1], dev.url, planned.plan)
+    assert sum(layer["ticks"] for layer in one["layers"]) == sum(results[0].layer_cycles) > 0
+    assert all(layer["ticks"] > 0 for layer in one["layers"][:split])
+    # the estimate groups alike: the stage's layers sum their tiles and region copies
+    assert sum(layer["estimated_cycles"] for layer in r["layers"]) == r["estimate"]["cycles"] == planned.cycles
 
     text = format_bench(r)
     rows = [line for line in text.splitlines() if re.match(r"^\s+\d+ [A-Z]", line)]
     assert len(rows) == len(layers)
     assert [row.rstrip().endswith("  64 tiles") for row in rows] == [True] * split + [False] * (len(layers) - split)
     assert "TINYML_COPY_REGION" not in text and "patch 1/64" not in text
+
+
+def test_bench_report_calls_each_count_what_it_is(patched_vww: tuple[Planned, Firmware]) -> None:
+    """An emulated board counts SysTick ticks (instructions under QEMU -icount); a hardware board's counter counts
+    cycles at its clock. Either way the estimate is the cost model's for the board the user named: for
+    `--board stm32f746 --emulate`, the F746 at 216 MHz, not the emulated 25 MHz."""
+    planned, _ = patched_vww
+    n = len(planned.graph.ops)
+    results = [Result(0, 100 * n + 7 * run, (100,) * n, b"out") for run in range(3)]
+    f746 = load_board("stm32f746")
+
+    emulated = bench_report(planned.graph, emulation_board(f746), results, [b"out"] * 3, None, planned.plan, f746)
+    assert emulated["counter"] == "ticks" and emulated["clock_hz"] == 25_000_000
+    assert emulated["ticks"] == {"min": 100 * n, "median": 100 * n + 7, "max": 100 * n + 14}
+    assert emulated["instructions"]["median"] == 40 * (100 * n + 7) and "cycles" not in emulated
+    guess = emulated["estimate"]
+    assert (guess["board"], guess["core"], guess["clock_hz"]) == ("stm32f746", "cortex-m7", 216_000_000)
+    cycles = plan_cycles(planned.graph, planned.plan.kernels, planned.plan.in_place, "cortex-m7")
+    assert guess["cycles"] == cycles and guess["ms"] == round(cycles / 216_000, 4)
+    assert all(layer["instructions"] == 40 * layer["ticks"] for layer in emulated["layers"])
+    text = format_bench(emulated)
+    assert f"instructions  median {40 * (100 * n + 7):,}" in text and "40 per SysTick tick" in text
+    assert "timer ticks   median" in text and "SysTick at the emulated 25 MHz" in text
+    assert f"estimate      {cycles:,} cycles, {guess['ms']:.3f} ms at 216 MHz on stm32f746" in text
+    assert re.search(r"#\s+op\s+instructions\s+share\s+estimated cycles", text)
+
+    hardware = bench_report(planned.graph, f746, results, [b"out"] * 3, "/dev/ttyACM0", planned.plan)
+    assert hardware["counter"] == "cycles" and "ticks" not in hardware and "instructions" not in hardware
+    assert hardware["ms"]["median"] == pytest.approx((100 * n + 7) / 216_000)
+    assert hardware["estimate"] == guess
+    text = format_bench(hardware)
+    assert "cycles        median" in text and "ms at 216 MHz" in text and "timer ticks" not in text
 
 
 # ---- BenchClient against ports that are not a tinyml board ----

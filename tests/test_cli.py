@@ -14,7 +14,7 @@ from support import mlperf_dir, tinyml
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_arena_bytes, tflm_outputs
 
-COMMANDS = ["compile", "run", "bench", "deploy", "export", "report", "info", "packs", "boards"]
+COMMANDS = ["compile", "run", "bench", "deploy", "export", "report", "quantize", "eval", "info", "packs", "boards"]
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *words: str) -> None:
@@ -141,8 +141,8 @@ def test_report_json(name):
     proc = tinyml("report", str(model), "--board", "host", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["schema"] == "tinyml.report/3"
-    for key in ("sram", "ram", "flash", "budget", "macs", "layers"):
+    assert report["schema"] == "tinyml.report/4"
+    for key in ("sram", "ram", "flash", "budget", "macs", "latency", "layers"):
         assert key in report
     assert report["sram"]["peak_bytes"] <= tflm_arena_bytes(model)
     assert report["macs"] == sum(layer["macs"] for layer in report["layers"]) > 0
@@ -207,7 +207,7 @@ def test_float_model(tmp_path):
     model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
     path = tmp_path / "float.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    assert_one_line_error(tinyml("report", str(path), "--board", "host"), 11, "float model", "representative_dataset")
+    assert_one_line_error(tinyml("report", str(path), "--board", "host"), 11, "float model", "--calib DATA")
 
 
 def test_several_subgraphs(tmp_path):
@@ -262,7 +262,10 @@ def bad_value_cases() -> list[tuple[list[str], list[str]]]:
         ([*comp, "--patches", "banana"], ["--patches", "ROWSxCOLS@OPS"]),
         ([*comp, "--patches", "0x2@3"], ["--patches", "ROWSxCOLS@OPS"]),
         ([*comp, "--kernels", "cmsis"], ["--kernels", "cmsis-nn", "portable"]),
-        ([*comp, "--prefer", "fast"], ["--prefer", "balanced"]),
+        ([*comp, "--prefer", "fast"], ["--prefer", "speed", "memory"]),
+        ([*comp, "--prefer", "balanced"], ["--prefer", "speed", "memory"]),
+        ([*comp, "--sram-budget", "lots"], ["--sram-budget", "'lots' is not a memory size", "256K"]),
+        ([*bench, "--sram-budget", "0"], ["--sram-budget", "'0' is not a memory size"]),
         ([*comp, "--io", "ext"], ["--io", "external"]),
         ([*comp, "--cmsis-nn", "{t}/none"], ["--cmsis-nn", "no directory"]),
         ([*comp, "--board", "stm32f74"], ["unknown board", "did you mean stm32f746"]),
@@ -298,9 +301,8 @@ def test_board_is_required(command):
 
 
 def test_board_names_in_any_case_with_suggestions():
-    from tinyml.target.boards import load_board
-
     from tinyml.errors import UsageError
+    from tinyml.target.boards import load_board
 
     assert load_board("STM32F746").name == "stm32f746"
     assert load_board("Stm32F746G-Disco").name == "stm32f746"  # an alias
@@ -338,10 +340,11 @@ def test_help_groups_the_shared_options(command):
     text = tinyml(command, "--help").stdout
     assert "--board" in help_section(text, "target")
     kernels = help_section(text, "kernels")
-    assert all(o in kernels for o in ("--kernels", "--cmsis-nn", "--cmsis", "--prefer"))
+    assert all(o in kernels for o in ("--kernels", "--cmsis-nn", "--cmsis"))
     planning = help_section(text, "memory planning")
-    assert all(o in planning for o in ("--no-in-place", "--io", "--patches", "--max-mac-overhead"))
-    assert "--patches" not in kernels and "--prefer" not in planning
+    options = ("--prefer", "--sram-budget", "--no-in-place", "--io", "--patches", "--max-mac-overhead")
+    assert all(o in planning for o in options)
+    assert "--patches" not in kernels and "--prefer" not in kernels and "--kernels" not in planning
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -356,9 +359,11 @@ def test_help_examples_are_valid_command_lines(command, tmp_path, monkeypatch):
     assert len(examples) >= (1 if command == "boards" else 2), text
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.bin").write_bytes(b"")
-    for d in ("samples", "CMSIS-NN", "CMSIS_6"):
+    for d in ("samples", "CMSIS-NN", "CMSIS_6", "images", "calib", "test_images", "tensors", "saved_model"):
         (tmp_path / d).mkdir()
     (tmp_path / "samples" / "0.bin").write_bytes(b"")
+    for f in ("calib.npz", "test.npz", "model.keras"):  # data and --float models are looked at when parsed
+        (tmp_path / f).write_bytes(b"")
     for line in examples:
         argv = shlex.split(line.split("&&")[0], comments=True)
         assert argv[:2] == ["tinyml", command]

@@ -159,9 +159,12 @@ def test_bench_against_qemu_started_by_hand(tmp_path, cache):
         reports.append(json.loads(proc.stdout))
     first, second = reports
     assert first["matched"] == first["runs"] == 3
-    assert first["cycles"]["median"] > 100_000 and len(first["layers"]) == 13
-    assert sum(layer["cycles"] for layer in first["layers"]) <= first["cycles"]["max"]
-    assert first["cycles"] == second["cycles"] and first["layers"] == second["layers"]
+    # mps2-an500 counts SysTick ticks; with --port tinyml cannot know QEMU ran with -icount: no instructions
+    assert first["counter"] == "ticks" and "cycles" not in first and "instructions" not in first
+    assert first["ticks"]["median"] > 100_000 and len(first["layers"]) == 13
+    assert sum(layer["ticks"] for layer in first["layers"]) <= first["ticks"]["max"]
+    assert first["ticks"] == second["ticks"] and first["layers"] == second["layers"]
+    assert first["estimate"]["board"] == "mps2-an500" and first["estimate"]["cycles"] > 100_000
 
 
 def _serve(port_holder: list[int], payload: bytes | None, stop: threading.Event) -> None:
@@ -224,7 +227,16 @@ def test_deploy_emulated(cache):
     )
     assert proc.returncode == 0, proc.stderr
     assert "of 1,048,576 bytes" in proc.stdout  # the real board's memory sizes are enforced
-    assert "identical output" in proc.stdout and "instructions" in proc.stdout
+    assert "identical output" in proc.stdout
+    # the emulated counts named for what they are, and the F746's own estimate beside them
+    instructions = re.search(r"^  instructions  ([\d,]+): QEMU -icount, 40 per SysTick tick$", proc.stdout, re.M)
+    ticks = re.search(r"^  timer ticks   ([\d,]+): SysTick at the emulated 25 MHz", proc.stdout, re.M)
+    estimate = re.search(r"^  estimate      ([\d,]+) cycles, ([\d.]+) ms at 216 MHz on stm32f746 ", proc.stdout, re.M)
+    assert instructions and ticks and estimate, proc.stdout
+    count, cycles = int(instructions[1].replace(",", "")), int(estimate[1].replace(",", ""))
+    assert count == 40 * int(ticks[1].replace(",", "")) and abs(cycles - count) <= 0.15 * count
+    assert float(estimate[2]) == pytest.approx(cycles / 216_000, abs=1e-3)
+    assert "cycles " not in proc.stdout.replace("cycles, ", "")  # no tick is called a cycle
 
 
 def test_renode_missing_is_a_clear_error(cache):

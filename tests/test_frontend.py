@@ -163,25 +163,28 @@ def keras_files(tmp_path_factory):
 
 
 def _assert_quantize_advice(proc, tmp_path, *words):
-    """Exit 11, one line naming what the file is and the converter recipe, nothing internal, no output left."""
+    """Exit 11, one line naming what the file is and how to quantize it, nothing internal, no output left."""
     assert proc.returncode == 11, (proc.returncode, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tinyml: error: "), proc.stderr
-    for w in (*words, "int8", "(fix: quantize", "representative_dataset", "TFLITE_BUILTINS_INT8"):
+    for w in (*words, "int8", "tinyml quantize", "--calib DATA"):
         assert w in lines[0], (w, lines[0])
     for internal in ("examples/", ".py", "TINYML_", "unsupported operator"):
         assert internal not in lines[0], (internal, lines[0])
     assert not (tmp_path / "out").exists()
 
 
+# float models take calibration data; files with int8 parts are converted again from their float source
+CALIB = "(fix: add --calib DATA"
+RECIPE = ("representative_dataset", "TFLITE_BUILTINS_INT8")
 CASES = {
-    "float.tflite": ("float model",),
-    "hybrid.tflite": ("float model",),
-    "model.keras": ("Keras model", ".keras archive", "from_keras_model", "model.keras"),
-    "model.h5": ("Keras model", "HDF5", "from_keras_model", "model.h5"),
-    "saved": ("SavedModel directory", "from_saved_model"),
-    "saved/saved_model.pb": ("SavedModel", "from_saved_model"),
-    "partly.tflite": ("partly quantized", "SIN"),
+    "float.tflite": ("float model", CALIB),
+    "hybrid.tflite": ("float model", *RECIPE),
+    "model.keras": ("Keras model", ".keras archive", "model.keras", CALIB),
+    "model.h5": ("Keras model", "HDF5", "model.h5", CALIB),
+    "saved": ("SavedModel directory", CALIB),
+    "saved/saved_model.pb": ("SavedModel", CALIB),
+    "partly.tflite": ("partly quantized", "SIN", *RECIPE),
 }
 
 

@@ -56,6 +56,16 @@ def test_options_beat_environment_beat_packs(clean_env, monkeypatch):
     assert packs.find_cmsis(cmsis_nn=str(nn_opt))[0].nn == nn_opt
 
 
+def test_relative_paths_are_made_absolute(clean_env, monkeypatch):
+    """Builds run in a staging directory, so a tree given relative to the caller's directory must be resolved."""
+    _tree(clean_env / "nn", "CMSIS-NN")
+    _tree(clean_env / "core", "CMSIS")
+    monkeypatch.chdir(clean_env)
+    paths, _ = packs.find_cmsis(cmsis_nn="nn", cmsis="core")
+    assert paths is not None and paths.nn == clean_env / "nn" and paths.core == clean_env / "core"
+    assert paths.nn.is_absolute() and paths.core.is_absolute()
+
+
 def test_a_path_that_is_not_a_tree_is_an_error(clean_env, monkeypatch):
     monkeypatch.setenv("CMSIS_NN_ROOT", str(clean_env))
     with pytest.raises(ToolchainError, match="not a CMSIS-NN tree"):

@@ -58,14 +58,28 @@ def test_stage_candidates_stop_at_non_spatial_ops():
     assert stage_candidates(_graph("ad01_int8")) == []
 
 
+SMALLEST = PlanOptions(prefer="memory")
+
+
 def test_auto_lowers_the_peak_within_the_mac_cap():
+    """--prefer memory: the patch stage with the lowest peak whose halos cost at most --max-mac-overhead."""
     graph = _graph("vww_96_int8")
-    chosen = plan_model(graph)
-    flat = plan_model(graph, options=PlanOptions(patches="off"))
+    chosen = plan_model(graph, options=SMALLEST)
+    flat = plan_model(graph, options=PlanOptions(prefer="memory", patches="off"))
     assert chosen.patches is not None and chosen.plan.peak < flat.plan.peak
     assert 1.0 < chosen.mac_overhead <= 1.2 and check_plan(chosen.plan) == []
-    capped = plan_model(graph, options=PlanOptions(max_mac_overhead=1.0))
+    capped = plan_model(graph, options=PlanOptions(prefer="memory", max_mac_overhead=1.0))
     assert capped.patches is None and capped.plan.peak == flat.plan.peak
+
+
+def test_auto_patches_only_where_needed():
+    """By default (--prefer speed) patches cost cycles, so a model runs layer by layer unless that does not fit."""
+    graph = _graph("vww_96_int8")
+    fast = plan_model(graph)
+    assert fast.patches is None and fast.plan.peak == plan_model(graph, options=PlanOptions(patches="off")).plan.peak
+    tight = plan_model(graph, options=PlanOptions(sram_budget=fast.plan.peak - 1024))
+    assert tight.patches is not None and tight.plan.peak <= fast.plan.peak - 1024
+    assert fast.cycles < tight.cycles and tight.unpatched is not None and tight.unpatched.patches is None
 
 
 @pytest.mark.parametrize(
@@ -74,8 +88,8 @@ def test_auto_lowers_the_peak_within_the_mac_cap():
     ids=["vww-auto", "ic-auto", "ic-2x3"],
 )
 def test_patched_mlperf_models_are_bit_exact(name, config, tmp_path):
-    """The config under test (None: as the CLI plans by default)."""
-    options = PlanOptions(patches=config) if config is not None else None
+    """The config under test (None: as --prefer memory chooses it)."""
+    options = PlanOptions(patches=config) if config is not None else SMALLEST
     assert_bit_exact(mlperf_dir() / f"{name}.tflite", tmp_path, seeds=range(4), options=options)
 
 

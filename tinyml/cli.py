@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from tinyml import __version__
 from tinyml.errors import BudgetExceededError, InputDataError, MismatchError, SerialError, TinymlError, UsageError
+from tinyml.quant.options import INPUT_RANGES
 
 if TYPE_CHECKING:
     from tinyml.ir.graph import Graph, Tensor
     from tinyml.pipeline import Compiled, CompileOptions
     from tinyml.plan.patches import PatchConfig
+    from tinyml.quant import QuantOptions
+    from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
 
 INTERNAL_ERROR = 70
@@ -41,8 +44,26 @@ def _compile_options(args: argparse.Namespace, emulate: bool = False) -> Compile
         patches=args.patches,
         max_mac_overhead=args.max_mac_overhead,
         prefer=args.prefer,
+        sram_budget=args.sram_budget,
     )
-    return CompileOptions(args.kernels, args.cmsis_nn, args.cmsis, plan, emulate, args.verbose)
+    return CompileOptions(
+        args.kernels,
+        args.cmsis_nn,
+        args.cmsis,
+        plan,
+        emulate,
+        args.verbose,
+        calib=args.calib,
+        quant=_quant_options(args),
+        progress=not args.quiet,
+    )
+
+
+def _quant_options(args: argparse.Namespace) -> QuantOptions:
+    """How a float model is quantized (--calib-samples, --input-range, --float-io)."""
+    from tinyml.quant import QuantOptions
+
+    return QuantOptions(samples=args.calib_samples, input_range=args.input_range, float_io=args.float_io)
 
 
 def _target(args: argparse.Namespace, emulate: bool = False) -> Board:
@@ -52,10 +73,43 @@ def _target(args: argparse.Namespace, emulate: bool = False) -> Board:
     return pipeline.target(args.board, emulate)
 
 
-def _compile(args: argparse.Namespace, board: Board) -> Compiled:
+def _compile(args: argparse.Namespace, board: Board, check_budget: bool = True) -> Compiled:
+    """Compile for `board`. With --sram-budget, a plan that does not fit it stops here (status 3), before anything
+    is built: the board's own RAM is checked when the firmware links."""
     from tinyml import pipeline
 
-    return pipeline.compile_model(args.model, board, _compile_options(args))
+    c = pipeline.compile_model(args.model, board, _compile_options(args))
+    _quantized_note(args, c.quantized)
+    if check_budget and args.sram_budget is not None and pipeline.ram_needed(c) > args.sram_budget:
+        from tinyml.measure.report import failure_fix
+
+        report = pipeline.report(c)  # the report's own words: what needs the RAM, and where it peaks
+        over = [f["message"] for f in report["failures"] if f["kind"] == "budget" and f["figure"] == "sram"]
+        if over:
+            raise BudgetExceededError(over[0], failure_fix(report))
+    return c
+
+
+def _quantized_note(args: argparse.Namespace, q: Int8Model | None) -> None:
+    """Say on stderr which int8 model stands for a float one (or that --calib had nothing to do)."""
+    if q is not None:
+        n = q.metadata["calibration"]["samples"]
+        how = "quantized earlier" if q.cached else f"quantized to int8 with {n} calibration samples"
+        print(f"tinyml: {args.model} {how}: {q.path}", file=sys.stderr)
+    elif args.calib is not None:
+        print(f"tinyml: note: {args.model} is an int8 model already; --calib is not used", file=sys.stderr)
+
+
+def _calib_args(args: argparse.Namespace) -> str:
+    """The quantization options of this command line, for the next command it suggests."""
+    if args.calib is None:
+        return ""
+    extra = f" --calib {args.calib}"
+    if args.calib_samples != 200:
+        extra += f" --calib-samples {args.calib_samples}"
+    if args.input_range != "0..1":
+        extra += f" --input-range={args.input_range}"
+    return extra + (" --float-io" if args.float_io else "")
 
 
 def _print_firmware_size(c: Compiled, elf: Path) -> None:
@@ -138,7 +192,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.output.resolve() == args.input.resolve():
         raise UsageError(f"--output {args.output} is the input file", "write the outputs to another file")
     if args.reference:
-        graph = pipeline.load(args.model)
+        path, quantized = pipeline.int8_model(args.model, args.calib, _quant_options(args), progress=not args.quiet)
+        _quantized_note(args, quantized)
+        graph = pipeline.load(path)
         inputs = _read_inputs(args.input, graph, args.model)
         outputs = pipeline.run_reference(graph, inputs)
         where = "tinyml's reference interpreter"
@@ -186,7 +242,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     program = pipeline.build(c)
     with session(c.board, program, c.graph, port=args.port, emulator=args.emulator) as client:
         results = infer_all(client, inputs)
-    report = bench_report(c.graph, c.board, results, expected, args.port)
+    report = bench_report(c.graph, c.board, results, expected, args.port, c.plan, _target(args))
     print(json.dumps(report, indent=2) if args.json else format_bench(report))
     if report["matched"] != report["runs"]:
         raise MismatchError(
@@ -226,6 +282,7 @@ def _output_lines(graph: Graph, data: bytes, limit: int = 16) -> list[str]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from tinyml import pipeline
+    from tinyml.measure.benchmark import bench_report, measured_lines
     from tinyml.measure.session import infer_all, session
     from tinyml.reference.inputs import random_inputs
     from tinyml.target.flash import choose_flasher, flash
@@ -248,7 +305,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             info = client.info
         assert info is not None
         print(f"flashed with {tool}; {info.board} answers on {port}: model {info.model_name}, {info.clock_hz:,} Hz")
-        print(f"measure it: tinyml bench {args.model} --board {args.board} --port {port}")
+        print(f"measure it: tinyml bench {args.model} --board {args.board} --port {port}{_calib_args(args)}")
         return 0
     data = b"".join(t.tobytes() for t in random_inputs(c.model, 0))
     where = "Renode" if args.emulator == "renode" else "QEMU"
@@ -258,11 +315,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     print(f"ran on {c.board.name} under {where}: one inference on seeded random input")
     for line in _output_lines(c.graph, result.output):
         print(line)
-    print(f"  cycles       {result.total_cycles:,} at {c.board.raw['cpu']['clock_hz'] / 1e6:g} MHz")
-    if args.emulator == "qemu":
-        from tinyml.target.qemu import instructions_per_cycle
-
-        print(f"  instructions {round(result.total_cycles * instructions_per_cycle(c.board)):,} (QEMU -icount)")
+    port = None if args.emulator == "qemu" else args.emulator  # QEMU's counts are instructions (-icount)
+    measured = bench_report(c.graph, c.board, [result], [expected], port, c.plan, _target(args))
+    for line in measured_lines(measured):
+        print(line)
     same = result.output == expected
     print(f"  TFLite Micro {'identical output' if same else 'DIFFERENT output'}")
     if not same:
@@ -278,10 +334,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     platformio_facts(board)  # refuse emulated boards before compiling anything
     c = _compile(args, board)
     info = pipeline.project_info(c)
-    export_platformio(c.code, args.platformio, model_path=args.model, force=args.force, info=info)
+    model = str(c.model) if c.quantized else args.model  # the project's README benches the int8 file
+    export_platformio(c.code, args.platformio, model_path=model, force=args.force, info=info)
     print(f"exported {c.graph.name} for {c.board.name} as a PlatformIO project in {args.platformio}/")
     print(f"  build and flash: cd {args.platformio} && pio run -t upload")
-    print(f"  measure:         tinyml bench {args.model} --board {args.board} --port /dev/ttyACM0")
+    print(f"  measure:         tinyml bench {args.model} --board {args.board} --port /dev/ttyACM0{_calib_args(args)}")
     return 0
 
 
@@ -304,16 +361,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tinyml.measure import report as rep
 
     # every option is checked before compiling, so a typo fails at once with status 2
-    sram_budget = rep.parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None
-    flash_budget = rep.parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None
     max_growth = rep.parse_percent(args.max_growth, "--max-growth") if args.max_growth is not None else None
     if max_growth is not None and args.baseline is None:
         raise UsageError("--max-growth needs --baseline OLD.json", "save a baseline with `tinyml report --json`")
     baseline = rep.load_baseline(Path(args.baseline)) if args.baseline is not None else None
     plot = _plot_path(args.plot) if args.plot is not None else None
 
-    c = _compile(args, _target(args))
-    report = pipeline.report(c, sram_budget=sram_budget, flash_budget=flash_budget)
+    c = _compile(args, _target(args), check_budget=False)
+    report = pipeline.report(c, flash_budget=args.flash_budget)
     if baseline is not None:
         rep.compare(report, baseline, args.baseline, max_growth)
     if plot is not None:
@@ -331,6 +386,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     if report["failures"]:
         messages = "; ".join(f["message"] for f in report["failures"])
         raise BudgetExceededError(messages, rep.failure_fix(report))
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
+    from tinyml.frontend.detect import FLOAT_KINDS
+
+    if args.output.resolve() == Path(args.model).resolve():
+        raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
+    result = pipeline.quantize(args.model, args.calib, _quant_options(args), progress=not args.quiet)
+    _write_output(args.output, result.raw)
+    meta, cal = result.metadata, result.metadata["calibration"]
+    print(f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}")
+    chosen = "a seeded choice" if cal["samples"] < cal["available"] else "all"
+    scaled = f"; pixels scaled to {cal['input_range']}" if cal["input_range"] else ""
+    print(f"  calibration  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}")
+    info = model_info(args.output)
+    for label, tensors in (("input", info["inputs"]), ("output", info["outputs"])):
+        for i, t in enumerate(tensors):
+            name = label if len(tensors) == 1 else f"{label} {i}"
+            q = t["quantization"]
+            quant = f"scale {_f32(q['scale'])}, zero point {q['zero_point']}" if q and "scale" in q else "float"
+            print(f"  {name:<12} {t['dtype']}{t['shape']}, {quant}")
+    print(
+        f"  size         {args.output.stat().st_size:,} bytes; {len(meta['tensors'])} int8 tensors, "
+        'recorded in its "tinyml" metadata entry'
+    )
+    print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
+    from tinyml.measure.eval import format_eval
+
+    board = _target(args, args.emulate)
+    if args.port is None:
+        pipeline.require_emulated(board, "eval without --port")
+    elif board.kind == "host":
+        raise UsageError("--port names a board's serial port; the host needs none", "leave out --port")
+    c = _compile(args, board)
+    result = pipeline.evaluate(
+        c, args.data, float_model=args.float, limit=args.limit, port=args.port, progress=not args.quiet
+    )
+    print(json.dumps(result.as_json(), indent=2) if args.json else format_eval(result))
     return 0
 
 
@@ -572,6 +672,20 @@ def _mac_factor(text: str) -> float:
     return value
 
 
+def _size(option: str) -> Callable[[str], int]:
+    """A memory size option's type (300000, 256K, 1.5M): checked while the command line is parsed."""
+
+    def parse(text: str) -> int:
+        from tinyml.measure.report import parse_size
+
+        try:
+            return parse_size(text, option)
+        except UsageError as e:
+            raise _bad(f"{text!r} is not a memory size", e.fix) from None
+
+    return parse
+
+
 def _patches(text: str) -> PatchConfig | str:
     """--patches: `auto`, `off`, or ROWSxCOLS@OPS (e.g. 4x4@3: a 4x4 grid over the first 3 ops)."""
     from tinyml.plan.patches import PatchConfig
@@ -640,6 +754,25 @@ def _input_dir(path: Path) -> Path:
 
 
 @_path_type
+def _data_path(path: Path) -> Path:
+    """--calib, --data: an existing file (.npz) or folder (images, .bin tensors); its content is checked later."""
+    if not path.exists():
+        raise _bad(
+            f"no file or folder {path}",
+            "pass an .npz of inputs, a folder of images (.jpg, .png, .bmp) or a folder of float32 .bin tensors",
+        )
+    return path
+
+
+@_path_type
+def _model_path(path: Path) -> Path:
+    """--float: an existing model file or SavedModel directory."""
+    if not path.exists():
+        raise _bad(f"no file or folder {path}", "pass the float model: .keras, .h5, a SavedModel folder, .tflite")
+    return path
+
+
+@_path_type
 def _source_dir(path: Path) -> Path:
     """An existing directory (--cmsis-nn, --cmsis); whether it holds the right tree is checked where it is used."""
     if not path.is_dir():
@@ -687,7 +820,9 @@ EXAMPLES = {
     "compile": """\
   tinyml compile model.tflite --board stm32f746 -o fw        # fw/firmware.elf, .bin and .hex
   tinyml compile model.tflite --board host -o app            # app/app: raw tensors on stdin -> stdout
-  tinyml compile model.tflite --board nucleo-l4r5zi --prefer memory -o fw   # the smallest arena""",
+  tinyml compile model.tflite --board nucleo-l4r5zi --prefer memory -o fw   # the smallest arena
+  tinyml compile model.tflite --board stm32f746 --sram-budget 128K -o fw   # the fastest plan within 128 KB
+  tinyml compile model.keras --calib images/ --board stm32f746 -o fw   # a float model, quantized on the way""",
     "run": """\
   tinyml run model.tflite --input in.bin --output out.bin    # on this computer
   tinyml run model.tflite --board mps2-an500 --input in.bin --output out.bin      # emulated Cortex-M7
@@ -701,7 +836,8 @@ EXAMPLES = {
     "deploy": """\
   tinyml deploy model.tflite --board stm32f746               # build, flash, check it answers
   tinyml deploy model.tflite --board stm32f746 --emulate     # the same firmware under QEMU
-  tinyml deploy model.tflite --board nucleo-f767zi --flasher st-flash -o fw""",
+  tinyml deploy model.tflite --board nucleo-f767zi --flasher st-flash -o fw
+  tinyml deploy model.keras --board stm32f746 --emulate --calib images/   # quantized on the way""",
     "export": """\
   tinyml export model.tflite --board stm32f746 --platformio proj   # then: cd proj && pio run -t upload
   tinyml export model.tflite --board nucleo-l4r5zi --kernels portable --platformio proj""",
@@ -709,6 +845,15 @@ EXAMPLES = {
   tinyml report model.tflite --board stm32f746
   tinyml report model.tflite --board stm32f746 --sram-budget 256K --flash-budget 768K --github
   tinyml report model.tflite --board stm32f746 --baseline old.json --max-growth 5% --plot mem.svg""",
+    "quantize": """\
+  tinyml quantize model.keras -o model.tflite --calib calib.npz         # int8 in and out
+  tinyml quantize saved_model/ -o model.tflite --calib images/ --input-range=-1..1 --calib-samples 500
+  tinyml quantize float.tflite -o model.tflite --calib tensors/ --float-io   # float32 in and out
+then compile model.tflite as any int8 model; or skip this step: tinyml compile model.keras --calib DATA ...""",
+    "eval": """\
+  tinyml eval model.tflite --data test_images/ --board host --float model.keras
+  tinyml eval model.keras --calib calib/ --data test.npz --board stm32f746 --emulate --limit 500
+  tinyml eval model.tflite --data test_images/ --board stm32f746 --port /dev/ttyACM0   # flashed by deploy""",
     "info": """\
   tinyml info model.tflite                                    # inputs, outputs, ops, numpy recipe
   tinyml info model.tflite --json                             # schema tinyml.info/1""",
@@ -744,12 +889,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    def model(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("model", metavar="MODEL", help="int8 .tflite model file")
+    def model(sp: argparse.ArgumentParser, text: str = "int8 .tflite model file") -> None:
+        sp.add_argument("model", metavar="MODEL", help=text)
 
     def target(sp: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
         """MODEL, and the `target` group with --board (required except where `host` is the natural default)."""
-        model(sp)
+        model(
+            sp, "int8 .tflite model file, or a float model (.keras, .h5, SavedModel folder, float .tflite) with --calib"
+        )
         g = sp.add_argument_group("target")
         default = "" if required else " (default: host, this computer)"
         g.add_argument(
@@ -783,14 +930,20 @@ def _parser() -> argparse.ArgumentParser:
             help="kernel backend (default auto: CMSIS-NN on Cortex-M boards when available)",
         )
         cmsis_paths(g)
+        g = sp.add_argument_group("memory planning")
         g.add_argument(
             "--prefer",
-            choices=["balanced", "memory", "speed"],  # tinyml.plan.memory.PREFERENCES (imported lazily)
-            default="balanced",
-            help="balanced (default): the fastest kernels within 10%% of the smallest arena; "
-            "memory: the smallest arena; speed: the fastest kernels even where they need more RAM",
+            choices=["speed", "memory"],  # tinyml.plan.PREFERENCES (imported lazily)
+            default="speed",
+            help="speed (default): the fastest plan that fits the board's RAM or --sram-budget, saving memory "
+            "(slower in-place kernels, patches) only where needed; memory: the smallest arena",
         )
-        g = sp.add_argument_group("memory planning")
+        g.add_argument(
+            "--sram-budget",
+            metavar="SIZE",
+            type=_size("--sram-budget"),
+            help="RAM the firmware may use, stack and runtime included: 300000, 256K, 1.5M (default: the board's)",
+        )
         g.add_argument(
             "--no-in-place", dest="in_place", action="store_false", help="never let an op overwrite its input"
         )
@@ -820,6 +973,37 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="repeat notices shown once per cache (such as CMSIS-NN missing) on every run",
         )
+        calibration(sp, required=False)
+
+    def calibration(sp: argparse.ArgumentParser, required: bool) -> None:
+        """How a float model is quantized to int8: its calibration data and the choices around it."""
+        title = "quantization" if required else "float models (quantized to int8 on the way, cached)"
+        g = sp.add_argument_group(title)
+        g.add_argument(
+            "--calib",
+            metavar="DATA",
+            required=required,
+            type=_data_path,
+            help="calibration data: an .npz (one array, or one per input by name), a folder of images (.jpg, "
+            ".png, .bmp; resized to the input), or a folder of float32 .bin tensors of the input's shape",
+        )
+        g.add_argument(
+            "--calib-samples",
+            type=_positive_int,
+            default=200,
+            metavar="N",
+            help="calibrate with at most N samples, a seeded choice (default 200)",
+        )
+        g.add_argument(
+            "--input-range",
+            choices=list(INPUT_RANGES),
+            default="0..1",
+            help="what image pixels 0..255 (and uint8 arrays of an .npz) become: 0..1 (default), -1..1 or 0..255",
+        )
+        g.add_argument(
+            "--float-io", action="store_true", help="keep float32 inputs and outputs (default: int8, as on devices)"
+        )
+        g.add_argument("--quiet", action="store_true", help="no progress bars (they show on a terminal only)")
 
     def project_dir(g: argparse._ArgumentGroup, *flags: str, required: bool, help_text: str) -> None:
         g.add_argument(*flags, required=required, metavar="DIR", type=_output_dir, help=help_text)
@@ -870,7 +1054,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--inputs", metavar="DIR", type=_input_dir, help="raw input tensors, one per .bin file (default: seeded random)"
     )
-    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/1)")
+    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.bench/3)")
 
     sp = command("deploy", cmd_deploy, "build, flash and check a board (or run on an emulator)")
     g = target(sp)
@@ -893,19 +1077,52 @@ def _parser() -> argparse.ArgumentParser:
     compiler(sp)
     g = sp.add_argument_group("output format")
     fmt = g.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/2)")
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON (schema tinyml.report/4)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown summary for a pull-request comment")
     fmt.add_argument("--github", action="store_true", help="print GitHub Actions workflow commands (::error/::notice)")
     g.add_argument("--plot", metavar="FILE", help="draw the SRAM timeline per layer into FILE (.svg or .png)")
     g = sp.add_argument_group("budgets")
     g.add_argument(
-        "--sram-budget", metavar="SIZE", help="RAM the model may use: 300000, 256K, 1.5M (default: the board's)"
+        "--flash-budget",
+        metavar="SIZE",
+        type=_size("--flash-budget"),
+        help="flash the firmware may use: 768K, 1M (default: the board's flash)",
     )
-    g.add_argument("--flash-budget", metavar="SIZE", help="flash the model may use; default: the board's flash")
     g.add_argument("--baseline", metavar="OLD.json", help="an earlier `report --json`: show the change of each figure")
     g.add_argument(
         "--max-growth", metavar="PCT", help="fail (exit 3) when peak SRAM, flash or MACs grew more than PCT (5%%)"
     )
+
+    sp = command("quantize", cmd_quantize, "quantize a float model (Keras, SavedModel, float .tflite) to int8 TFLite")
+    model(sp, "float model: .keras, .h5, a SavedModel folder, or a float .tflite")
+    g = sp.add_argument_group("output")
+    g.add_argument(
+        "-o", "--output", required=True, metavar="OUT.tflite", type=_output_file, help="the int8 model to write"
+    )
+    calibration(sp, required=True)
+
+    sp = command("eval", cmd_eval, "top-1 accuracy of the compiled model on labelled data, measured where it runs")
+    g = target(sp)
+    emulate(g)
+    g.add_argument("--port", metavar="URL", type=_port, help="run on the board at this serial port (flashed already)")
+    compiler(sp)
+    g = sp.add_argument_group("evaluation")
+    g.add_argument(
+        "--data",
+        required=True,
+        metavar="DATA",
+        type=_data_path,
+        help="labelled data: a folder with one sub-folder of images per class (sorted names give the labels), "
+        "or an .npz with x and y",
+    )
+    g.add_argument(
+        "--float",
+        metavar="FLOAT_MODEL",
+        type=_model_path,
+        help="also run this float model (TensorFlow, on the host), and count how often both agree",
+    )
+    g.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate at most N samples (a seeded choice)")
+    g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.eval/1)")
 
     sp = command("info", cmd_info, "a model's inputs, outputs (shape, type, scale, zero point) and ops")
     model(sp)
@@ -924,9 +1141,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _joined_values(argv: Sequence[str]) -> list[str]:
+    """`--input-range -1..1` as `--input-range=-1..1`: argparse takes a value starting with '-' for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--input-range" and arg in INPUT_RANGES:
+            out[-1] = f"--input-range={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(_joined_values(sys.argv[1:] if argv is None else argv))
         return args.func(args)
     except TinymlError as e:
         fix = f" (fix: {e.fix})" if e.fix else ""

@@ -9,12 +9,20 @@ wires the stages together. A script compiles a model with
     report = pipeline.report(compiled)                        # what `tinyml report --json` prints
 
 and reaches the stages (`load`, `plan`, `render`, `build`) one by one when it needs to look in between.
+
+A float model (Keras `.keras`/`.h5`, a SavedModel directory, a float `.tflite`) is quantized to int8 on the way
+when calibration data comes with it, and the quantized model is cached by content:
+
+    options = pipeline.CompileOptions(calib="calib_images/")
+    compiled = pipeline.compile_model("model.keras", "stm32f746", options)
+    result = pipeline.evaluate(compiled, "test_images/", float_model="model.keras")   # top-1, as it runs
 """
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +36,10 @@ if TYPE_CHECKING:
     from tinyml.codegen import ModelCode
     from tinyml.ir.graph import Graph, Tensor
     from tinyml.kernels.backends import Backend
-    from tinyml.plan import MemoryPlan, Planned, PlanOptions
+    from tinyml.measure.eval import EvalResult
+    from tinyml.plan import MemoryPlan, Planned, PlanOptions, PlanTarget
+    from tinyml.quant import QuantOptions
+    from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
 
 
@@ -36,6 +47,12 @@ def _default_plan_options() -> PlanOptions:
     from tinyml.plan import PlanOptions
 
     return PlanOptions()
+
+
+def _default_quant_options() -> QuantOptions:
+    from tinyml.quant import QuantOptions
+
+    return QuantOptions()
 
 
 @dataclass(frozen=True)
@@ -47,12 +64,19 @@ class CompileOptions:
     #: a CMSIS-NN tree and a CMSIS (CMSIS_6) tree; default: $CMSIS_NN_ROOT/$CMSIS_ROOT, then installed packs
     cmsis_nn: str | None = None
     cmsis: str | None = None
-    #: what the planner may do to save SRAM
+    #: what the planner aims for (--prefer, within --sram-budget) and what it may do to save SRAM
     plan: PlanOptions = field(default_factory=_default_plan_options)
     #: build a hardware board's image for its closest emulated core (same memory limits)
     emulate: bool = False
     #: repeat notices that are otherwise shown once per cache (CMSIS-NN missing)
     verbose: bool = False
+    #: calibration data for a float model, which is then quantized to int8 on the way (cached by content):
+    #: an .npz, a folder of images or a folder of float32 .bin tensors (tinyml.quant.data)
+    calib: str | Path | None = None
+    #: how a float model is quantized
+    quant: QuantOptions = field(default_factory=_default_quant_options)
+    #: progress bars while calibrating (shown on a terminal only)
+    progress: bool = True
 
 
 @dataclass
@@ -66,6 +90,8 @@ class Compiled:
     planned: Planned
     code: ModelCode
     options: CompileOptions
+    #: the float model `model` was quantized from, when it was (`model` is then the cached int8 file)
+    quantized: Int8Model | None = None
 
     @property
     def graph(self) -> Graph:
@@ -84,12 +110,48 @@ class Compiled:
 # --- the stages ---------------------------------------------------------------------------------------------------
 
 
-def load(model: str | Path) -> Graph:
-    """Front end and graph optimiser: a model file as an IR graph every kernel can take."""
+def quantize(
+    model: str | Path, calib: str | Path, options: QuantOptions | None = None, *, progress: bool = True
+) -> Int8Model:
+    """A float model quantized to int8 with calibration data, in memory (`tinyml quantize` writes `.raw`)."""
+    from tinyml.quant.ptq import quantize as ptq
+
+    return ptq(model, calib, options, progress=progress)
+
+
+def int8_model(
+    model: str | Path,
+    calib: str | Path | None = None,
+    options: QuantOptions | None = None,
+    *,
+    progress: bool = True,
+) -> tuple[Path, Int8Model | None]:
+    """The int8 .tflite `model` stands for: the file itself, or, for a float model with calibration data, its
+    quantized twin from the cache (quantized now if it is not there yet). A float model without data goes on to
+    the front end, which says what to add."""
+    from tinyml.quant.ptq import float_source, quantized
+
+    if calib is None or float_source(model) is None:
+        return Path(model), None
+    q = quantized(model, calib, options, progress=progress)
+    assert q.path is not None
+    return q.path, q
+
+
+def load(
+    model: str | Path,
+    calib: str | Path | None = None,
+    quant: QuantOptions | None = None,
+    *,
+    progress: bool = True,
+) -> Graph:
+    """Front end and graph optimiser: a model file as an IR graph every kernel can take (a float model with
+    `calib` quantized first, see `int8_model`)."""
     from tinyml.frontend import load_model
     from tinyml.passes import optimize
 
-    return optimize(load_model(model))
+    path, _ = int8_model(model, calib, quant, progress=progress)
+    return optimize(load_model(path))
 
 
 def target(board: str | Board, emulate: bool = False) -> Board:
@@ -107,11 +169,41 @@ def backend_for(board: Board, options: CompileOptions) -> Backend:
     return select_backend(board, options.kernels, options.cmsis_nn, options.cmsis, options.verbose)
 
 
+def plan_target(board: Board) -> PlanTarget:
+    """What the planner must know of `board`: its core (kernels are priced in its cycles) and the RAM a plan must
+    fit, with the stack and the runtime's statics counted as the report counts them. The host has no limit."""
+    from tinyml.kernels.costs import core_name
+    from tinyml.measure.report.data import RUNTIME_PER_LAYER_BYTES, RUNTIME_STATIC_BYTES, board_ram_bytes
+    from tinyml.plan import PlanTarget
+    from tinyml.target.firmware import DEFAULT_STACK_SIZE
+
+    if board.kind != "mcu":
+        return PlanTarget(core_name(board))
+    reserved = DEFAULT_STACK_SIZE + RUNTIME_STATIC_BYTES
+    return PlanTarget(core_name(board), board_ram_bytes(board), reserved, RUNTIME_PER_LAYER_BYTES)
+
+
 def plan(graph: Graph, board: Board, backend: Backend, options: PlanOptions | None = None) -> Planned:
-    """Planning: each op's kernel, a patch stage where it pays, and every buffer's place in the arena."""
+    """Planning: each op's kernel, a patch stage where one is needed, and every buffer's place in the arena.
+
+    By default the fastest plan on the board's core that fits its RAM (or `options.sram_budget`); see PlanOptions.
+    """
     from tinyml.plan import plan_model
 
-    return plan_model(graph, backend, options)
+    return plan_model(graph, backend, options, plan_target(board))
+
+
+def smallest_peak(compiled: Compiled) -> int:
+    """The smallest peak SRAM `--prefer memory` reaches for this model, board and options (planned again unless
+    planning already worked it out)."""
+    from dataclasses import replace
+
+    planned = compiled.planned
+    if planned.smallest_peak is not None:
+        return planned.smallest_peak
+    options = replace(compiled.options.plan, prefer="memory")
+    graph = compiled.planned.unpatched.graph if compiled.planned.unpatched else compiled.graph
+    return plan(graph, compiled.board, compiled.backend, options).peak
 
 
 def render(planned: Planned, board: Board, backend: Backend) -> ModelCode:
@@ -125,10 +217,11 @@ def compile_model(model: str | Path, board: str | Board, options: CompileOptions
     """Every stage up to the generated code: load, optimise, choose kernels, plan, render."""
     options = options or CompileOptions()
     b = target(board, options.emulate)
-    graph = load(model)
+    path, quantized = int8_model(model, options.calib, options.quant, progress=options.progress)
+    graph = load(path)
     backend = backend_for(b, options)
     planned = plan(graph, b, backend, options.plan)
-    return Compiled(Path(model), b, backend, planned, render(planned, b, backend), options)
+    return Compiled(path, b, backend, planned, render(planned, b, backend), options, quantized)
 
 
 # --- building ---------------------------------------------------------------------------------------------------
@@ -232,19 +325,39 @@ def require_emulated(board: Board, what: str) -> None:
         )
 
 
-def run(compiled: Compiled, inputs: list[bytes]) -> list[bytes]:
-    """One inference per input, on the host or under the board's emulator; each output as raw bytes."""
+def run(
+    compiled: Compiled,
+    inputs: list[bytes],
+    *,
+    port: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[bytes]:
+    """One inference per input, on the host, under the board's emulator, or on the board at `port` (flashed with
+    this model already); each output as raw bytes. `progress(n)` hears of every n inferences done."""
     from tinyml.measure.session import infer_all, session
     from tinyml.target.build import run_host
 
-    require_emulated(compiled.board, "running")
+    if port is None:
+        require_emulated(compiled.board, "running")
     program = build(compiled)
     if compiled.board.kind == "host":
-        out = run_host(program, b"".join(inputs))
         size = sum(t.nbytes for t in compiled.graph.outputs)
-        return [out[i : i + size] for i in range(0, len(out), size)]
-    with session(compiled.board, program, compiled.graph) as client:
-        return [r.output for r in infer_all(client, inputs)]
+        step = max(1, len(inputs) if progress is None else 64)  # the host program streams; chunks show progress
+        outputs: list[bytes] = []
+        for start in range(0, len(inputs), step):
+            chunk = inputs[start : start + step]
+            out = run_host(program, b"".join(chunk))
+            outputs += [out[i : i + size] for i in range(0, len(out), size)]
+            if progress is not None:
+                progress(len(chunk))
+        return outputs
+    with session(compiled.board, program, compiled.graph, port=port) as client:
+        results = []
+        for data in inputs:
+            results += infer_all(client, [data])
+            if progress is not None:
+                progress(1)
+        return [r.output for r in results]
 
 
 def run_reference(graph: Graph, inputs: list[bytes]) -> list[bytes]:
@@ -279,17 +392,57 @@ def tflm_expected(compiled: Compiled, inputs: list[bytes]) -> list[bytes]:
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
+def evaluate(
+    compiled: Compiled,
+    data: str | Path,
+    *,
+    float_model: str | Path | None = None,
+    limit: int | None = None,
+    port: str | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Top-1 accuracy of the compiled model on labelled data, measured by running it where `run` runs it (the
+    host, an emulated board, or the board at `port`); with `float_model`, that model's accuracy on the host too,
+    and how often the two agree. Images are scaled by the compile options' input range."""
+    from tinyml.measure.eval import evaluate as measure
+
+    def runner(inputs: list[bytes], tick: Callable[[int], None]) -> list[bytes]:
+        return run(compiled, inputs, port=port, progress=tick)
+
+    where = f"{compiled.board.name} at {port}" if port else compiled.board.name
+    return measure(
+        compiled.graph,
+        data,
+        runner,
+        where=where,
+        model=compiled.quantized.source if compiled.quantized else compiled.model,
+        int8_file=compiled.model,
+        float_model=float_model,
+        limit=limit,
+        quant=compiled.options.quant,
+        progress=progress,
+    )
+
+
+def ram_needed(compiled: Compiled) -> int:
+    """RAM the firmware needs, as the planner counts it: arena, I/O buffers outside it, and on a board the stack and
+    the runtime's statics (estimated; the report uses a built image's figure when there is one)."""
+    plan = compiled.plan
+    external = sum(plan.external.values())
+    return plan_target(compiled.board).ram_bytes_of(plan.peak, external, len(compiled.graph.ops))
+
+
 def report(
     compiled: Compiled,
     *,
-    sram_budget: int | None = None,
     flash_budget: int | None = None,
     measured: BuiltSize | None = None,
 ) -> dict[str, Any]:
     """The memory and compute report as data (what `tinyml report --json` prints).
 
-    Code size and runtime RAM come from `measured` (or an image already in the build cache) when there is
-    one, and are estimated otherwise.
+    The SRAM budget is the one the model was planned for (`PlanOptions.sram_budget`, else the board's RAM). Code
+    size and runtime RAM come from `measured` (or an image already in the build cache) when there is one, and are
+    estimated otherwise. Latency is the cost model's estimate on the board's core.
     """
     from tinyml.measure.report import build_report
 
@@ -303,7 +456,8 @@ def report(
         elf=size.elf if size else None,
         elf_flash_bytes=size.flash_bytes if size else None,
         elf_ram_bytes=size.ram_bytes if size else None,
-        sram_budget=sram_budget,
+        sram_budget=compiled.options.plan.sram_budget,
         flash_budget=flash_budget,
         prefer=compiled.options.plan.prefer,
+        smallest_peak=smallest_peak(compiled),
     )

@@ -24,7 +24,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from tinyml.errors import ModelFileError, UnsupportedModelError
-from tinyml.frontend.detect import quantize_fix, reject_other_formats
+from tinyml.frontend.detect import float_model_fix, quantize_fix, reject_other_formats
 from tinyml.ir import types
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
 from tinyml.ops import parse_attrs
@@ -62,8 +62,9 @@ def load_model(path: str | Path) -> Graph:
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             raise UnsupportedModelError(
-                f"{path}: is a TensorFlow SavedModel directory, not a .tflite file; tinyml compiles int8 TFLite models",
-                quantize_fix("it", f"tf.lite.TFLiteConverter.from_saved_model({str(path)!r})"),
+                f"{path}: is a float TensorFlow SavedModel directory, not an int8 .tflite file; "
+                "tinyml compiles int8 models",
+                float_model_fix(str(path)),
             )
         raise ModelFileError(f"{path}: is a directory, not a model file", "pass a .tflite file")
     try:
@@ -228,10 +229,13 @@ def _check_quantized(graph: Graph, name: str) -> None:
         "tf.lite.TFLiteConverter.from_keras_model(model) (or .from_saved_model(dir))",
     )
     if not quantized:
+        float_weights = not any(
+            t.quant is not None and (t.type in _QUANTIZED_TYPES or t.type.sub_byte) for t in graph.tensors()
+        )
         raise UnsupportedModelError(
             f"{name}: this is a float model (its operators compute in floating point; no activation is int8); "
             "tinyml compiles int8 models",
-            fix,
+            float_model_fix("MODEL") if float_weights else fix,  # int8 weights: quantize from the source
         )
     named = ", ".join(op.label for op in float_ops[:5]) + (", ..." if len(float_ops) > 5 else "")
     raise UnsupportedModelError(

@@ -98,18 +98,26 @@ class Kernel(ABC):
         """Index of an input whose memory the output can simply reuse (a pure view), else None."""
         return None
 
-    def flash_bytes(self, op: Operator) -> dict[Role, int]:
-        """The bytes of constants this kernel puts in flash for `op`, by the role of the operands they come from
-        (the weights as stored or re-laid out; biases, folded or not; multipliers, tables, parameters).
+    def flash_bytes(self, op: Operator, in_place: bool = False) -> dict[Role, int]:
+        """The bytes of constants this kernel puts in flash for `op` (run in place or not), by the role of the
+        operands they come from (the weights as stored or re-laid out; biases, folded or not; multipliers, tables,
+        parameters).
 
         Counted from what `emit` produces, so the two cannot disagree; arrays `emit` would share with other
-        ops (codegen emits identical arrays once) are counted here for each op.
+        ops (codegen emits identical arrays once) are counted here for each op. Not included: the kernel's code
+        (one copy per image) and the few dozen bytes of parameter structs per call.
         """
-        recorder = _FlashRecorder(op)
+        recorder = _FlashRecorder(op, in_place)
         self.emit(op, recorder)
         return recorder.bytes
 
-    # cost(op, core, in_place) -> cycles: the cost model's estimate, to come with tinyml.kernels.costs
+    def cost(self, op: Operator, core: str, in_place: bool = False) -> int:
+        """Cycles this kernel spends on `op` on `core` (a board's `cpu.core`, or "host"), run in place or not:
+        what the planner ranks an op's kernels by. The fitted cost model answers (tinyml.kernels.costs), so a
+        kernel needs no code of its own to be priced; 0 for views."""
+        from tinyml.kernels.costs import estimate_cycles  # the cost model prices kernels: it imports this module
+
+        return estimate_cycles(op, self, core, in_place)
 
     @abstractmethod
     def emit(self, op: Operator, ctx: EmitContext) -> Call | None:
@@ -129,8 +137,9 @@ class Kernel(ABC):
 class _FlashRecorder:
     """An EmitContext that renders nothing and counts the constants a kernel emits, by role."""
 
-    def __init__(self, op: Operator) -> None:
+    def __init__(self, op: Operator, in_place: bool) -> None:
         self.op = op
+        self._in_place = in_place
         self.bytes: dict[Role, int] = {}
         self._seen: set[int] = set()
 
@@ -153,7 +162,7 @@ class _FlashRecorder:
 
     @property
     def in_place(self) -> bool:
-        return False
+        return self._in_place
 
 
 REGISTRY: dict[str, Kernel] = {}

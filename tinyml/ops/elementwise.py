@@ -28,12 +28,28 @@ class ElementwiseOpDef(OpDef):
     """Ops computing each output element from the element at the same position of each input."""
 
     def patchable(self, op: Operator) -> bool:
+        """A 4-D output, feature maps of its shape, and constants that broadcast to it (a patch stage cuts a
+        constant that varies over rows or columns to each patch's region)."""
         out = op.outputs[0]
         acts = [t for t in op.inputs if t is not None and not t.is_const]
-        return len(out.shape) == 4 and all(t.shape == out.shape for t in acts)
+        consts = [t for t in op.inputs if t is not None and t.is_const]
+        fits = all(len(t.shape) <= 4 and _broadcasts(t.shape, out.shape) for t in consts)
+        return len(out.shape) == 4 and fits and all(t.shape == out.shape for t in acts)
 
     def receptive_field(self, op: Operator, out_region: Region, input_index: int) -> Region:
-        return out_region
+        """The same region of an input of the output's shape; of a broadcast one, its single row or column
+        wherever it has one."""
+        shape = op.input(input_index).shape
+        _, h, w, _ = (1,) * (4 - len(shape)) + tuple(shape)
+        rows = (out_region.y0, out_region.y1) if h > 1 else (0, 1)
+        cols = (out_region.x0, out_region.x1) if w > 1 else (0, 1)
+        return Region(*rows, *cols)
+
+
+def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    """Whether an operand of `shape` broadcasts to `to` (NumPy's rule, never widening `to`)."""
+    padded = (1,) * (len(to) - len(shape)) + tuple(shape)
+    return len(padded) == len(to) and all(a in (1, b) for a, b in zip(padded, to, strict=True))
 
 
 class _Binary(ElementwiseOpDef):

@@ -5,6 +5,7 @@ and the buffer requests that placement turns into offsets.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tinyml.ir.graph import Graph, Tensor
@@ -124,30 +125,57 @@ class _Requests:
         return bytes_per_op(self.buffers, self.n_ops, ALIGNMENT)
 
 
-def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Requests:
-    graph = g.graph
+def _views(g: _Lifetimes, kernels: Sequence[Kernel]) -> tuple[_Storages, dict[int, int]]:
+    """Storages with every view sharing its input's, and the last op that uses each storage."""
     storages = _Storages(g.activations)
-    for i, (op, kernel) in enumerate(zip(graph.ops, kernels, strict=True)):
+    for i, (op, kernel) in enumerate(zip(g.graph.ops, kernels, strict=True)):
         k = g.alias_input(i, kernel)
         if k is not None and not op.input(k).is_const:
             storages.union(op.input(k), op.outputs[0])
-
     root_last: dict[int, int] = {}
     for tid, t in storages.tensors.items():
         r = storages.find(t)
         root_last[r] = max(root_last.get(r, 0), g.last_use.get(tid, 0))
+    return storages, root_last
+
+
+def _can_overwrite(
+    g: _Lifetimes, storages: _Storages, root_last: dict[int, int], i: int, kernel: Kernel, options: PlanOptions
+) -> InPlace | None:
+    """`kernel`'s in-place variant of op i, when the input it overwrites dies there (and is not a model input or
+    output kept outside the arena); else None."""
+    op = g.graph.ops[i]
+    choice = g.in_place(i, kernel)
+    if choice is None or op.input(choice.input).is_const:
+        return None
+    root = storages.find(op.input(choice.input))
+    external = options.io_external and any(
+        storages.find(storages.tensors[tid]) == root for tid in g.io if tid in storages.tensors
+    )
+    return None if root_last[root] != i or external else choice
+
+
+def _in_place_possible(g: _Lifetimes, kernels: Sequence[Kernel], options: PlanOptions) -> list[bool]:
+    """Per op, whether it can run in place on an in-place variant (its kernels' all overwrite the same input).
+
+    Running one op in place never decides whether another can: the merged storage ends where the output's did."""
+    storages, root_last = _views(g, kernels)
+    return [_can_overwrite(g, storages, root_last, i, k, options) is not None for i, k in enumerate(kernels)]
+
+
+def _requests(
+    g: _Lifetimes, kernels: list[Kernel], in_place_ok: Sequence[bool], options: PlanOptions, scratch: bool = True
+) -> _Requests:
+    """The buffers of `g`'s graph with op i on `kernels[i]`, in place where `in_place_ok[i]` allows and its kernel
+    has an in-place variant and its input dies there; without the kernels' scratch when not `scratch`."""
+    graph = g.graph
+    storages, root_last = _views(g, kernels)
     in_place: dict[int, int] = {}  # op position -> scratch bytes of its in-place variant
     for i, op in enumerate(graph.ops):
-        choice = g.in_place(i, kernels[i]) if options.in_place else None
-        if choice is None or op.input(choice.input).is_const:
+        choice = _can_overwrite(g, storages, root_last, i, kernels[i], options) if in_place_ok[i] else None
+        if choice is None:
             continue
         src = op.input(choice.input)
-        root = storages.find(src)
-        external = options.io_external and any(
-            storages.find(storages.tensors[tid]) == root for tid in g.io if tid in storages.tensors
-        )
-        if root_last[root] != i or external:
-            continue
         out_last = root_last.pop(storages.find(op.outputs[0]))
         storages.union(src, op.outputs[0])
         root_last[storages.find(src)] = out_last
@@ -179,7 +207,7 @@ def _requests(g: _Lifetimes, kernels: list[Kernel], options: PlanOptions) -> _Re
         segments = _segments(tensors, g, first[root], last[root])
         requests.append(Buffer(" = ".join(t.name for t in tensors), size, first[root], last[root], segments=segments))
         owners.append(("storage", root))
-    for i, op in enumerate(graph.ops):
+    for i, op in enumerate(graph.ops if scratch else ()):
         size = in_place[i] if i in in_place else g.scratch_bytes(i, kernels[i])
         if size:
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))

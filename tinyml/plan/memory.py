@@ -5,24 +5,23 @@ offsets and the peak). Several strategies run on every model and the smallest
 plan wins, so tinyml never needs more than TFLM's own greedy planner, which is
 one of the strategies.
 
-Kernels are chosen here too, because they decide memory: a backend offers
-several per op (fastest first), differing in scratch and in whether they can
-write over their input. The planner first finds the smallest arena any choice
-allows, then gives each op the fastest kernel that keeps the arena within a
-margin of it (none for --prefer memory; --prefer speed skips all this).
+Kernels are chosen here too, because they decide memory: an op's options
+(kernels, in place or not; see choice.py) differ in cycles, in scratch and in
+whether the output takes memory of its own. A plan either puts every op on its
+fastest option, or trades: the fewest live bytes per op first, then back to the
+fastest options wherever the arena stays within a target (the smallest arena
+for --prefer memory, the SRAM limit for --prefer speed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tinyml.ir.graph import Graph, Tensor
+from tinyml.ir.graph import Tensor
 from tinyml.kernels import Kernel
-from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.plan.allocators import ALIGNMENT, STRATEGIES, Buffer, Planner, align, bytes_per_op
-from tinyml.plan.choice import BALANCED_SLACK, _Choices, _KernelChoice
-from tinyml.plan.lifetimes import _Requests, _requests
-from tinyml.plan.options import PlanOptions
+from tinyml.plan.choice import _KernelChoice
+from tinyml.plan.lifetimes import _Requests
 
 
 @dataclass
@@ -67,28 +66,43 @@ class MemoryPlan:
         return "\n".join([head, f"{'offset':>8} {'size':>8} {'ops':>9}  buffer", *rows])
 
 
-def plan_memory(graph: Graph, backend: Backend = PORTABLE, options: PlanOptions | None = None) -> MemoryPlan:
-    """Each op's kernel, lifetimes for every activation and scratch buffer, placed by the best strategy."""
-    options = options or PlanOptions()
-    return _plan_memory(_KernelChoice(graph, _Choices(backend), options), options)
+def _smallest(choice: _KernelChoice) -> MemoryPlan:
+    """The smallest arena any mix of options allows, then the fastest options that keep it (--prefer memory)."""
+    if choice.fixed:
+        return _place(choice.requests(choice.fastest()))
+    lean = _leanest(choice)
+    return _fastest_below(choice, lean, lean.peak)
 
 
-def _plan_memory(choice: _KernelChoice, options: PlanOptions) -> MemoryPlan:
-    g = choice.lifetimes
-    if choice.fixed or options.prefer == "speed":
-        return _place(_requests(g, choice.fastest(), options))
-    # Per op the fewest live bytes; the all-portable mix as well, in case its placement packs tighter.
-    lean = min(
-        (_place(_requests(g, kernels, options)) for kernels in (choice.lean, choice.last())), key=lambda p: p.peak
-    )
-    target = lean.peak if options.prefer == "memory" else int(lean.peak * BALANCED_SLACK)
-    # The fastest kernels within a limit on each op's live bytes: the highest limit whose placement
-    # stays within the target (bisected: a faster mix may place less tightly than its live bytes).
-    limits = sorted({b for row in choice.live for b in row if b <= target} | {target})
+def _fastest_within(choice: _KernelChoice, target: int | None) -> MemoryPlan | None:
+    """The fastest mix whose arena is at most `target` bytes (no limit: None); None when even the leanest is larger.
+
+    Every op on its fastest option, when that fits; otherwise the fastest options within a limit on each op's live
+    bytes, the highest limit whose placement fits (see `_fastest_below`): ops give up speed only where their live
+    bytes stand in the way.
+    """
+    fastest = _place(choice.requests(choice.fastest()))
+    if target is None or fastest.peak <= target:
+        return fastest
+    if choice.fixed:
+        return None
+    lean = _leanest(choice)
+    return _fastest_below(choice, lean, target) if lean.peak <= target else None
+
+
+def _leanest(choice: _KernelChoice) -> MemoryPlan:
+    """Per op the fewest live bytes; the all-portable mix as well, in case its placement packs tighter."""
+    return min((_place(choice.requests(picks)) for picks in (choice.lean(), choice.portable())), key=lambda p: p.peak)
+
+
+def _fastest_below(choice: _KernelChoice, lean: MemoryPlan, target: int) -> MemoryPlan:
+    """The fastest options within a limit on each op's live bytes: the highest limit whose placement stays within
+    `target` (bisected: a faster mix may place less tightly than its live bytes). `lean` fits and is the fallback."""
+    limits = choice.limits(target)
     best, lo, hi = lean, 0, len(limits) - 1
     while lo <= hi:
         mid = (lo + hi) // 2
-        plan = _place(_requests(g, choice.within(limits[mid]), options))
+        plan = _place(choice.requests(choice.within(limits[mid])))
         if plan.peak <= target:
             best, lo = plan, mid + 1
         else:

@@ -21,8 +21,10 @@ import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.ops import definition
+from tinyml.ops import Role, definition
 from tinyml.ops.region import COPY, RegionAttrs
 from tinyml.ops.window import EXPLICIT, Region, Window
 
@@ -66,6 +68,19 @@ def stage_candidates(graph: Graph) -> list[int]:
         if read_later == {id(out)} and not dead_ends and not exported and out.shape[1] > 1:
             splits.append(split)
     return splits
+
+
+def _const_part(t: Tensor, out: Region, read: Region, tag: str) -> Tensor:
+    """The part `read` (its receptive field) of constant operand `t` an elementwise op reads for output region
+    `out`: a constant that varies over rows or columns is cut (one constant per patch), one that does not is passed
+    whole."""
+    _, h, w, _ = shape4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+    if h == 1 and w == 1:
+        return t
+    assert t.data is not None
+    data = np.ascontiguousarray(t.data.reshape(shape4)[:, read.y0 : read.y1, read.x0 : read.x1, :])
+    name = f"{t.name} [{tag}, rows {out.y0}-{out.y1 - 1} cols {out.x0}-{out.x1 - 1}]"
+    return Tensor(name, data.shape, t.type, t.quant, data, t.index)
 
 
 def _tiles(size: int, parts: int) -> list[tuple[int, int]]:
@@ -126,8 +141,12 @@ def _patch_ops(
     for op in stage:
         inputs: list[Tensor | None] = []
         out_region = need[id(op.outputs[0])]
+        roles = definition(op).roles(op)
         for i, t in enumerate(op.inputs):
-            if t is None or t.is_const:
+            if t is not None and t.is_const and roles[i] is Role.FEATURE:  # an elementwise op's constant operand
+                inputs.append(_const_part(t, out_region, _needed(op, None, out_region, i), tag))
+                continue
+            if t is None or t.is_const:  # weights, biases, parameters: whole
                 inputs.append(t)
                 continue
             want = _needed(op, windows[id(op)], out_region, i)

@@ -68,11 +68,11 @@ def installed() -> dict[str, list[tuple[str, Path]]]:
     return found
 
 
-def _locate(name: str, given: str | None, env: str) -> tuple[Path | None, str]:
+def _locate(name: str, given: str | Path | None, env: str) -> tuple[Path | None, str]:
     """The tree for `name`: the option, else the environment variable, else the newest installed pack."""
     for source, value in ((f"--{name.lower()}", given), (env, os.environ.get(env))):
         if value:
-            path = Path(value).expanduser()
+            path = Path(value).expanduser().resolve()  # builds run in other directories
             if not _is_tree(path, name):
                 raise ToolchainError(
                     f"{source} points at {path}, which is not a {name} tree (no {PACKS[name][2]})", FIX
@@ -84,7 +84,7 @@ def _locate(name: str, given: str | None, env: str) -> tuple[Path | None, str]:
     return None, f"{env} (unset) or {packs_dir() / '.'.join(PACKS[name][:2])}"
 
 
-def find_cmsis(cmsis_nn: str | None = None, cmsis: str | None = None) -> tuple[CmsisPaths | None, str]:
+def find_cmsis(cmsis_nn: str | Path | None = None, cmsis: str | Path | None = None) -> tuple[CmsisPaths | None, str]:
     """The CMSIS-NN and CMSIS trees to use, or None and a description of where tinyml looked."""
     nn, nn_from = _locate("CMSIS-NN", cmsis_nn, "CMSIS_NN_ROOT")
     core, core_from = _locate("CMSIS", cmsis, "CMSIS_ROOT")

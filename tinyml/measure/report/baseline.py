@@ -10,7 +10,7 @@ from tinyml.errors import UsageError
 from tinyml.measure.report.data import SCHEMA
 
 #: report schemas `--baseline` accepts: every figure it compares means the same in these
-BASELINE_SCHEMAS = ("tinyml.report/2", SCHEMA)
+BASELINE_SCHEMAS = ("tinyml.report/2", "tinyml.report/3", SCHEMA)
 
 
 #: every figure a baseline comparison shows: key, label, where it is in the report, headline (--max-growth applies)
@@ -40,7 +40,7 @@ def _figure(report: dict[str, Any], path: tuple[str, ...]) -> int:
 def load_baseline(path: Path) -> dict[str, Any]:
     """A report saved with `--json`, checked to be one this version can compare with.
 
-    Version 2 reports are accepted: every compared figure means the same there (their per-layer rows differ for
+    Versions 2 and 3 are accepted: every compared figure means the same there (version 2's per-layer rows differ for
     patch stages, and no comparison reads those).
     """
     try:

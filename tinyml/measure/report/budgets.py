@@ -81,13 +81,17 @@ def budget_failures(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{n:,} {what}" for n, what in ((ram["stack_bytes"], "stack"), (ram["runtime_bytes"], "runtime")) if n
         )
         where = f" {peak_where(report)}" if s["peak_layer"] is not None else ""
+        # when nothing fits, the planner's plan is the smallest: say so, or how much --prefer memory would save
+        saved = s["peak_bytes"] - s["smallest_peak_bytes"]
+        smallest = "the smallest plan tinyml finds" if saved <= 0 else f"--prefer memory needs {saved:,} bytes less"
         failures.append(
             {
                 "kind": "budget",
                 "figure": "sram",
                 "message": f"{name} needs {ram['total_bytes']:,} bytes of SRAM, {-sram['left_bytes']:,} over the "
                 f"{_budget_name(report, 'sram')}: its peak is {s['peak_bytes']:,} bytes{where}"
-                + (f", plus {extra}" if extra else ""),
+                + (f", plus {extra}" if extra else "")
+                + f" ({smallest})",
             }
         )
     flash = report["budget"]["flash"]
@@ -118,9 +122,6 @@ def failure_fix(report: dict[str, Any]) -> str:
     """The fix line for the failures of a report."""
     kinds = {f["kind"] for f in report["failures"]}
     fixes = []
-    over_sram = any(f["kind"] == "budget" and f["figure"] == "sram" for f in report["failures"])
-    if over_sram and report["prefer"] != "memory" and report["kernels"] != "portable":  # portable: one kernel per op
-        fixes.append("try --prefer memory (slower kernels where they save SRAM)")
     if "budget" in kinds:
         fixes.append("shrink the model, or raise the budget or use a board with more memory")
     if "growth" in kinds:

@@ -19,13 +19,14 @@ from tinyml import __version__
 from tinyml.codegen.render import ModelCode, render_model
 from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.kernels.backends import PORTABLE, Backend
+from tinyml.kernels.costs import core_name, op_cycles
 from tinyml.measure.report.budgets import budget_entry, budget_failures, fits
 from tinyml.ops import Role, definition
 from tinyml.ops.region import COPY
 from tinyml.plan import MemoryPlan, Planned, align
 from tinyml.target.boards import Board
 
-SCHEMA = "tinyml.report/3"
+SCHEMA = "tinyml.report/4"
 
 # Code-size estimate for when no image has been built. Fitted on firmware built for the MLPerf Tiny models, layer by
 # layer and patch by patch (VWW: 410 layers), portable kernels on the Cortex-M7: within 1.7 KB or 13% of the
@@ -96,6 +97,11 @@ def _region_sizes(board: Board) -> dict[str, int]:
     return {m["kind"]: int(m["size"]) for m in board.raw.get("memory", []) if m.get("kind") in ("flash", "ram")}
 
 
+def board_ram_bytes(board: Board) -> int | None:
+    """The size of the board's RAM region (what a plan must fit by default); None for the host."""
+    return _region_sizes(board).get("ram") if board.kind == "mcu" else None
+
+
 def code_estimate(code: ModelCode) -> int:
     """Flash for code when no image has been built: runtime, kernels, call sites and distinct parameter structs."""
     called = [layer for layer in code.layers if layer.code]
@@ -134,7 +140,7 @@ def tile_count(graph: Graph, positions: list[int]) -> int:
     return sum(1 for i in positions if graph.ops[i].type != COPY)
 
 
-def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode) -> list[dict[str, Any]]:
+def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode, core: str) -> list[dict[str, Any]]:
     """Every generated op's figures (a patch stage has one per tile and per region copy), before grouping."""
     split = _live_split(graph, plan)
     rows = []
@@ -144,6 +150,7 @@ def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode) -> list[dict[str, 
         rows.append(
             {
                 "op": op.type,
+                "cycles": op_cycles(op, plan.kernels[i], core, i in plan.in_place),
                 "kernel": plan.kernels[i].library,
                 "in_place": i in plan.in_place,
                 "macs": definition(op).macs(op),
@@ -177,6 +184,7 @@ def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, who
         "ops": len(rows),
         "macs": sum(r["macs"] for r in rows),
         "unpatched_macs": whole_macs,
+        "cycles": sum(r["cycles"] for r in rows),
         "live_bytes": busiest["live_bytes"],
         "live_activations_bytes": busiest["live_activations_bytes"],
         "live_io_bytes": busiest["live_io_bytes"],
@@ -187,9 +195,9 @@ def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, who
     }
 
 
-def _layers(planned: Planned, code: ModelCode) -> list[dict[str, Any]]:
+def _layers(planned: Planned, code: ModelCode, core: str) -> list[dict[str, Any]]:
     """One entry per layer of the model as written (before patch expansion), in execution order."""
-    rows = _op_rows(planned.graph, planned.plan, code)
+    rows = _op_rows(planned.graph, planned.plan, code, core)
     whole = planned.unpatched or planned
     groups = layer_groups(planned.graph)
     if len(groups) != len(whole.graph.ops):
@@ -250,21 +258,24 @@ def build_report(
     stack_bytes: int | None = None,
     sram_budget: int | None = None,
     flash_budget: int | None = None,
-    prefer: str = "balanced",
+    prefer: str = "speed",
+    smallest_peak: int | None = None,
 ) -> dict[str, Any]:
     """The report as plain data (what `--json` prints; fields in docs/report-schema.md).
 
     `planned` is the planner's result `code` was rendered from; with a patch stage its layers are grouped back into
     the model's own and compared with the layer-by-layer plan. `elf` and its sizes come from a firmware image
     already built for this model and board; without them code and runtime RAM are estimates. Explicit budgets
-    replace the board's RAM or flash capacity.
+    replace the board's RAM or flash capacity. `smallest_peak` is the smallest peak SRAM `--prefer memory` reaches
+    (this plan's own peak when not given).
     """
     from tinyml.target.firmware import DEFAULT_STACK_SIZE
 
     graph, plan = planned.graph, planned.plan
     mcu = board.kind == "mcu"
     external_io = sum(plan.external.values())  # --io external: I/O buffers outside the arena
-    layers = _layers(planned, code)
+    core = core_name(board)
+    layers = _layers(planned, code, core)
 
     peak_layer = max(range(len(layers)), key=lambda i: layers[i]["live_bytes"]) if layers else None
     at_peak = layers[peak_layer] if peak_layer is not None else None
@@ -277,6 +288,7 @@ def build_report(
         "fragmentation_bytes": plan.peak - (at_peak["live_bytes"] if at_peak else 0),
         "external_io_bytes": external_io,
         "peak_layer": peak_layer,
+        "smallest_peak_bytes": plan.peak + external_io if smallest_peak is None else smallest_peak,
         "largest_scratch_bytes": max((s for _, s in plan.scratch.values()), default=0),
         "planner": {"strategy": plan.strategy, "candidates": plan.candidates, "live_set_bound": plan.live_set_bound},
     }
@@ -323,6 +335,7 @@ def build_report(
         "kernels": backend.name,
         "prefer": prefer,
         "macs": sum(layer["macs"] for layer in layers),
+        "latency": _latency(sum(layer["cycles"] for layer in layers), board, core),
         "patches": _patch_stage(planned, code, layers, sram["peak_bytes"], board, backend),
         "sram": sram,
         "ram": ram,
@@ -340,6 +353,18 @@ def build_report(
         report["fits"] = fits(report)
     report["failures"] = budget_failures(report)
     return report
+
+
+def _latency(cycles: int, board: Board, core: str) -> dict[str, Any]:
+    """An inference's estimated cycles, and its time at the board's clock (none for the host)."""
+    clock = board.raw.get("cpu", {}).get("clock_hz") if board.kind == "mcu" else None
+    return {
+        "cycles": cycles,
+        "ms": round(cycles * 1000 / clock, 4) if clock else None,
+        "clock_hz": int(clock) if clock else None,
+        "core": core,
+        "source": "estimate",
+    }
 
 
 # --- baseline comparison --------------------------------------------------------------------------------------------

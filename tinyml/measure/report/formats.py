@@ -54,11 +54,13 @@ def _summary_rows(report: dict[str, Any]) -> list[tuple[str, int, str, str]]:
     ]
     if s["fragmentation_bytes"]:
         rows.append(("  fragmentation", s["fragmentation_bytes"], "arena gaps no buffer uses at the peak", ""))
+    rows.append(("smallest peak", s["smallest_peak_bytes"], _smallest_note(report), ""))
+    external = f" + {r['external_io_bytes']:,} I/O buffers outside it" if r["external_io_bytes"] else ""
     if report["board"]["kind"] == "mcu":
         source = {"elf": "measured", "estimate": "estimate"}[r["source"]]
-        note = f"arena + {r['stack_bytes']:,} stack + {r['runtime_bytes']:,} runtime ({source})"
+        note = f"arena{external} + {r['stack_bytes']:,} stack + {r['runtime_bytes']:,} runtime ({source})"
     else:
-        note = "arena only: the host program's stack and statics are not counted"
+        note = f"arena{external}; the host program's stack and statics are not counted"
     rows.append(("RAM on the board", r["total_bytes"], note, "ram"))
     rows += [
         ("flash total", f["total_bytes"], "", "flash"),
@@ -77,6 +79,33 @@ def _summary_rows(report: dict[str, Any]) -> list[tuple[str, int, str, str]]:
         ("MACs", report["macs"], "multiply-accumulates per inference", "macs"),
     ]
     return rows
+
+
+def _smallest_note(report: dict[str, Any]) -> str:
+    """What `--prefer memory` would save, against this plan's peak."""
+    s = report["sram"]
+    if report["prefer"] == "memory":
+        return "this plan: --prefer memory"
+    saved = s["peak_bytes"] - s["smallest_peak_bytes"]
+    if saved <= 0:
+        return "--prefer memory reaches no less"
+    return f"--prefer memory reaches this, {saved:,} bytes less, with slower kernels or patches"
+
+
+def _latency_note(report: dict[str, Any]) -> str:
+    """What the estimated cycles mean: time at the board's clock, and where the estimate comes from."""
+    lat = report["latency"]
+    where = (
+        f"{lat['ms']:.3f} ms at {lat['clock_hz'] / 1e6:g} MHz ({lat['core']})"
+        if lat["ms"] is not None
+        else "as on a Cortex-M7 (host: a relative figure)"
+    )
+    return f"{where}; estimated by the cost model fitted on QEMU instruction counts"
+
+
+def latency_text(report: dict[str, Any]) -> str:
+    """The estimated latency in words: cycles, time at the board's clock, and where the estimate comes from."""
+    return f"{report['latency']['cycles']:,} cycles, {_latency_note(report)}"
 
 
 def _budget_line(report: dict[str, Any], which: str) -> str:
@@ -123,6 +152,7 @@ def format_text(report: dict[str, Any]) -> str:
         change = figure_change(report, key) if key else ""
         change = f"  [{change}]" if change else ""
         lines.append(f"  {label:<18} {value:>12,}  {note}{change}".rstrip())
+    lines.append(f"  {'latency (cycles)':<18} {report['latency']['cycles']:>12,}  {_latency_note(report)}")
     patches = _patch_summary(report)
     if patches:
         what, saves, costs = patches
@@ -139,7 +169,8 @@ def format_text(report: dict[str, Any]) -> str:
     width = max((len(_layer_patches(layer)) for layer in report["layers"]), default=0)
     lines += [
         "",
-        f"  {'#':>3} {'op':<20} {'kernel':<17} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'live':>8} "
+        f"  {'#':>3} {'op':<20} {'kernel':<17} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'cycles':>11} "
+        f"{'live':>8} "
         f"{'scratch':>8} {'weights':>8} {'consts':>7}" + (f" {'patches':<{width}}" if width else ""),
     ]
     for layer in report["layers"]:
@@ -147,10 +178,9 @@ def format_text(report: dict[str, Any]) -> str:
         mark = " <- peak" if layer["index"] == report["sram"]["peak_layer"] else ""
         lines.append(
             f"  {layer['index']:>3} {layer['op']:<20} {_kernel(layer):<17} {inputs:<22} "
-            f"{_shape(layer['output_shape']):<15} {layer['macs']:>11,} {layer['live_bytes']:>8,} "
-            f"{layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} {layer['constants_bytes']:>7,}"
-            + (f" {_layer_patches(layer):<{width}}" if width else "")
-            + mark
+            f"{_shape(layer['output_shape']):<15} {layer['macs']:>11,} {layer['cycles']:>11,} "
+            f"{layer['live_bytes']:>8,} {layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} "
+            f"{layer['constants_bytes']:>7,}" + (f" {_layer_patches(layer):<{width}}" if width else "") + mark
         )
     return "\n".join(line.rstrip() for line in lines)
 
@@ -196,6 +226,7 @@ def format_markdown(report: dict[str, Any]) -> str:
         lines.append("✅ Within budget.")
     else:
         lines.append("No budget given (use `--board` or `--sram-budget` / `--flash-budget`).")
+    lines += ["", f"Estimated latency: {_md(latency_text(report))}."]
     patches = _patch_summary(report)
     if patches:
         what, saves, costs = patches
@@ -207,9 +238,9 @@ def format_markdown(report: dict[str, Any]) -> str:
         "",
         f"<details><summary>{len(report['layers'])} layers (peak {peak_where(report) or 'none'})</summary>",
         "",
-        "| # | op | kernel | input shapes | output shape | MACs | live bytes | scratch | weights | constants |"
+        "| # | op | kernel | input shapes | output shape | MACs | cycles | live bytes | scratch | weights | constants |"
         + (" patches |" if patches else ""),
-        "|--:|:--|:--|:--|:--|--:|--:|--:|--:|--:|" + (":--|" if patches else ""),
+        "|--:|:--|:--|:--|:--|--:|--:|--:|--:|--:|--:|" + (":--|" if patches else ""),
     ]
     for layer in report["layers"]:
         peak = layer["index"] == report["sram"]["peak_layer"]
@@ -217,7 +248,7 @@ def format_markdown(report: dict[str, Any]) -> str:
         inputs = ", ".join(_shape(s) for s in layer["input_shapes"])
         lines.append(
             f"| {layer['index']} | {layer['op']} | {_kernel(layer)} | {inputs} | {_shape(layer['output_shape'])} | "
-            f"{layer['macs']:,} | "
+            f"{layer['macs']:,} | {layer['cycles']:,} | "
             f"{live} | {layer['scratch_bytes']:,} | {layer['weights_bytes']:,} | {layer['constants_bytes']:,} |"
             + (f" {_layer_patches(layer)} |" if patches else "")
         )
@@ -261,6 +292,7 @@ def format_github(report: dict[str, Any]) -> str:
             f"RAM {r['total_bytes']:,}",
             f"flash {f['total_bytes']:,} (weights {f['weights_bytes']:,}, {code}, constants {f['constants_bytes']:,})",
             f"MACs {report['macs']:,}",
+            f"latency {latency_text(report)}",
         ]
         patches = _patch_summary(report)
         if patches:
