@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant
 from tinyml.ops.window import Window
@@ -68,13 +69,23 @@ class Conv2D(Kernel):
     op_types = ("CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if subbyte.applies(op):
+            subbyte.check_windowed(op, self)
+        else:
+            self.require_int8(op)
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return subbyte.conv_scratch(op) if subbyte.applies(op) else 0
 
     def in_place(self, op: Operator) -> InPlace | None:
+        if subbyte.applies(op):
+            return None
         variant = _conv_in_place(op, window_of(op))
         return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.conv_call(op, ctx)
         window = window_of(op)
         variant = _conv_in_place(op, window) if ctx.in_place else None
         values = conv_values(op, ctx, window)
@@ -87,16 +98,29 @@ class DepthwiseConv2D(Kernel):
     op_types = ("DEPTHWISE_CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if subbyte.applies(op):
+            subbyte.check_windowed(op, self)
+        else:
+            self.require_int8(op)
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return subbyte.conv_scratch(op) if subbyte.applies(op) else 0
 
     def in_place(self, op: Operator) -> InPlace | None:
         """Channel by channel through one padded plane of scratch (depth multiplier 1, output no larger)."""
         inp, out = op.input(0), op.outputs[0]
-        if inp.shape[0] != 1 or inp.shape[3] != out.shape[3] or out.num_elements > inp.num_elements:
+        if (
+            subbyte.applies(op)
+            or inp.shape[0] != 1
+            or inp.shape[3] != out.shape[3]
+            or out.num_elements > inp.num_elements
+        ):
             return None
         return InPlace(0, _padded_plane(op, window_of(op)))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.depthwise_call(op, ctx)
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.base import Role
 from tinyml.ops.requant import conv_requant
 
@@ -13,9 +14,17 @@ class FullyConnected(Kernel):
     op_types = ("FULLY_CONNECTED",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if subbyte.applies(op):
+            subbyte.check(op, self)
+        else:
+            self.require_int8(op)
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return subbyte.fc_scratch(op) if subbyte.applies(op) else 0
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.fc_call(op, ctx)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
         units, depth = w.shape
         batches = inp.num_elements // depth
