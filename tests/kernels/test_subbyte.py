@@ -11,19 +11,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from subbyte_models import Add, Conv, Dense, Depthwise, Pool, subbyte_model
-from support import assert_bit_exact, tinyml
+from support import assert_bit_exact, assert_runs_bit_exact, tinyml
 
 from tinyml import pipeline
+from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
 from tinyml.ir.graph import Graph
 from tinyml.ir.types import INT2, UINT2, UINT4
-from tinyml.kernels.backends import PORTABLE
+from tinyml.kernels import fast
+from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.ops.base import Role
 from tinyml.passes import PASSES, pack_subbyte
 from tinyml.plan import PlanOptions, align
 from tinyml.reference import run
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
+from tinyml.target.packs import find_cmsis
 
 #: every op with packed I/O, at 8, 4 and 2 bits in and out, aligned and odd shapes
 MODELS = {
@@ -118,6 +121,32 @@ def test_emulated_m7_bit_exact(models, tmp_path):
         proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
         assert proc.returncode == 0, proc.stderr
         assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} on mps2-an500 differs from TFLite Micro"
+
+
+def test_fast_packed_conv_on_host(models, tmp_path):
+    """tinyml's fast conv with packed activations (its DSP instructions as plain C on the host) takes the two convs
+    with int8 weights (int8 in and 4-bit out, 4-bit in and out); the one with 2-bit weights stays portable."""
+    backend = Backend("packed-fast", {"CONV_2D": (fast.FastConvPacked(),)})
+    planned = assert_bit_exact(models.chain, tmp_path, seeds=range(3), backend=backend)
+    kinds = [type(k).__name__ for op, k in zip(planned.graph.ops, planned.plan.kernels, strict=True)]
+    assert kinds[:5] == ["FastConvPacked", "DepthwiseConv2D", "FastConvPacked", "MaxPool2D", "Conv2D"]
+
+
+def _cmsis():  # type: ignore[no-untyped-def]
+    try:
+        return find_cmsis()[0]
+    except ToolchainError:
+        return None
+
+
+@pytest.mark.skipif(_cmsis() is None, reason="CMSIS-NN not found")
+def test_emulated_m7_with_cmsis_nn(models, tmp_path, monkeypatch):
+    """With CMSIS-NN on the M7 the int8 ops run on CMSIS-NN's kernels, the packed conv on tinyml's fast one
+    (DSP instructions), the rest on the portable sub-byte kernels: still TFLite Micro's bytes."""
+    cmsis = _cmsis()  # found where it is installed; built into this test's cache, which the runs then use
+    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    models_ = {name: getattr(models, name) for name in MODELS}
+    assert_runs_bit_exact("mps2-an500", models_, tmp_path, tmp_path / "cache", cmsis)
 
 
 def test_peak_sram_counts_packed_tensors(models):
