@@ -141,8 +141,8 @@ def _cmsis():  # type: ignore[no-untyped-def]
 
 @pytest.mark.skipif(_cmsis() is None, reason="CMSIS-NN not found")
 def test_emulated_m7_with_cmsis_nn(models, tmp_path, monkeypatch):
-    """With CMSIS-NN on the M7 the int8 ops run on CMSIS-NN's kernels, the packed conv on tinyml's fast one
-    (DSP instructions), the rest on the portable sub-byte kernels: still TFLite Micro's bytes."""
+    """With --kernels cmsis-nn on the M7, CMSIS-NN refuses every packed op: the convs with int8 weights run on
+    tinyml's fast packed conv (DSP instructions), the rest on the portable sub-byte kernels: TFLite Micro's bytes."""
     cmsis = _cmsis()  # found where it is installed; built into this test's cache, which the runs then use
     monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
     models_ = {name: getattr(models, name) for name in MODELS}

@@ -71,10 +71,14 @@ def test_four_levels_pack_to_uint2_and_seventeen_stay_int8():
     assert t["a"].type == INT8 and t["a"].quant.level == 0
 
 
-def test_weights_outside_two_bits_stay_int8():
+def test_weights_outside_two_bits_or_all_zero_stay_int8():
     graph, t = _chain(weights_low=-3)
     if int(t["w"].data.min()) > -3:  # make sure one weight is -3
         t["w"].data.reshape(-1)[0] = -3
+    pack_subbyte(graph)
+    assert t["w"].type == INT8 and t["a"].type == UINT4
+    graph, t = _chain()
+    t["w"].data[...] = 0  # a dead layer
     pack_subbyte(graph)
     assert t["w"].type == INT8 and t["a"].type == UINT4
 

@@ -10,8 +10,9 @@ sub-byte is its quantization and clamp (quantization-aware training gives such m
   quantization the codes' own: zero point minus lo, `level` lo. Every kernel then computes on codes with
   TFLite's own arithmetic, shifted, and writes exactly TFLite's values (as codes); only average pooling, whose
   rounding depends on the values' sign, needs the level back.
-- **Weights.** An int8 constant with zero point 0 whose values all lie in [-2, 1] becomes INT2: four signed
-  values per byte in flash.
+- **Weights.** An int8 constant with zero point 0 whose values all lie in [-2, 1], not all zero, becomes INT2:
+  four signed values per byte in flash. (A tensor of zeros, a dead layer, says nothing of 2 bits, and the int8
+  kernels run its constant channels faster.)
 
 Packing is a storage choice, so it is made only where it is free of any copy: a tensor is packed when the op
 that writes it can write it packed (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, the pools) and every op
@@ -124,8 +125,8 @@ def _pack_weights(graph: Graph, uses: dict[int, list[tuple[Operator, int]]], res
         if id(w) in seen or w.type != INT8 or w.data is None or w.quant is None or any(w.quant.zero_points):
             continue
         seen.add(id(w))
-        if w.data.size == 0 or int(w.data.min()) < INT2.min or int(w.data.max()) > INT2.max:
-            continue
+        if not w.data.any() or int(w.data.min()) < INT2.min or int(w.data.max()) > INT2.max:
+            continue  # (weights that are all zero say nothing of 2 bits, and the int8 kernels fold such channels)
         readers = uses.get(id(w), [])
         if any(u.type not in WEIGHTED or i != 1 for u, i in readers):
             continue
