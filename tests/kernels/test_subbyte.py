@@ -123,6 +123,24 @@ def test_emulated_m7_bit_exact(models, tmp_path):
         assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} on mps2-an500 differs from TFLite Micro"
 
 
+def test_metadata_marks_not_borne_out_are_warned(tmp_path):
+    """A tensor the "tinyml" metadata marks 4-bit whose clamp allows 256 levels runs int8 (exactness first), and
+    compiling says so once, naming it and why."""
+    from tinyml.quant.metadata import attach
+
+    wide = subbyte_model(tmp_path / "wide.tflite", (1, 4, 4, 3), [Conv(4, activation="none"), Conv(4, act_bits=4)])
+    first = load_model(wide).ops[0].outputs[0]
+    entry = {"schema": "tinyml.quant/1", "tensors": [{"index": first.index, "name": first.name, "bits": 4}]}
+    (tmp_path / "marked.tflite").write_bytes(attach(wide.read_bytes(), entry))
+    proc = tinyml("report", str(tmp_path / "marked.tflite"), "--board", "host", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "metadata" in line]
+    assert warnings == [
+        f"tinyml: warning: tensor {first.name!r} is marked 4-bit in the model's tinyml metadata but stays int8: "
+        "the clamp of op #0 CONV_2D allows 256 levels"
+    ]
+
+
 def test_fast_packed_conv_on_host(models, tmp_path):
     """tinyml's fast conv with packed activations (its DSP instructions as plain C on the host) takes the two convs
     with int8 weights (int8 in and 4-bit out, 4-bit in and out); the one with 2-bit weights stays portable."""
