@@ -17,12 +17,13 @@ from tinyml import pipeline
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
 from tinyml.ir.graph import Graph
-from tinyml.ir.types import INT2, UINT2, UINT4
+from tinyml.ir.types import INT2, INT8, UINT2, UINT4
 from tinyml.kernels import fast
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.ops.base import Role
+from tinyml.ops.region import COPY
 from tinyml.passes import PASSES, pack_subbyte
-from tinyml.plan import PlanOptions, align
+from tinyml.plan import PatchConfig, PlanOptions, align
 from tinyml.reference import run
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
@@ -186,6 +187,16 @@ def test_peak_sram_counts_packed_tensors(models):
     default_packed = pipeline.plan(pipeline.load(models.peak), board, PORTABLE)
     default_int8 = pipeline.plan(_int8_graph(models.peak), board, PORTABLE)
     assert default_packed.peak < default_int8.peak
+
+
+@pytest.mark.parametrize(("config", "scattered"), [(PatchConfig(2, 2, 3), UINT2), (PatchConfig(3, 2, 2), UINT4)])
+def test_patches_of_packed_feature_maps(models, tmp_path, config, scattered):
+    """Patch stages over packed tensors: each patch's tiles stay packed, and the stage output's are scattered into
+    the packed feature map by the sub-byte region copy: 1x1x10 2-bit tiles start and end inside bytes."""
+    planned = assert_bit_exact(models.odd, tmp_path, options=PlanOptions(patches=config), seeds=range(3))
+    assert planned.patches == config
+    copies = [op for op in planned.graph.ops if op.type == COPY]
+    assert {op.input(0).type for op in copies} == {INT8, scattered}  # int8 input tiles in, packed tiles out
 
 
 def test_two_bit_weights_are_packed_in_flash(models):
