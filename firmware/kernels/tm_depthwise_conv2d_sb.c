@@ -2,11 +2,11 @@
  * DEPTHWISE_CONV_2D with operands of 8, 4 or 2 bits (tm_subbyte.h), any depth
  * multiplier.
  *
- * For each output pixel the window (every tap, every input channel) is first
- * gathered into scratch as int8 values, taps in the padding holding
- * -input_offset so that they contribute nothing (TFLite skips them; the folded
- * bias expects every tap). Each output channel is then a strided dot product
- * of that column with its weights.
+ * For each output pixel, a block of up to TM_SB_DW_BLOCK input channels at a
+ * time, the window is first gathered into scratch as int8 values, taps in the
+ * padding holding -input_offset so that they contribute nothing (TFLite skips
+ * them; the folded bias expects every tap). Each output channel is then a
+ * strided dot product of that column with its weights.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
@@ -15,7 +15,7 @@ int32_t tm_depthwise_conv2d_sb_get_buffer_size(const tm_dw_conv_sb_params *param
                                                const tm_dims *filter_dims, const tm_dims *output_dims) {
   (void)params;
   (void)output_dims;
-  return filter_dims->h * filter_dims->w * input_dims->c;
+  return filter_dims->h * filter_dims->w * TM_MIN(input_dims->c, TM_SB_DW_BLOCK);
 }
 
 tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_params *params,
@@ -38,7 +38,8 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
   const int32_t kh = filter_dims->h;
   const int32_t kw = filter_dims->w;
   const int32_t taps = kh * kw;
-  if (ctx->buf == NULL || ctx->size < taps * in_c) {
+  const int32_t block = TM_MIN(in_c, TM_SB_DW_BLOCK);
+  if (ctx->buf == NULL || ctx->size < taps * block) {
     return TM_ERROR_SCRATCH;
   }
   int8_t *column = (int8_t *)ctx->buf;
@@ -55,36 +56,40 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
       const int32_t y0 = oy * p->stride.h - p->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
         const int32_t x0 = ox * p->stride.w - p->padding.w;
-        int8_t *dst = column;
-        for (int32_t ky = 0; ky < kh; ++ky) {
-          const int32_t y = y0 + ky * p->dilation.h;
-          for (int32_t kx = 0; kx < kw; ++kx, dst += in_c) {
-            const int32_t x = x0 + kx * p->dilation.w;
-            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
-              for (int32_t c = 0; c < in_c; ++c) {
-                dst[c] = pad;
+        for (int32_t c0 = 0; c0 < in_c; c0 += block) {
+          const int32_t width = TM_MIN(block, in_c - c0);
+          int8_t *dst = column;
+          for (int32_t ky = 0; ky < kh; ++ky) {
+            const int32_t y = y0 + ky * p->dilation.h;
+            for (int32_t kx = 0; kx < kw; ++kx, dst += width) {
+              const int32_t x = x0 + kx * p->dilation.w;
+              if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                for (int32_t c = 0; c < width; ++c) {
+                  dst[c] = pad;
+                }
+              } else {
+                tm_sb_unpack(input, image + (y * in_w + x) * in_c + c0, width, in_bits, dst);
               }
-            } else {
-              tm_sb_unpack(input, image + (y * in_w + x) * in_c, in_c, in_bits, dst);
             }
           }
-        }
-        for (int32_t ic = 0; ic < in_c; ++ic) {
-          for (int32_t m = 0; m < mult; ++m) {
-            const int32_t oc = ic * mult + m;
-            int32_t acc = bias[oc];
-            if (w_bits == 8) {
-              const int8_t *f = (const int8_t *)filter + oc;
-              for (int32_t t = 0; t < taps; ++t) {
-                acc += column[t * in_c + ic] * f[t * out_c];
+          for (int32_t ic = c0; ic < c0 + width; ++ic) {
+            const int8_t *col = column + (ic - c0);
+            for (int32_t m = 0; m < mult; ++m) {
+              const int32_t oc = ic * mult + m;
+              int32_t acc = bias[oc];
+              if (w_bits == 8) {
+                const int8_t *f = (const int8_t *)filter + oc;
+                for (int32_t t = 0; t < taps; ++t) {
+                  acc += col[t * width] * f[t * out_c];
+                }
+              } else {
+                for (int32_t t = 0; t < taps; ++t) {
+                  acc += col[t * width] * tm_sb_load_signed(filter, t * out_c + oc, w_bits);
+                }
               }
-            } else {
-              for (int32_t t = 0; t < taps; ++t) {
-                acc += column[t * in_c + ic] * tm_sb_load_signed(filter, t * out_c + oc, w_bits);
-              }
+              acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
+              tm_sb_store(output, o + oc, out_bits, tm_clamp_s8(acc, act_min, act_max));
             }
-            acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
-            tm_sb_store(output, o + oc, out_bits, tm_clamp_s8(acc, act_min, act_max));
           }
         }
         o += out_c;

@@ -47,7 +47,7 @@ MODELS = {
         ],
     ),
     # rows and pixels that start inside a byte: odd channels, strides, dilation, a depth multiplier, SAME average
-    # pooling with border windows, a grouped conv, 2-bit dense output
+    # pooling with border windows, a grouped conv, a depthwise conv wider than its gathered blocks, 2-bit dense output
     "odd": (
         (1, 7, 9, 3),
         [
@@ -57,6 +57,8 @@ MODELS = {
             Pool("avg", size=(3, 3), strides=(2, 2), padding="SAME"),
             Conv(6, kernel=(1, 1), act_bits=2),
             Conv(4, kernel=(1, 1), groups=2, weight_bits=2, act_bits=4),
+            Conv(37, kernel=(1, 1), act_bits=2),
+            Depthwise(weight_bits=2, act_bits=4),  # 37 channels: gathered in blocks of 32 and 5
             Dense(7, weight_bits=2, act_bits=2),
             Dense(3),
         ],
@@ -64,7 +66,7 @@ MODELS = {
 }
 
 #: (4-bit activations, 2-bit activations, 2-bit weights) of each model: views and pools keep their input's packing
-PACKED = {"chain": (7, 1, 3), "odd": (5, 3, 4)}
+PACKED = {"chain": (7, 1, 3), "odd": (6, 4, 5)}
 
 #: for the memory figures: a chain whose int8 plan peaks at the second conv
 PEAK = (

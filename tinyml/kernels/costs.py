@@ -468,9 +468,14 @@ KEY_FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: kernels the fit has not measured, priced as the kernel whose inner loops they run: tinyml's fast conv with packed
+#: activations (tm_fast_conv_sb) is tm_fast_conv_s8's blocked product behind a gather that unpacks each window
+PRICED_AS = {"FastConvPacked": "FastConv"}
+
+
 def cost_key(op: Operator, kernel: Kernel, in_place: bool = False) -> str:
     """Which coefficients price `kernel` on `op`: its class, and the variant of its C it runs there."""
-    name = type(kernel).__name__
+    name = PRICED_AS.get(type(kernel).__name__, type(kernel).__name__)
     family = _FAMILIES.get(name)
     if family is None:
         return name
@@ -480,7 +485,7 @@ def cost_key(op: Operator, kernel: Kernel, in_place: bool = False) -> str:
 
 def features(op: Operator, kernel: Kernel, in_place: bool = False) -> Features:
     """The loop counts `kernel`'s cost on `op` is a combination of (only the key's own, see KEY_FEATURES)."""
-    family = _FAMILIES.get(type(kernel).__name__)
+    family = _FAMILIES.get(PRICED_AS.get(type(kernel).__name__, type(kernel).__name__))
     if family is None or kernel.alias_input(op) is not None:
         return {}
     every = family.features(op)

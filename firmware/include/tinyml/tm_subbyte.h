@@ -237,8 +237,10 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
 
 /*
  * DEPTHWISE_CONV_2D (any depth multiplier), through a gathered window as
- * CONV_2D. Scratch: kh * kw * input c bytes; input_offset in [-127, 128].
+ * CONV_2D, TM_SB_DW_BLOCK input channels at a time. Scratch:
+ * kh * kw * min(input c, TM_SB_DW_BLOCK) bytes; input_offset in [-127, 128].
  */
+#define TM_SB_DW_BLOCK 32
 int32_t tm_depthwise_conv2d_sb_get_buffer_size(const tm_dw_conv_sb_params *params, const tm_dims *input_dims,
                                                const tm_dims *filter_dims, const tm_dims *output_dims);
 tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_params *params,
@@ -248,7 +250,7 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
 
 /*
  * FULLY_CONNECTED, per-tensor or per-channel. A packed input row is unpacked
- * into scratch first. Scratch: depth bytes when the input is packed, else 0.
+ * a few dozen elements at a time on the stack. No scratch.
  */
 int32_t tm_fully_connected_sb_get_buffer_size(const tm_fc_sb_params *params, const tm_dims *filter_dims);
 tm_status tm_fully_connected_sb(const tm_context *ctx, const tm_fc_sb_params *params,

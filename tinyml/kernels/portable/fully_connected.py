@@ -19,9 +19,6 @@ class FullyConnected(Kernel):
         else:
             self.require_int8(op)
 
-    def scratch_bytes(self, op: Operator) -> int:
-        return subbyte.fc_scratch(op) if subbyte.applies(op) else 0
-
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         if subbyte.applies(op):
             return subbyte.fc_call(op, ctx)

@@ -85,11 +85,15 @@ def _conv_common(op: Operator, ctx: EmitContext) -> dict[str, object]:
     }
 
 
+#: TM_SB_DW_BLOCK: the input channels tm_depthwise_conv2d_sb gathers at a time
+DW_BLOCK = 32
+
+
 def conv_scratch(op: Operator) -> int:
     """tm_conv2d_sb_get_buffer_size and tm_depthwise_conv2d_sb_get_buffer_size: one window of int8 values (a
-    conv's over its filter's depth, a depthwise conv's over every input channel)."""
+    conv's over its filter's depth, a depthwise conv's over a block of at most DW_BLOCK input channels)."""
     _, kh, kw, kc = op.input(1).shape
-    return kh * kw * (kc if op.type == "CONV_2D" else op.input(0).shape[3])
+    return kh * kw * (kc if op.type == "CONV_2D" else min(op.input(0).shape[3], DW_BLOCK))
 
 
 def check_windowed(op: Operator, kernel: Kernel) -> None:
@@ -113,11 +117,6 @@ def depthwise_call(op: Operator, ctx: EmitContext) -> Call:
     values["ch_mult"] = op.outputs[0].shape[3] // op.input(0).shape[3]
     values["scratch_size"] = conv_scratch(op)
     return Call("ops/depthwise_conv2d_sb.c.j2", values)
-
-
-def fc_scratch(op: Operator) -> int:
-    """tm_fully_connected_sb_get_buffer_size: one unpacked input row when the input is packed."""
-    return 0 if bits(op.input(0)) == 8 else op.input(1).shape[1]
 
 
 def fc_call(op: Operator, ctx: EmitContext) -> Call:
@@ -144,8 +143,6 @@ def fc_call(op: Operator, ctx: EmitContext) -> Call:
             "filter": ctx.tensor(w),
             "bias": ctx.const("bias", r.folded_bias, "int32_t", Role.BIAS),
             "output": ctx.tensor(out),
-            "scratch": ctx.scratch,
-            "scratch_size": fc_scratch(op),
             "bits": (bits(inp), bits(w), bits(out)),
         },
     )
