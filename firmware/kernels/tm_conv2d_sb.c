@@ -7,6 +7,13 @@
  * contribute nothing (TFLite skips them; the folded bias expects every tap).
  * Output channels then take dot products of that column with their weight
  * rows, two at a time for int8 weights, packed rows decoded a byte at a time. The output is written element by element.
+ *
+ * In place (output == input: stride 1, one image, the spatial shape kept, no
+ * more output bits per pixel than input bits, padding.h below the kernel
+ * height): output row y is written over the input's first rows once input row
+ * y is saved, unpacked, in a ring of padding.h + 1 rows in the scratch, from
+ * which later output rows read rows <= y. Output row y ends where input row
+ * y + 1 begins, or before (bit for bit), so rows still to be read are intact.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
@@ -17,6 +24,12 @@ int32_t tm_conv2d_sb_get_buffer_size(const tm_conv_sb_params *params, const tm_d
   (void)input_dims;
   (void)output_dims;
   return filter_dims->h * filter_dims->w * filter_dims->c;
+}
+
+int32_t tm_conv2d_sb_in_place_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
+                                              const tm_dims *filter_dims) {
+  const int32_t ring = (params->conv.padding.h + 1) * input_dims->w * input_dims->c;
+  return filter_dims->h * filter_dims->w * filter_dims->c + ring;
 }
 
 tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, const tm_per_channel_quant *quant,
@@ -37,10 +50,20 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
   const int32_t kh = filter_dims->h;
   const int32_t kw = filter_dims->w;
   const int32_t k = kh * kw * fc;
-  if (ctx->buf == NULL || ctx->size < k) {
+  const int in_place = output == input;
+  if (in_place && (p->stride.w != 1 || p->stride.h != 1 || input_dims->n != 1 || input_dims->h != output_dims->h ||
+                   input_dims->w != output_dims->w || output_dims->c * out_bits > in_c * in_bits ||
+                   p->padding.h >= kh)) {
+    return TM_ERROR_ARG;
+  }
+  const int32_t need = in_place ? tm_conv2d_sb_in_place_get_buffer_size(params, input_dims, filter_dims) : k;
+  if (ctx->buf == NULL || ctx->size < need) {
     return TM_ERROR_SCRATCH;
   }
   int8_t *column = (int8_t *)ctx->buf;
+  int8_t *ring = column + k; /* in place: input rows oy - padding.h .. oy, unpacked */
+  const int32_t keep = p->padding.h + 1;
+  const int32_t line = input_dims->w * in_c;
   const int8_t pad = (int8_t)(-p->input_offset);
   const int32_t groups = in_c / fc;
   const int32_t per_group = output_dims->c / groups;
@@ -54,6 +77,9 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
   for (int32_t b = 0; b < input_dims->n; ++b) {
     const int32_t image = b * in_h * in_w * in_c;
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+      if (in_place) { /* input row oy is about to be overwritten: later rows read it from the ring */
+        tm_sb_unpack(input, oy * line, line, in_bits, ring + oy % keep * line);
+      }
       const int32_t y0 = oy * p->stride.h - p->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
         const int32_t x0 = ox * p->stride.w - p->padding.w;
@@ -66,6 +92,11 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
               if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
                 for (int32_t c = 0; c < fc; ++c) {
                   dst[c] = pad;
+                }
+              } else if (in_place && y <= oy) {
+                const int8_t *src = ring + y % keep * line + x * in_c + g * fc;
+                for (int32_t c = 0; c < fc; ++c) {
+                  dst[c] = src[c];
                 }
               } else {
                 tm_sb_unpack(input, image + (y * in_w + x) * in_c + g * fc, fc, in_bits, dst);

@@ -16,10 +16,11 @@ from support import assert_bit_exact, assert_runs_bit_exact, tinyml
 from tinyml import pipeline
 from tinyml.errors import ToolchainError
 from tinyml.frontend import load_model
-from tinyml.ir.graph import Graph
+from tinyml.ir.graph import Graph, Operator
 from tinyml.ir.types import INT2, INT8, UINT2, UINT4
 from tinyml.kernels import fast
 from tinyml.kernels.backends import PORTABLE, Backend
+from tinyml.kernels.portable.conv import Conv2D
 from tinyml.ops.base import Role
 from tinyml.ops.region import COPY
 from tinyml.passes import PASSES, pack_subbyte
@@ -142,6 +143,21 @@ def test_metadata_marks_not_borne_out_are_warned(tmp_path):
         f"tinyml: warning: tensor {first.name!r} is marked 4-bit in the model's tinyml metadata but stays int8: "
         "the clamp of op #0 CONV_2D allows 256 levels"
     ]
+
+
+def test_in_place_packed_convs(models, tmp_path):
+    """The portable packed conv in place (priced the same in place as not, so that the fastest plan runs it in place
+    wherever its input dies): packed rows written over the rows they read, saved unpacked in a ring first, from
+    int8 to 4 bits and from 4 bits to 2; still TFLite Micro's bytes."""
+
+    def cost(self: Conv2D, op: Operator, core: str, in_place: bool = False) -> int:
+        return Conv2D.cost(self, op, core, False)
+
+    free = Backend("free-in-place", {"CONV_2D": (type("Conv2D", (Conv2D,), {"cost": cost})(),)})
+    planned = assert_bit_exact(models.peak, tmp_path, seeds=range(3), backend=free, options=PlanOptions(patches="off"))
+    ops = planned.graph.ops
+    in_place = [(ops[i].type, str(ops[i].input(0).type), str(ops[i].outputs[0].type)) for i in planned.plan.in_place]
+    assert in_place == [("CONV_2D", "int8", "uint4"), ("CONV_2D", "uint4", "uint2")]
 
 
 def test_fast_packed_conv_on_host(models, tmp_path):

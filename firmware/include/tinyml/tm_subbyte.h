@@ -231,6 +231,14 @@ typedef struct {
  */
 int32_t tm_conv2d_sb_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
                                      const tm_dims *filter_dims, const tm_dims *output_dims);
+/*
+ * The output may be the input (in place): stride 1, one image, the spatial
+ * shape kept, output c * output bits <= input c * input bits, padding.h below
+ * the kernel height; then the scratch also holds padding.h + 1 unpacked input
+ * rows (tm_conv2d_sb_in_place_get_buffer_size bytes).
+ */
+int32_t tm_conv2d_sb_in_place_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
+                                              const tm_dims *filter_dims);
 tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, const tm_per_channel_quant *quant,
                        const tm_dims *input_dims, const void *input, const tm_dims *filter_dims, const void *filter,
                        const tm_dims *bias_dims, const int32_t *bias, const tm_dims *output_dims, void *output);

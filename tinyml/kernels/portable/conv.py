@@ -79,7 +79,7 @@ class Conv2D(Kernel):
 
     def in_place(self, op: Operator) -> InPlace | None:
         if subbyte.applies(op):
-            return None
+            return subbyte.conv_in_place(op)
         variant = _conv_in_place(op, window_of(op))
         return None if variant is None else InPlace(0, variant[1])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT2, INT4, INT8, UINT2, UINT4
-from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported
+from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported
 from tinyml.ops.base import Role, definition, window_of
 from tinyml.ops.requant import add_requant, conv_requant, fused_range
 
@@ -108,8 +108,28 @@ def check_windowed(op: Operator, kernel: Kernel) -> None:
         )
 
 
+def conv_in_place(op: Operator) -> InPlace | None:
+    """tm_conv2d_sb in place (tm_conv2d_sb_in_place_get_buffer_size): stride 1, one image, the spatial shape kept,
+    no more output bits per pixel than input bits, padding above below the kernel height. Scratch: the window and
+    a ring of padding + 1 unpacked input rows."""
+    inp, w, out = op.input(0), op.input(1), op.outputs[0]
+    window = window_of(op)
+    pad_h = window.pad_hw[0]
+    if (
+        window.stride != (1, 1)
+        or inp.shape[0] != 1
+        or inp.shape[1:3] != out.shape[1:3]
+        or out.shape[3] * bits(out) > inp.shape[3] * bits(inp)
+        or pad_h >= w.shape[1]
+    ):
+        return None
+    return InPlace(0, conv_scratch(op) + (pad_h + 1) * inp.shape[2] * inp.shape[3])
+
+
 def conv_call(op: Operator, ctx: EmitContext) -> Call:
-    return Call("ops/conv2d_sb.c.j2", {**_conv_common(op, ctx), "scratch_size": conv_scratch(op)})
+    variant = conv_in_place(op) if ctx.in_place else None
+    size = variant.scratch if variant is not None else conv_scratch(op)
+    return Call("ops/conv2d_sb.c.j2", {**_conv_common(op, ctx), "scratch_size": size})
 
 
 def depthwise_call(op: Operator, ctx: EmitContext) -> Call:
