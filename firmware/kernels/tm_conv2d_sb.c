@@ -2,7 +2,8 @@
  * CONV_2D with operands of 8, 4 or 2 bits (tm_subbyte.h): packed activations
  * in and out, packed signed weights.
  *
- * For each output pixel (and group) the window is gathered once into scratch
+ * An int8 input is read where it is (as tm_conv2d_s8 reads it). A packed one:
+ * for each output pixel (and group) the window is gathered once into scratch
  * as int8 values, the taps in the padding holding -input_offset so that they
  * contribute nothing (TFLite skips them; the folded bias expects every tap).
  * Output channels then take dot products of that column with their weight
@@ -20,16 +21,44 @@
 
 int32_t tm_conv2d_sb_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
                                      const tm_dims *filter_dims, const tm_dims *output_dims) {
-  (void)params;
   (void)input_dims;
   (void)output_dims;
-  return filter_dims->h * filter_dims->w * filter_dims->c;
+  return params->bits.input == 8 ? 0 : filter_dims->h * filter_dims->w * filter_dims->c;
 }
 
 int32_t tm_conv2d_sb_in_place_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
                                               const tm_dims *filter_dims) {
   const int32_t ring = (params->conv.padding.h + 1) * input_dims->w * input_dims->c;
-  return filter_dims->h * filter_dims->w * filter_dims->c + ring;
+  return tm_conv2d_sb_get_buffer_size(params, input_dims, filter_dims, input_dims) + ring;
+}
+
+/* Output channels [first, last) of one pixel from int8 rows read where they are (`rows[ky]`, NULL in the
+ * padding): taps in the padding take back what the folded bias counted for them. */
+static void direct_pixel(const tm_conv_sb_params *params, const tm_per_channel_quant *quant, const int8_t *const *rows,
+                         int32_t x0, int32_t in_w, int32_t in_c, int32_t g, const tm_dims *filter_dims,
+                         const void *filter, const int32_t *bias, int32_t first, int32_t last, void *output,
+                         int32_t o) {
+  const tm_conv_params *p = &params->conv;
+  const int32_t fc = filter_dims->c;
+  const int32_t kw = filter_dims->w;
+  const int32_t k = filter_dims->h * kw * fc;
+  const int32_t w_bits = params->bits.filter;
+  for (int32_t oc = first; oc < last; ++oc) {
+    int32_t acc = bias[oc];
+    for (int32_t ky = 0; ky < filter_dims->h; ++ky) {
+      for (int32_t kx = 0; kx < kw; ++kx) {
+        const int32_t x = x0 + kx * p->dilation.w;
+        const int32_t w_first = oc * k + (ky * kw + kx) * fc;
+        if (rows[ky] == NULL || x < 0 || x >= in_w) {
+          acc -= p->input_offset * tm_sb_sum(filter, w_first, fc, w_bits);
+        } else {
+          acc += tm_sb_dot(rows[ky] + x * in_c + g * fc, filter, w_first, fc, w_bits);
+        }
+      }
+    }
+    acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
+    tm_sb_store(output, o + oc, params->bits.output, tm_clamp_s8(acc, p->activation.min, p->activation.max));
+  }
 }
 
 tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, const tm_per_channel_quant *quant,
@@ -51,17 +80,22 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
   const int32_t kw = filter_dims->w;
   const int32_t k = kh * kw * fc;
   const int in_place = output == input;
+  if (kh > TM_SB_CONV_MAX_KH) {
+    return TM_ERROR_ARG;
+  }
   if (in_place && (p->stride.w != 1 || p->stride.h != 1 || input_dims->n != 1 || input_dims->h != output_dims->h ||
                    input_dims->w != output_dims->w || output_dims->c * out_bits > in_c * in_bits ||
                    p->padding.h >= kh)) {
     return TM_ERROR_ARG;
   }
-  const int32_t need = in_place ? tm_conv2d_sb_in_place_get_buffer_size(params, input_dims, filter_dims) : k;
-  if (ctx->buf == NULL || ctx->size < need) {
+  const int direct = in_bits == 8; /* int8 input: read where it is, no window column */
+  const int32_t need = in_place ? tm_conv2d_sb_in_place_get_buffer_size(params, input_dims, filter_dims)
+                                : tm_conv2d_sb_get_buffer_size(params, input_dims, filter_dims, output_dims);
+  if (need > 0 && (ctx->buf == NULL || ctx->size < need)) {
     return TM_ERROR_SCRATCH;
   }
   int8_t *column = (int8_t *)ctx->buf;
-  int8_t *ring = column + k; /* in place: input rows oy - padding.h .. oy, unpacked */
+  int8_t *ring = column + (direct ? 0 : k); /* in place: input rows oy - padding.h .. oy, unpacked */
   const int32_t keep = p->padding.h + 1;
   const int32_t line = input_dims->w * in_c;
   const int8_t pad = (int8_t)(-p->input_offset);
@@ -81,9 +115,23 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
         tm_sb_unpack(input, oy * line, line, in_bits, ring + oy % keep * line);
       }
       const int32_t y0 = oy * p->stride.h - p->padding.h;
+      const int8_t *rows[TM_SB_CONV_MAX_KH];
+      if (direct) {
+        for (int32_t ky = 0; ky < kh; ++ky) {
+          const int32_t y = y0 + ky * p->dilation.h;
+          rows[ky] = y < 0 || y >= in_h ? NULL
+                     : in_place && y <= oy ? ring + y % keep * line
+                                           : (const int8_t *)input + image + y * line;
+        }
+      }
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
         const int32_t x0 = ox * p->stride.w - p->padding.w;
         for (int32_t g = 0; g < groups; ++g) {
+          if (direct) {
+            direct_pixel(params, quant, rows, x0, in_w, in_c, g, filter_dims, filter, bias, g * per_group,
+                         (g + 1) * per_group, output, o);
+            continue;
+          }
           int8_t *dst = column;
           for (int32_t ky = 0; ky < kh; ++ky) {
             const int32_t y = y0 + ky * p->dilation.h;

@@ -223,12 +223,15 @@ typedef struct {
 } tm_add_sb_params;
 
 /*
- * CONV_2D (groups, dilation, padding as tm_conv2d_s8). Each output pixel's
- * window is first gathered into scratch as int8, padding taps holding
- * -input_offset (so they add nothing), then dotted with each output channel's
- * weights. Scratch: kh * kw * filter c bytes. input_offset must lie in
- * [-127, 128] (-input_offset is stored as int8).
+ * CONV_2D (groups, dilation, padding as tm_conv2d_s8; at most
+ * TM_SB_CONV_MAX_KH kernel rows). An int8 input is read where it is; a packed
+ * one has each output pixel's window gathered into scratch as int8 first,
+ * padding taps holding -input_offset (so they add nothing), then dotted with
+ * each output channel's weights. Scratch: kh * kw * filter c bytes for a packed
+ * input, none for int8. input_offset must lie in [-127, 128] (-input_offset is
+ * stored as int8).
  */
+#define TM_SB_CONV_MAX_KH 32
 int32_t tm_conv2d_sb_get_buffer_size(const tm_conv_sb_params *params, const tm_dims *input_dims,
                                      const tm_dims *filter_dims, const tm_dims *output_dims);
 /*

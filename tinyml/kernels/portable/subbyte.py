@@ -89,16 +89,27 @@ def _conv_common(op: Operator, ctx: EmitContext) -> dict[str, object]:
 DW_BLOCK = 32
 
 
+#: TM_SB_CONV_MAX_KH: kernel rows tm_conv2d_sb keeps pointers for
+CONV_MAX_KH = 32
+
+
 def conv_scratch(op: Operator) -> int:
     """tm_conv2d_sb_get_buffer_size and tm_depthwise_conv2d_sb_get_buffer_size: one window of int8 values (a
-    conv's over its filter's depth, a depthwise conv's over a block of at most DW_BLOCK input channels)."""
+    conv's over its filter's depth, none when it reads an int8 input where it is; a depthwise conv's over a block
+    of at most DW_BLOCK input channels)."""
     _, kh, kw, kc = op.input(1).shape
-    return kh * kw * (kc if op.type == "CONV_2D" else min(op.input(0).shape[3], DW_BLOCK))
+    if op.type == "CONV_2D":
+        return 0 if bits(op.input(0)) == 8 else kh * kw * kc
+    return kh * kw * min(op.input(0).shape[3], DW_BLOCK)
 
 
 def check_windowed(op: Operator, kernel: Kernel) -> None:
     """`check`, and the zero point the convolutions pad their int8 window with."""
     check(op, kernel)
+    if op.type == "CONV_2D" and op.input(1).shape[1] > CONV_MAX_KH:
+        raise Unsupported(
+            f"the {kernel.label} {op.type} kernel for packed tensors takes at most {CONV_MAX_KH} kernel rows"
+        )
     offset = conv_requant(op).input_offset
     if not -127 <= offset <= 128:
         inp = op.input(0)
