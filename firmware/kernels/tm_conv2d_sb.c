@@ -32,8 +32,34 @@ int32_t tm_conv2d_sb_in_place_get_buffer_size(const tm_conv_sb_params *params, c
   return tm_conv2d_sb_get_buffer_size(params, input_dims, filter_dims, input_dims) + ring;
 }
 
+/* Adds to acc0/acc1 the taps of one kernel row (`row` NULL in the padding) for channels oc and oc + 1 (the same
+ * channel twice when alone): a row inside the image with contiguous taps is one dot product per channel, other
+ * taps one each, taps in the padding taking back what the folded bias counted for them. */
+static void direct_row(const tm_conv_params *p, const int8_t *row, int32_t x0, int32_t in_w, int32_t in_c,
+                       int32_t g, int32_t fc, int32_t kw, const void *filter, int32_t w0, int32_t w1, int32_t w_bits,
+                       int32_t *acc0, int32_t *acc1) {
+  if (row == NULL) {
+    *acc0 -= p->input_offset * tm_sb_sum(filter, w0, kw * fc, w_bits);
+    *acc1 -= p->input_offset * tm_sb_sum(filter, w1, kw * fc, w_bits);
+    return;
+  }
+  if (p->dilation.w == 1 && fc == in_c && x0 >= 0 && x0 + kw <= in_w) {
+    tm_sb_dot2(row + x0 * in_c, filter, w0, w1, kw * fc, w_bits, acc0, acc1);
+    return;
+  }
+  for (int32_t kx = 0; kx < kw; ++kx) {
+    const int32_t x = x0 + kx * p->dilation.w;
+    if (x < 0 || x >= in_w) {
+      *acc0 -= p->input_offset * tm_sb_sum(filter, w0 + kx * fc, fc, w_bits);
+      *acc1 -= p->input_offset * tm_sb_sum(filter, w1 + kx * fc, fc, w_bits);
+    } else {
+      tm_sb_dot2(row + x * in_c + g * fc, filter, w0 + kx * fc, w1 + kx * fc, fc, w_bits, acc0, acc1);
+    }
+  }
+}
+
 /* Output channels [first, last) of one pixel from int8 rows read where they are (`rows[ky]`, NULL in the
- * padding): taps in the padding take back what the folded bias counted for them. */
+ * padding), two channels per pass over the window. */
 static void direct_pixel(const tm_conv_sb_params *params, const tm_per_channel_quant *quant, const int8_t *const *rows,
                          int32_t x0, int32_t in_w, int32_t in_c, int32_t g, const tm_dims *filter_dims,
                          const void *filter, const int32_t *bias, int32_t first, int32_t last, void *output,
@@ -43,21 +69,19 @@ static void direct_pixel(const tm_conv_sb_params *params, const tm_per_channel_q
   const int32_t kw = filter_dims->w;
   const int32_t k = filter_dims->h * kw * fc;
   const int32_t w_bits = params->bits.filter;
-  for (int32_t oc = first; oc < last; ++oc) {
-    int32_t acc = bias[oc];
+  for (int32_t oc = first; oc < last; oc += 2) {
+    const int pair = oc + 1 < last;
+    int32_t acc0 = bias[oc];
+    int32_t acc1 = pair ? bias[oc + 1] : 0;
     for (int32_t ky = 0; ky < filter_dims->h; ++ky) {
-      for (int32_t kx = 0; kx < kw; ++kx) {
-        const int32_t x = x0 + kx * p->dilation.w;
-        const int32_t w_first = oc * k + (ky * kw + kx) * fc;
-        if (rows[ky] == NULL || x < 0 || x >= in_w) {
-          acc -= p->input_offset * tm_sb_sum(filter, w_first, fc, w_bits);
-        } else {
-          acc += tm_sb_dot(rows[ky] + x * in_c + g * fc, filter, w_first, fc, w_bits);
-        }
-      }
+      const int32_t w0 = oc * k + ky * kw * fc;
+      direct_row(p, rows[ky], x0, in_w, in_c, g, fc, kw, filter, w0, pair ? w0 + k : w0, w_bits, &acc0, &acc1);
     }
-    acc = tm_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + p->output_offset;
-    tm_sb_store(output, o + oc, params->bits.output, tm_clamp_s8(acc, p->activation.min, p->activation.max));
+    for (int32_t i = 0; i < (pair ? 2 : 1); ++i) {
+      const int32_t acc = tm_requantize(i ? acc1 : acc0, quant->multiplier[oc + i], quant->shift[oc + i]);
+      tm_sb_store(output, o + oc + i, params->bits.output,
+                  tm_clamp_s8(acc + p->output_offset, p->activation.min, p->activation.max));
+    }
   }
 }
 
