@@ -254,6 +254,14 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
 #define TM_SB_DW_BLOCK 32
 int32_t tm_depthwise_conv2d_sb_get_buffer_size(const tm_dw_conv_sb_params *params, const tm_dims *input_dims,
                                                const tm_dims *filter_dims, const tm_dims *output_dims);
+/*
+ * The output may be the input (in place): depth multiplier 1, one image, the
+ * same bits in and out, no more output pixels than input ones; channel by
+ * channel through one padded plane of int8 in the scratch
+ * (tm_depthwise_conv2d_sb_in_place_get_buffer_size bytes).
+ */
+int32_t tm_depthwise_conv2d_sb_in_place_get_buffer_size(const tm_dw_conv_sb_params *params, const tm_dims *input_dims,
+                                                        const tm_dims *filter_dims, const tm_dims *output_dims);
 tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_params *params,
                                  const tm_per_channel_quant *quant, const tm_dims *input_dims, const void *input,
                                  const tm_dims *filter_dims, const void *filter, const tm_dims *bias_dims,

@@ -109,18 +109,15 @@ class DepthwiseConv2D(Kernel):
     def in_place(self, op: Operator) -> InPlace | None:
         """Channel by channel through one padded plane of scratch (depth multiplier 1, output no larger)."""
         inp, out = op.input(0), op.outputs[0]
-        if (
-            subbyte.applies(op)
-            or inp.shape[0] != 1
-            or inp.shape[3] != out.shape[3]
-            or out.num_elements > inp.num_elements
-        ):
+        if subbyte.applies(op):
+            return subbyte.depthwise_in_place(op, _padded_plane(op, window_of(op)))
+        if inp.shape[0] != 1 or inp.shape[3] != out.shape[3] or out.num_elements > inp.num_elements:
             return None
         return InPlace(0, _padded_plane(op, window_of(op)))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         if subbyte.applies(op):
-            return subbyte.depthwise_call(op, ctx)
+            return subbyte.depthwise_call(op, ctx, _padded_plane(op, window_of(op)))
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}

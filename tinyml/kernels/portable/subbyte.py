@@ -143,10 +143,20 @@ def conv_call(op: Operator, ctx: EmitContext) -> Call:
     return Call("ops/conv2d_sb.c.j2", {**_conv_common(op, ctx), "scratch_size": size})
 
 
-def depthwise_call(op: Operator, ctx: EmitContext) -> Call:
+def depthwise_in_place(op: Operator, plane: int) -> InPlace | None:
+    """tm_depthwise_conv2d_sb in place (tm_depthwise_conv2d_sb_in_place_get_buffer_size: one padded channel plane
+    of `plane` bytes): depth multiplier 1, one image, the same type in and out (each output element then lands on
+    its own channel's bits), no more output pixels than input ones."""
+    inp, out = op.input(0), op.outputs[0]
+    if inp.shape[0] != 1 or inp.shape[3] != out.shape[3] or inp.type != out.type:
+        return None
+    return InPlace(0, plane) if out.num_elements <= inp.num_elements else None
+
+
+def depthwise_call(op: Operator, ctx: EmitContext, plane: int) -> Call:
     values = _conv_common(op, ctx)
     values["ch_mult"] = op.outputs[0].shape[3] // op.input(0).shape[3]
-    values["scratch_size"] = conv_scratch(op)
+    values["scratch_size"] = plane if ctx.in_place else conv_scratch(op)
     return Call("ops/depthwise_conv2d_sb.c.j2", values)
 
 
