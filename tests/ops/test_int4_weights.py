@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import int4_weights_model
-from test_semantics import assert_matches_tflm
+from reference.test_semantics import assert_matches_tflm
 
 from tinyml.errors import UnsupportedOpError
 from tinyml.frontend import load_model
