@@ -59,17 +59,20 @@ class Dense:
 Layer = Conv | Depthwise | Dense
 
 
-def int4_model(
-    path: Path,
-    input_shape: tuple[int, ...],
-    layers: Sequence[Layer],
-    seed: int = 0,
-    bits: int = 4,
-) -> Path:
+Chain = tuple[tuple[int, ...], Sequence[Layer]]
+
+
+def int4_model(path: Path, input_shape: tuple[int, ...], layers: Sequence[Layer], seed: int = 0, bits: int = 4) -> Path:
     """Stack `layers` on an int8 input of `input_shape` (batch included), convert to TFLite, write `path`.
 
-    `bits=8` gives the same model with int8 weights (same float weights), for comparisons of size and speed.
+    `bits=8` gives the same model with int8 weights (the same float weights), for comparisons of size and speed.
     """
+    return int4_branches(path, [(input_shape, layers)], seed, bits)
+
+
+def int4_branches(path: Path, chains: Sequence[Chain], seed: int = 0, bits: int = 4) -> Path:
+    """One model of several independent chains, each from its own input to its own output: many layer variants
+    in one file, so one build and one emulator run check them all."""
     import tensorflow as tf
 
     fake_quant = tf.quantization.fake_quant_with_min_max_vars
@@ -83,32 +86,34 @@ def int4_model(
         bound = float(np.abs(w).max())
         return fake_quant(tf.constant(w), -bound, bound, num_bits=bits, narrow_range=True)
 
+    def chain(y: tf.Tensor, layers: Sequence[Layer], rng: np.random.Generator) -> tf.Tensor:
+        y = fake_quant(y, -1.5, 2.5)
+        for layer in layers:
+            channels = y.shape[-1]
+            if isinstance(layer, Conv):
+                w = _draw(rng, (*layer.kernel, channels, layer.filters), np.prod(layer.kernel) * channels)
+                q = quantized(w, layer.per_channel)
+                y = tf.nn.conv2d(y, q, layer.strides, layer.padding, dilations=layer.dilation)
+            elif isinstance(layer, Depthwise):
+                # per channel of the output: quantize as (kh, kw, channels * multiplier), then split
+                w = _draw(rng, (*layer.kernel, channels * layer.multiplier), np.prod(layer.kernel))
+                q = tf.reshape(quantized(w, layer.per_channel), (*layer.kernel, channels, layer.multiplier))
+                y = tf.nn.depthwise_conv2d(y, q, [1, *layer.strides, 1], layer.padding, dilations=layer.dilation)
+            else:
+                y = tf.reshape(y, (y.shape[0], -1))
+                w = _draw(rng, (y.shape[1], layer.units), y.shape[1])
+                y = tf.matmul(y, quantized(w, layer.per_channel))
+            y = y + rng.uniform(-0.5, 0.5, y.shape[-1]).astype(np.float32)
+            # without RELU an asymmetric range, so that the next layer has a non-zero input offset
+            y = fake_quant(tf.nn.relu(y), 0.0, 6.0) if layer.relu else fake_quant(y, -6.0, 7.5)
+        return y
+
     class Model(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec(input_shape, tf.float32)])
-        def __call__(self, x):  # type: ignore[no-untyped-def]
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32) for shape, _ in chains])
+        def __call__(self, *xs):  # type: ignore[no-untyped-def]
             rng = np.random.default_rng(seed)  # here, so that any retrace draws the same weights
-            y = fake_quant(x, -1.5, 2.5)
-            for layer in layers:
-                channels = y.shape[-1]
-                if isinstance(layer, Conv):
-                    w = rng.uniform(-1, 1, (*layer.kernel, channels, layer.filters)).astype(np.float32)
-                    q = quantized(w, layer.per_channel)
-                    y = tf.nn.conv2d(y, q, layer.strides, layer.padding, dilations=layer.dilation)
-                elif isinstance(layer, Depthwise):
-                    # per channel of the output: quantize as (kh, kw, channels * multiplier), then split
-                    w = rng.uniform(-1, 1, (*layer.kernel, channels * layer.multiplier)).astype(np.float32)
-                    q = tf.reshape(quantized(w, layer.per_channel), (*layer.kernel, channels, layer.multiplier))
-                    y = tf.nn.depthwise_conv2d(y, q, [1, *layer.strides, 1], layer.padding, dilations=layer.dilation)
-                else:
-                    y = tf.reshape(y, (y.shape[0], -1))
-                    w = rng.uniform(-0.3, 0.3, (y.shape[1], layer.units)).astype(np.float32)
-                    y = tf.matmul(y, quantized(w, layer.per_channel))
-                y = y + rng.uniform(-0.5, 0.5, y.shape[-1]).astype(np.float32)
-                if layer.relu:
-                    y = fake_quant(tf.nn.relu(y), 0.0, 6.0)
-                else:  # asymmetric, so the next layer has a non-zero input offset
-                    y = fake_quant(y, -6.0, 7.5)
-            return y
+            outs = [chain(x, layers, rng) for x, (_, layers) in zip(xs, chains, strict=True)]
+            return outs[0] if len(outs) == 1 else outs
 
     model = Model()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([model.__call__.get_concrete_function()], model)
@@ -118,3 +123,7 @@ def int4_model(
     path.write_bytes(converter.convert())
     return path
 
+
+def _draw(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+    """Weights scaled by the fan-in, so that outputs spread over their range instead of saturating."""
+    return (rng.uniform(-1, 1, shape) * 2.5 / np.sqrt(fan_in)).astype(np.float32)
