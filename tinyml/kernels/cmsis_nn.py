@@ -178,6 +178,36 @@ def fully_connected_buffer_size(core: Core, filter_dims: Dims) -> int:
     return filter_dims[3] * 4 if core == "mve" else 0
 
 
+def is_conv_1x1_s4(g: ConvGeometry) -> bool:
+    """arm_convolve_wrapper_s4's 1x1 test: unlike the s8 one, it does not compare the channel counts."""
+    return g.padding == (0, 0) and g.filter[1:3] == (1, 1) and g.dilation == (1, 1)
+
+
+def conv_s4_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_convolve_wrapper_s4_get_buffer_size as a core's build compiles it.
+
+    An MVE build returns the s8 wrapper's MVE size (CMSIS-NN 7.0.0 defines it
+    so), which covers every s4 path it dispatches to; elsewhere 1x1 needs
+    none, anything else two int16 im2col columns.
+    """
+    if core == "mve":
+        return conv_wrapper_buffer_size("mve", g)
+    if is_conv_1x1_s4(g):
+        return 0
+    return 2 * g.input[3] * g.filter[1] * g.filter[2] * 2
+
+
+def depthwise_s4_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_depthwise_conv_wrapper_s4_get_buffer_size as a core's build compiles it: the optimised kernel (depth
+    multiplier 1, one batch, no dilation) takes int16 copies of a window, or on MVE four blocks of channels;
+    the generic one nothing. Unlike s8, there is no 3x3 kernel, and plain C takes the DSP size."""
+    if g.input[3] != g.output[3] or g.input[0] != 1 or g.dilation != (1, 1):
+        return 0
+    if core == "mve":
+        return 4 * CH_IN_BLOCK_MVE * g.filter[2] * g.filter[1]
+    return g.input[3] * g.filter[2] * g.filter[1] * 2
+
+
 def avgpool_buffer_size(core: Core, output_w: int, channels: int) -> int:
     """arm_avgpool_s8_get_buffer_size{,_dsp,_mve}: one int32 accumulator per channel with DSP only."""
     del output_w
