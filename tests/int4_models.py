@@ -32,6 +32,8 @@ class Conv:
     dilation: tuple[int, int] = (1, 1)
     per_channel: bool = True
     relu: bool = True
+    #: grouped convolution: each group of filters / groups outputs reads channels / groups inputs
+    groups: int = 1
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def int4_branches(path: Path, chains: Sequence[Chain], seed: int = 0, bits: int 
         for layer in layers:
             channels = y.shape[-1]
             if isinstance(layer, Conv):
-                w = _draw(rng, (*layer.kernel, channels, layer.filters), np.prod(layer.kernel) * channels)
+                depth = channels // layer.groups
+                w = _draw(rng, (*layer.kernel, depth, layer.filters), np.prod(layer.kernel) * depth)
                 q = quantized(w, layer.per_channel)
                 y = tf.nn.conv2d(y, q, layer.strides, layer.padding, dilations=layer.dilation)
             elif isinstance(layer, Depthwise):
