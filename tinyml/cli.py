@@ -392,16 +392,49 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
     from tinyml.frontend.detect import FLOAT_KINDS
+    from tinyml.quant.flatbuf import quantized_tensors
 
     if args.output.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
-    result = pipeline.quantize(args.model, args.calib, _quant_options(args), progress=not args.quiet)
+    if args.qat:
+        result = _train_quantized(args)
+    else:
+        given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
+        if given:
+            raise UsageError(
+                f"{given[0]} is an option of quantization-aware training",
+                f"add --qat to train the model (with --train DATA), or leave out {given[0]}",
+            )
+        if args.calib is None:
+            raise UsageError(
+                "quantizing a float model needs calibration data: --calib DATA",
+                "add --calib DATA (an .npz of inputs, or a folder of images or of .bin tensors), "
+                "or fine-tune it with --qat --train DATA",
+            )
+        result = pipeline.quantize(args.model, args.calib, _quant_options(args), progress=not args.quiet)
     _write_output(args.output, result.raw)
     meta, cal = result.metadata, result.metadata["calibration"]
-    print(f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}")
     chosen = "a seeded choice" if cal["samples"] < cal["available"] else "all"
     scaled = f"; pixels scaled to {cal['input_range']}" if cal["input_range"] else ""
-    print(f"  calibration  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}")
+    if args.qat:
+        qat, train = meta["qat"], meta["qat"]["training"]
+        print(
+            f"trained {args.model}, a {FLOAT_KINDS[result.kind]}, with fake quantization at {qat['options']['bits']} "
+            f"and converted it with {meta['converter']}: {args.output}"
+        )
+        print(
+            f"  training     {train['epochs']} epoch(s) over {train['samples']:,} samples from {train['file']} in "
+            f"{train['seconds']:g} s; last epoch: loss {train['loss']:.4f}, accuracy {100 * train['accuracy']:.1f}%"
+        )
+        print(
+            f"  ranges from  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}"
+        )
+        print(f"  layers       {', '.join(f'{name} {b}' for name, b in qat['layers'].items())}")
+    else:
+        print(f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}")
+        print(
+            f"  calibration  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}"
+        )
     info = model_info(args.output)
     for label, tensors in (("input", info["inputs"]), ("output", info["outputs"])):
         for i, t in enumerate(tensors):
@@ -409,12 +442,54 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             q = t["quantization"]
             quant = f"scale {_f32(q['scale'])}, zero point {q['zero_point']}" if q and "scale" in q else "float"
             print(f"  {name:<12} {t['dtype']}{t['shape']}, {quant}")
+    counts: dict[int, int] = {}
+    for t in meta["tensors"]:
+        counts[t["bits"]] = counts.get(t["bits"], 0) + 1
+    held = ", ".join(f"{n} at {b} bits" for b, n in sorted(counts.items(), reverse=True))
     print(
-        f"  size         {args.output.stat().st_size:,} bytes; {len(meta['tensors'])} int8 tensors, "
-        'recorded in its "tinyml" metadata entry'
+        f"  size         {args.output.stat().st_size:,} bytes; quantized tensors: {held}, recorded in its "
+        '"tinyml" metadata entry'
     )
-    print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
+    if any(bits == 4 for _, _, bits in quantized_tensors(result.raw)):  # by storage: INT4 tensors
+        print(
+            "  note         its 4-bit weights are TFLite INT4 tensors: TFLite Micro runs them; tinyml's compiler "
+            "does not take INT4 weights yet"
+        )
+    else:
+        print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
     return 0
+
+
+#: the options only quantization-aware training takes, and their argparse names
+_QAT_ONLY = {
+    "--train": "train",
+    "--epochs": "epochs",
+    "--bits": "bits",
+    "--batch-size": "batch_size",
+    "--learning-rate": "learning_rate",
+}
+
+
+def _train_quantized(args: argparse.Namespace) -> Int8Model:
+    """`quantize --qat`: its options checked, the model trained and converted."""
+    from tinyml import pipeline
+    from tinyml.quant.options import QatOptions
+
+    if args.train is None:
+        raise UsageError(
+            "--qat fine-tunes the model, so it needs labelled training data: --train DATA",
+            "add --train DATA: a folder with one sub-folder of images per class, or an .npz with x and y",
+        )
+    defaults = QatOptions()
+    options = QatOptions(
+        epochs=args.epochs or defaults.epochs,
+        batch_size=args.batch_size or defaults.batch_size,
+        learning_rate=args.learning_rate or defaults.learning_rate,
+        bits=args.bits or defaults.bits,
+    )
+    return pipeline.train_quantized(
+        args.model, args.train, options, _quant_options(args), calib=args.calib, progress=not args.quiet
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -658,6 +733,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """A rate (--learning-rate): a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise _bad(f"{text!r} is not a number above 0", "give a positive number, e.g. 0.0001")
+    return value
+
+
+def _bits(text: str) -> tuple[int, int]:
+    """--bits: 8, or wXaY (X-bit weights, Y-bit activations)."""
+    from tinyml.quant.options import parse_bits
+
+    try:
+        return parse_bits(text)
+    except ValueError as e:
+        raise _bad(str(e), "for example --bits 8, --bits w4a8 or --bits w8a4") from None
+
+
 def _mac_factor(text: str) -> float:
     """--max-mac-overhead: a factor of at least 1 (1.2 or 1.2x: up to 20% more MACs than without patches)."""
     try:
@@ -846,6 +942,8 @@ EXAMPLES = {
   tinyml quantize model.keras -o model.tflite --calib calib.npz         # int8 in and out
   tinyml quantize saved_model/ -o model.tflite --calib images/ --input-range=-1..1 --calib-samples 500
   tinyml quantize float.tflite -o model.tflite --calib tensors/ --float-io   # float32 in and out
+  tinyml quantize model.keras -o model.tflite --qat --train images/ --epochs 3   # quantization-aware training
+  tinyml quantize model.keras -o w4.tflite --qat --train images/ --bits w4a8 --calib calib.npz   # 4-bit weights
 then compile model.tflite as any int8 model; or skip this step: tinyml compile model.keras --calib DATA ...""",
     "eval": """\
   tinyml eval model.tflite --data test_images/ --board host --float model.keras
@@ -970,16 +1068,14 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="repeat notices shown once per cache (such as CMSIS-NN missing) on every run",
         )
-        calibration(sp, required=False)
+        calibration(sp, "float models (quantized to int8 on the way, cached)")
 
-    def calibration(sp: argparse.ArgumentParser, required: bool) -> None:
+    def calibration(sp: argparse.ArgumentParser, title: str) -> None:
         """How a float model is quantized to int8: its calibration data and the choices around it."""
-        title = "quantization" if required else "float models (quantized to int8 on the way, cached)"
         g = sp.add_argument_group(title)
         g.add_argument(
             "--calib",
             metavar="DATA",
-            required=required,
             type=_data_path,
             help="calibration data: an .npz (one array, or one per input by name), a folder of images (.jpg, "
             ".png, .bmp; resized to the input), or a folder of float32 .bin tensors of the input's shape",
@@ -1096,7 +1192,32 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "-o", "--output", required=True, metavar="OUT.tflite", type=_output_file, help="the int8 model to write"
     )
-    calibration(sp, required=True)
+    calibration(sp, "quantization (--calib is required without --qat)")
+    g = sp.add_argument_group("quantization-aware training")
+    g.add_argument(
+        "--qat",
+        action="store_true",
+        help="fine-tune the float Keras model (.keras, .h5) with fake quantization on --train data, then convert it",
+    )
+    g.add_argument(
+        "--train",
+        metavar="DATA",
+        type=_data_path,
+        help="labelled training data: a folder with one sub-folder of images per class (sorted names give the "
+        "labels), or an .npz with x (inputs) and y (labels); ranges start from --calib, else from this data",
+    )
+    g.add_argument("--epochs", type=_positive_int, metavar="N", help="passes over the training data (default 1)")
+    g.add_argument(
+        "--bits",
+        type=_bits,
+        metavar="8|wXaY",
+        help="8 (default), or X-bit weights and Y-bit activations, each 8, 4 or 2: w4a8, w8a4, w4a4, w2a8 ... "
+        "(sub-byte activations go to layers followed by a ReLU or ReLU6, which becomes a ReLU6)",
+    )
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="samples per training step (default 32)")
+    g.add_argument(
+        "--learning-rate", type=_positive_float, metavar="LR", help="Adam's step size (default 0.0001: fine-tuning)"
+    )
 
     sp = command("eval", cmd_eval, "top-1 accuracy of the compiled model on labelled data, measured where it runs")
     g = target(sp)

@@ -16,6 +16,8 @@ when calibration data comes with it, and the quantized model is cached by conten
     options = pipeline.CompileOptions(calib="calib_images/")
     compiled = pipeline.compile_model("model.keras", "stm32f746", options)
     result = pipeline.evaluate(compiled, "test_images/", float_model="model.keras")   # top-1, as it runs
+
+`train_quantized` fine-tunes a float Keras model with fake quantization instead (quantization-aware training).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from tinyml.measure.eval import EvalResult
     from tinyml.plan import MemoryPlan, Planned, PlanOptions, PlanTarget
     from tinyml.quant import QuantOptions
+    from tinyml.quant.options import QatOptions
     from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
 
@@ -117,6 +120,22 @@ def quantize(
     from tinyml.quant.ptq import quantize as ptq
 
     return ptq(model, calib, options, progress=progress)
+
+
+def train_quantized(
+    model: str | Path,
+    train: str | Path,
+    options: QatOptions | None = None,
+    quant: QuantOptions | None = None,
+    *,
+    calib: str | Path | None = None,
+    progress: bool = True,
+) -> Int8Model:
+    """A float Keras model fine-tuned with fake quantization on labelled `train` data (quantization-aware
+    training at `options.bits`), in memory (`tinyml quantize --qat` writes `.raw`)."""
+    from tinyml.quant.qat import train_quantized as qat
+
+    return qat(model, train, options, quant, calib=calib, progress=progress)
 
 
 def int8_model(

@@ -8,7 +8,10 @@ The stages, one module each, so that later precision choices slot in beside them
     flatbuf.py   edits of the TFLite flatbuffer: signatures, float edges, metadata entries
     metadata.py  the "tinyml" metadata entry: where the model came from and how many bits each tensor holds
     ptq.py       post-training quantization end to end (`quantize`), and its content-keyed cache
-    options.py   `QuantOptions`: every choice that changes the quantized model
+    qat.py       quantization-aware training end to end (`train_quantized`): fine-tuning with fake quantization
+    carry.py     a Keras model rebuilt in tf-keras as TFLite will compute it (batch norms folded, ReLUs fused)
+    fakequant.py fake quantization at 8, 4 and 2 bits on tensorflow-model-optimization
+    options.py   `QuantOptions` and `QatOptions`: every choice that changes the quantized model
     quiet.py, progress.py   TensorFlow's own output captured; progress bars on the terminal only
 
 Later precision work adds to these seams: more fields in QuantOptions (part of the cache key and the metadata),

@@ -3,14 +3,17 @@
 Keras models and SavedModels go through TensorFlow's converter (full-integer post-training quantization:
 Optimize.DEFAULT, a representative dataset, TFLITE_BUILTINS_INT8). TensorFlow has no route from a float .tflite
 back into its converter, so those go through ai-edge-quantizer's static int8 recipe (int8 weights per channel,
-int8 activations calibrated by min/max), which rewrites the flatbuffer itself. Both are run inside
-`quiet.tensorflow_quiet()`; their failures become one line naming the operations at fault.
+int8 activations calibrated by min/max), which rewrites the flatbuffer itself. Models trained with fake
+quantization (qat.py) go through TensorFlow's converter too, their ranges taken from the training. All are run
+inside `quiet.tensorflow_quiet()`; their failures become one line naming the operations at fault.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,10 +65,26 @@ def _tensorflow(model: FloatModel, data: Dataset, options: QuantOptions, progres
     try:
         return bytes(converter.convert()), f"tensorflow {tf.__version__}"
     except Exception as e:  # ConverterError, and the ValueErrors of the conversion's earlier phases
-        raise _converter_error(model, e) from None
+        raise _converter_error(model.path, e) from None
 
 
-def _converter_error(model: FloatModel, e: Exception) -> UnsupportedModelError:
+def convert_trained(model: Any, source: Path, float_io: bool) -> tuple[bytes, str]:
+    """A tf-keras model trained with fake quantization (qat.py) as an int8 model, and the converter that made it.
+    Every range comes from its fake-quantization ops, so the converter needs no representative data."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        return bytes(converter.convert()), f"tensorflow {tf.__version__}"
+    except Exception as e:  # ConverterError, and the ValueErrors of the conversion's earlier phases
+        raise _converter_error(source, e) from None
+
+
+def _converter_error(path: Path, e: Exception) -> UnsupportedModelError:
     """TensorFlow's converter error in one line: the operations it could not convert, and their layers."""
     ops: dict[str, set[str]] = {}
     for err in getattr(e, "errors", None) or []:
@@ -89,12 +108,12 @@ def _converter_error(model: FloatModel, e: Exception) -> UnsupportedModelError:
     if ops:
         named = ", ".join(f"{op} (layer {', '.join(sorted(ls))})" if ls else op for op, ls in sorted(ops.items()))
         return UnsupportedModelError(
-            f"{model.path}: TensorFlow's converter cannot turn {len(ops)} operation(s) into TFLite builtins: {named}",
+            f"{path}: TensorFlow's converter cannot turn {len(ops)} operation(s) into TFLite builtins: {named}",
             fix,
         )
     lines = [line.strip() for line in str(e).splitlines() if "error" in line.lower()] or [type(e).__name__]
     detail = re.sub(r"loc\(.*?\):\s*", "", lines[0])[:240]
-    return UnsupportedModelError(f"{model.path}: TensorFlow's converter failed: {detail}", fix)
+    return UnsupportedModelError(f"{path}: TensorFlow's converter failed: {detail}", fix)
 
 
 def _ai_edge(model: FloatModel, data: Dataset, options: QuantOptions, progress: bool) -> tuple[bytes, str]:

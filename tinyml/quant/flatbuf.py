@@ -21,12 +21,13 @@ def _schema() -> Any:
     return fb
 
 
-def _read(raw: bytes) -> Any:
+def read_model(raw: bytes) -> Any:
+    """The model as the schema's object API (ModelT): read-only uses, and edits `write_model` packs again."""
     fb = _schema()
     return fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(raw), 0))
 
 
-def _write(model: Any) -> bytes:
+def write_model(model: Any) -> bytes:
     import flatbuffers
 
     builder = flatbuffers.Builder(1024)
@@ -44,7 +45,7 @@ def with_signature(raw: bytes) -> bytes:
     Models converted from bare concrete functions carry no signature; calibrating through LiteRT's signature
     runner needs one. The signature's names are the tensors' names.
     """
-    model = _read(raw)
+    model = read_model(raw)
     if model.signatureDefs:
         return raw
     fb = _schema()
@@ -62,7 +63,7 @@ def with_signature(raw: bytes) -> bytes:
     sig.signatureKey, sig.subgraphIndex = "serving_default", 0
     sig.inputs, sig.outputs = tensor_maps(list(sub.inputs)), tensor_maps(list(sub.outputs))
     model.signatureDefs = [sig]
-    return _write(model)
+    return write_model(model)
 
 
 def add_float_edges(raw: bytes) -> bytes:
@@ -70,7 +71,7 @@ def add_float_edges(raw: bytes) -> bytes:
     int8 output. What TensorFlow's converter gives without an inference type, for models that came out of
     ai-edge-quantizer with int8 edges."""
     fb = _schema()
-    model = _read(raw)
+    model = read_model(raw)
     sub = model.subgraphs[0]
 
     def opcode(code: int, version: int) -> int:
@@ -115,20 +116,20 @@ def add_float_edges(raw: bytes) -> bytes:
     for sig in model.signatureDefs or []:
         for m in [*(sig.inputs or []), *(sig.outputs or [])]:
             m.tensorIndex = renamed.get(int(m.tensorIndex), m.tensorIndex)
-    return _write(model)
+    return write_model(model)
 
 
 def set_metadata(raw: bytes, name: str, payload: bytes) -> bytes:
     """The model with a metadata entry `name` holding `payload`, replacing an entry of that name."""
     fb = _schema()
-    model = _read(raw)
+    model = read_model(raw)
     buffer = fb.BufferT()
     buffer.data = np.frombuffer(payload, dtype=np.uint8)
     model.buffers.append(buffer)
     entry = fb.MetadataT()
     entry.name, entry.buffer = name, len(model.buffers) - 1
     model.metadata = [m for m in model.metadata or [] if _text(m.name) != name] + [entry]
-    return _write(model)
+    return write_model(model)
 
 
 def read_metadata(raw: bytes, name: str) -> bytes | None:
@@ -155,3 +156,10 @@ def quantized_tensors(raw: bytes) -> list[tuple[int, str, int]]:
         if t.Type() in _BITS:
             found.append((i, (t.Name() or b"").decode(errors="replace"), _BITS[t.Type()]))
     return found
+
+
+def unpack_int4(data: np.ndarray, count: int) -> np.ndarray:
+    """`count` signed 4-bit values packed two per byte, low nibble first (TFLite's INT4 buffers), as int8."""
+    packed = np.asarray(data, dtype=np.uint8)
+    nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(-1)[:count].astype(np.int8)
+    return np.where(nibbles > 7, nibbles - 16, nibbles).astype(np.int8)

@@ -1,8 +1,10 @@
 """The "tinyml" metadata entry `tinyml quantize` writes into a model (TFLite's Model.metadata, a JSON buffer).
 
 It records where the model came from (the float model's SHA-256), how it was calibrated, and how many bits each
-quantized tensor holds: 8 for every int8 tensor today; entries of 4 or 2 bits mark tensors whose values fit in
-that many bits, which the front end packs. TFLite and TFLite Micro ignore the entry.
+quantized tensor holds: 8 for an int8 tensor, 4 for an INT4 one; entries of 4 or 2 bits on int8 tensors mark
+tensors whose values fit in that many bits (quantization-aware training's 2-bit weights, and its sub-byte
+activations, confined by their scale, zero point and clamp), so that tinyml can pack them. TFLite and TFLite Micro
+ignore the entry. Quantization-aware training adds "qat": its options, per-layer bits and training figures.
 
     {"schema": "tinyml.quant/1", "tinyml": "0.1.0", "method": "ptq", "converter": "tensorflow 2.21.0",
      "source": {"file": "model.keras", "kind": "keras", "sha256": "..."},
@@ -14,6 +16,7 @@ that many bits, which the front end packs. TFLite and TFLite Micro ignore the en
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from tinyml import __version__
@@ -31,8 +34,12 @@ def describe(
     options: dict[str, Any],
     converter: str,
     method: str = "ptq",
+    bits: Mapping[int, int] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The entry for the quantized model `raw`: every int8 tensor at its bits."""
+    """The entry for the quantized model `raw`: every int8 and int4 tensor at its bits (its storage's, or the
+    fewer `bits` gives by tensor index), and the `extra` fields of the method."""
+    bits = bits or {}
     return {
         "schema": SCHEMA,
         "tinyml": __version__,
@@ -41,7 +48,8 @@ def describe(
         "source": source,
         "options": options,
         "calibration": calibration,
-        "tensors": [{"index": i, "name": name, "bits": bits} for i, name, bits in quantized_tensors(raw)],
+        "tensors": [{"index": i, "name": name, "bits": bits.get(i, b)} for i, name, b in quantized_tensors(raw)],
+        **(extra or {}),
     }
 
 

@@ -55,7 +55,7 @@ def quantize(
     from tinyml.quant.source import open_float_model
 
     options = options or QuantOptions()
-    kind, path = _require_float(Path(model))
+    kind, path = require_float(Path(model))
     source = open_data(calib)  # the data's format is checked before TensorFlow loads anything
     with tensorflow_quiet():
         float_model = open_float_model(path, kind)
@@ -69,7 +69,7 @@ def quantize(
             source=source,
         )
         raw, converter = convert(float_model, data, options, progress)
-    _check_int8(raw, path)
+    check_int8(raw, path)
     entry = metadata.describe(
         raw,
         source={"file": path.name, "kind": kind, "sha256": fingerprint(path), "loader": float_model.loader},
@@ -88,7 +88,7 @@ def quantized(
     from tinyml.resources import cache_root
 
     options = options or QuantOptions()
-    kind, path = _require_float(Path(model))
+    kind, path = require_float(Path(model))
     if not Path(calib).exists():
         open_data(calib)  # names the missing data
     key = cache_key(path, Path(calib), options)
@@ -129,7 +129,7 @@ def _version(package: str) -> str:
         return f"{package} -"
 
 
-def _require_float(model: Path) -> tuple[str, Path]:
+def require_float(model: Path) -> tuple[str, Path]:
     """The float model's kind and path; anything else is refused with the front end's reason or as int8."""
     found = float_source(model)
     if found is not None:
@@ -143,7 +143,7 @@ def _require_float(model: Path) -> tuple[str, Path]:
     )
 
 
-def _check_int8(raw: bytes, source: Path) -> None:
+def check_int8(raw: bytes, source: Path) -> None:
     """The converter's result must be int8 throughout, as tinyml compiles it: say so when it left float ops."""
     from tinyml.frontend import parse_model
 

@@ -101,7 +101,7 @@ def _keras(path: Path, kind: str) -> FloatModel:
     except Exception as e:  # Keras raises ValueError, TypeError, OSError... with its reason in the text
         raise _keras_error(path, e) from None
     names = getattr(model, "input_names", None) or [t.name for t in model.inputs]
-    specs = [_spec(path, name, tuple(t.shape)) for name, t in zip(names, model.inputs, strict=True)]
+    specs = [input_spec(path, name, tuple(t.shape)) for name, t in zip(names, model.inputs, strict=True)]
     for t in model.inputs:
         _require_float(path, getattr(t.dtype, "name", t.dtype))
     return FloatModel(path, kind, specs, len(model.outputs), loader, model)
@@ -163,7 +163,7 @@ def _saved_model(path: Path) -> FloatModel:
     specs = []
     for name, spec in kwargs.items():
         _require_float(path, spec.dtype.name)
-        specs.append(_spec(path, name, tuple(spec.shape)))
+        specs.append(input_spec(path, name, tuple(spec.shape)))
     loader = f"tensorflow {tf.__version__}"
     return FloatModel(path, "savedmodel", specs, len(fn.structured_outputs), loader, fn, signature=key, owner=loaded)
 
@@ -181,12 +181,12 @@ def _tflite(path: Path) -> FloatModel:
     specs = []
     for name, d in runner.get_input_details().items():
         _require_float(path, np.dtype(d["dtype"]).name)
-        specs.append(_spec(path, name, tuple(int(v) for v in d["shape"]), aliases=(d.get("name", name),)))
+        specs.append(input_spec(path, name, tuple(int(v) for v in d["shape"]), aliases=(d.get("name", name),)))
     outputs = len(runner.get_output_details())
     return FloatModel(path, "tflite", specs, outputs, f"litert {litert_version}", runner, tflite=raw, signature=key)
 
 
-def _spec(path: Path, name: str, shape: tuple[Any, ...], aliases: tuple[str, ...] = ()) -> InputSpec:
+def input_spec(path: Path, name: str, shape: tuple[Any, ...], aliases: tuple[str, ...] = ()) -> InputSpec:
     """An input's shape without its batch dimension; every other dimension must be known."""
     sample = shape[1:]
     if any(d is None or int(d) < 0 for d in sample):
