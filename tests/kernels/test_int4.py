@@ -20,7 +20,7 @@ from int4_models import Conv, Dense, Depthwise, int4_branches
 from tinyml import pipeline
 from tinyml.errors import ToolchainError, UnsupportedOpError
 from tinyml.ir.builder import GraphBuilder
-from tinyml.ir.graph import Operator
+from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT2, INT4
 from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels import cmsis_nn as cn
@@ -260,6 +260,24 @@ def test_cmsis_nn_on_emulated_cores(models, board):
     core = cn.core_of(CoreFeatures.of(load_board(board)))
     for name in MODELS:
         _assert_cmsis_nn_runs(_assert_bit_exact(models[name], board, _cmsis_first(board)), core)
+
+
+def test_patch_stage_on_host(tmp_path):
+    """--prefer memory runs the first layers tile by tile: int4 layers on tiles, their packed weights shared."""
+    chain = [Conv(8, (3, 3)), Conv(16, (3, 3), (2, 2)), Depthwise((3, 3)), Conv(16, (1, 1)), Dense(5)]
+    model = int4_branches(tmp_path / "patches.tflite", [((1, 48, 48, 3), chain)])
+    options = pipeline.CompileOptions(kernels="portable", plan=PlanOptions(prefer="memory"))
+    compiled = pipeline.compile_model(model, "host", options)
+    assert any(op.type == "TINYML_COPY_REGION" for op in compiled.graph.ops)
+    inputs = [b"".join(x.tobytes() for x in random_inputs(model, seed)) for seed in range(2)]
+    assert pipeline.run(compiled, inputs) == pipeline.tflm_expected(compiled, inputs)
+    weights = [c for c in compiled.code.consts if c.role is Role.WEIGHTS]
+    assert sum(c.nbytes for c in weights) == sum((w.num_elements + 1) // 2 for w in _packed(model))
+
+
+def _packed(model: Path) -> list[Tensor]:
+    """The int4 weight tensors of a model, once each."""
+    return [op.input(1) for op in pipeline.load(model).ops if op.type in INT4_OPS and packed_weights(op)]
 
 
 def test_portable_on_cortex_m4(models):
