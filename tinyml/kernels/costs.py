@@ -34,11 +34,12 @@ kernels, which is what choosing between them needs, carry over.
 Fallbacks: a core without coefficients borrows another's (`FALLBACK_CORES`:
 the host takes the Cortex-M7's, as a relative measure only; any other core the
 Cortex-M4's). A key missing on a core (a kernel the fit never saw run there) is
-looked up on that fallback core, then derived from a fitted key when
-`DERIVED` names one (the int4-weight kernels, until a refit measures them),
-then priced as the portable kernel of its op type; an op type nothing was measured on gets `DEFAULT_PER_MAC` and
-`DEFAULT_PER_ELEMENT`, a rough guess. SOFTMAX depends on the data (exponentials
-are only computed near each row's maximum), so its estimate is an average.
+looked up on that fallback core, then derived from a fitted key when `DERIVED`
+names one (the int4-weight kernels, until a refit measures them), then priced
+as the portable kernel of its op type; an op type nothing was measured on gets
+`DEFAULT_PER_MAC` and `DEFAULT_PER_ELEMENT`, a rough guess. SOFTMAX depends on
+the data (exponentials are only computed near each row's maximum), so its
+estimate is an average.
 
 Nothing here builds or runs code: measuring is `benchmarks/fit_costs.py`'s job.
 """
@@ -449,9 +450,7 @@ _FAMILIES: dict[str, _Family] = {
         _fc_features, lambda op, kernel, in_place: "per_channel" if op.input(1).quant.per_channel else ""
     ),
     "CmsisConv2DS4": _Family(_conv, lambda op, kernel, in_place: _cmsis_conv_s4_variant(op, kernel)),
-    "CmsisDepthwiseConv2DS4": _Family(
-        _depthwise, lambda op, kernel, in_place: _cmsis_depthwise_s4_variant(op, kernel)
-    ),
+    "CmsisDepthwiseConv2DS4": _Family(_depthwise, lambda op, kernel, in_place: _cmsis_depthwise_s4_variant(op, kernel)),
     "CmsisFullyConnectedS4": _Family(_fc_features),
     "CmsisAveragePool2D": _Family(_pool_features),
     "CmsisMaxPool2D": _Family(_pool_features),
@@ -511,7 +510,8 @@ KEY_FEATURES: dict[str, tuple[str, ...]] = {
 #: channels with multiplier 1 and 2, a strided 3x3 conv 7 -> 9, fully connected 512 -> 64 -> 33) on
 #: mps2-an386, mps2-an500 and mps3-an547. The portable s4 kernels run the s8 loops and decode nibbles as they
 #: go (about 1.2-1.4x the s8 time; their fully connected kernel is a little faster, as it pairs units);
-#: CMSIS-NN's s4 kernels widen nibbles through extra shifts (about 1.4-2x its s8 kernels on DSP cores).
+#: CMSIS-NN's s4 kernels unpack nibbles before multiplying (1.4-2.5x its s8 kernels on DSP cores; its
+#: generic depthwise kernel, faster in s4, is the exception).
 #: Variants the model did not reach borrow the factor of the nearest one. A refit of benchmarks/fit_costs.py
 #: on int4 models replaces these by measured coefficients (a fitted key always wins).
 DERIVED: dict[str, tuple[str, dict[str, float]]] = {

@@ -99,9 +99,12 @@ class DepthwiseConv2D(Kernel):
         """Channel by channel through one padded plane of scratch (int8 weights, depth multiplier 1, output no
         larger)."""
         inp, out = op.input(0), op.outputs[0]
-        if packed_weights(op) or inp.shape[0] != 1 or inp.shape[3] != out.shape[3]:
-            return None
-        if out.num_elements > inp.num_elements:
+        if (
+            packed_weights(op)
+            or inp.shape[0] != 1
+            or inp.shape[3] != out.shape[3]
+            or out.num_elements > inp.num_elements
+        ):
             return None
         return InPlace(0, _padded_plane(op, window_of(op)))
 
