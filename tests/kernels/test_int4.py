@@ -250,6 +250,7 @@ def test_cmsis_nn_on_host(models, name):
     """CMSIS-NN's plain-C s4 kernels."""
     compiled = _assert_bit_exact(models[name], "host", _cmsis_first("host"))
     _assert_cmsis_nn_runs(compiled, "plain")
+    assert _calls(compiled) & set(CMSIS_S4)
 
 
 @needs_cmsis
