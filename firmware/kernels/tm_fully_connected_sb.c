@@ -1,15 +1,16 @@
 /*
  * FULLY_CONNECTED with operands of 8, 4 or 2 bits (tm_subbyte.h), per-tensor
- * or per-channel requantization. A packed input row is unpacked a chunk at a
- * time into a small buffer on the stack (no scratch: an unpacked row would
- * take more memory than packing saved) and dotted with each unit's weights. A
+ * or per-channel requantization. A packed input row is unpacked a chunk of 32
+ * at a time into a small buffer on the stack (no scratch: an unpacked row
+ * would take more memory than packing saved), each chunk serving 8 units. A
  * non-zero filter offset takes the exact path of tm_fully_connected_s8.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
 
-/* Input elements unpacked at a time. */
+/* Input elements unpacked at a time, and units that share each unpacked chunk. */
 #define CHUNK 32
+#define UNITS 8
 
 int32_t tm_fully_connected_sb_get_buffer_size(const tm_fc_sb_params *params, const tm_dims *filter_dims) {
   (void)params;
@@ -17,20 +18,24 @@ int32_t tm_fully_connected_sb_get_buffer_size(const tm_fc_sb_params *params, con
   return 0;
 }
 
-/* Dot product of input row elements [first, first + n) with n weights from element `w_first`. */
-static int32_t dot(const void *input, int32_t first, int32_t in_bits, const void *filter, int32_t w_first,
-                   int32_t w_bits, int32_t n) {
+/* acc[j] += the dot product of input row elements [first, first + depth) with unit u0 + j's weights, for the n
+ * units from u0: a packed row is unpacked a chunk at a time, each chunk serving all n units. */
+static void dot_units(const void *input, int32_t first, int32_t in_bits, const void *filter, int32_t u0, int32_t n,
+                      int32_t depth, int32_t w_bits, int32_t *acc) {
   if (in_bits == 8) {
-    return tm_sb_dot((const int8_t *)input + first, filter, w_first, n, w_bits);
+    for (int32_t j = 0; j < n; ++j) {
+      acc[j] += tm_sb_dot((const int8_t *)input + first, filter, (u0 + j) * depth, depth, w_bits);
+    }
+    return;
   }
   int8_t chunk[CHUNK];
-  int32_t acc = 0;
-  for (int32_t i = 0; i < n; i += CHUNK) {
-    const int32_t len = n - i < CHUNK ? n - i : CHUNK;
+  for (int32_t i = 0; i < depth; i += CHUNK) {
+    const int32_t len = depth - i < CHUNK ? depth - i : CHUNK;
     tm_sb_unpack(input, first + i, len, in_bits, chunk);
-    acc += tm_sb_dot(chunk, filter, w_first + i, len, w_bits);
+    for (int32_t j = 0; j < n; ++j) {
+      acc[j] += tm_sb_dot(chunk, filter, (u0 + j) * depth + i, len, w_bits);
+    }
   }
-  return acc;
 }
 
 tm_status tm_fully_connected_sb(const tm_context *ctx, const tm_fc_sb_params *params,
@@ -59,11 +64,18 @@ tm_status tm_fully_connected_sb(const tm_context *ctx, const tm_fc_sb_params *pa
         x_sum += tm_sb_load(input, row + i, in_bits) + p->input_offset;
       }
     }
-    for (int32_t u = 0; u < units; ++u) {
-      const int32_t q = params->per_channel ? u : 0;
-      int32_t acc = bias[u] + f_off * x_sum + dot(input, row, in_bits, filter, u * depth, w_bits, depth);
-      acc = tm_requantize(acc, quant->multiplier[q], quant->shift[q]) + p->output_offset;
-      tm_sb_store(output, b * units + u, out_bits, tm_clamp_s8(acc, p->activation.min, p->activation.max));
+    for (int32_t u0 = 0; u0 < units; u0 += UNITS) {
+      const int32_t n = units - u0 < UNITS ? units - u0 : UNITS;
+      int32_t acc[UNITS];
+      for (int32_t j = 0; j < n; ++j) {
+        acc[j] = bias[u0 + j] + f_off * x_sum;
+      }
+      dot_units(input, row, in_bits, filter, u0, n, depth, w_bits, acc);
+      for (int32_t j = 0; j < n; ++j) {
+        const int32_t q = params->per_channel ? u0 + j : 0;
+        const int32_t v = tm_requantize(acc[j], quant->multiplier[q], quant->shift[q]) + p->output_offset;
+        tm_sb_store(output, b * units + u0 + j, out_bits, tm_clamp_s8(v, p->activation.min, p->activation.max));
+      }
     }
   }
   return TM_OK;

@@ -397,6 +397,16 @@ def _portable_conv_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
     return "inplace_1x1" if op.input(1).shape[1:3] == (1, 1) else "inplace_rows"
 
 
+def _portable_depthwise_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
+    """The portable depthwise convolution: in place (through a padded plane) or not, for int4 weights, and the
+    sub-byte one, in place or not."""
+    if subbyte.applies(op):
+        return "sb_inplace" if in_place else "sb"
+    if packed_weights(op):
+        return "s4"
+    return "inplace" if in_place else ""
+
+
 def _portable_fc_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
     if subbyte.applies(op):
         return "sb"
@@ -427,12 +437,7 @@ def _fast_depthwise(op: Operator) -> Features:
 
 _FAMILIES: dict[str, _Family] = {
     "Conv2D": _Family(_conv, _portable_conv_variant),
-    "DepthwiseConv2D": _Family(
-        _depthwise,
-        lambda op, kernel, in_place: (
-            "sb" if subbyte.applies(op) else "s4" if packed_weights(op) else "inplace" if in_place else ""
-        ),
-    ),
+    "DepthwiseConv2D": _Family(_depthwise, _portable_depthwise_variant),
     "FullyConnected": _Family(_fc_features, _portable_fc_variant),
     "AveragePool2D": _Family(_pool_features),
     "MaxPool2D": _Family(_pool_features),
@@ -542,6 +547,7 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     # 1.39-1.76x tm_fast_conv_s8's estimate (3x3 and 1x1).
     "Conv2D.sb": ("Conv2D", {"*": 1.2}),
     "DepthwiseConv2D.sb": ("DepthwiseConv2D", {"*": 1.5}),
+    "DepthwiseConv2D.sb_inplace": ("DepthwiseConv2D", {"*": 2.0}),  # through a plane, 1.3x the above
     "FullyConnected.sb": ("FullyConnected", {"*": 1.3}),
     "FastConvPacked": ("FastConv", {"*": 1.5}),
 }
