@@ -268,6 +268,18 @@ def init_ranges(qmodel: Any, float_model: Any, inputs: list[np.ndarray], batch: 
             _set_range(qvars, inputs[position])
 
 
+def calibrated(carried: Carried, bits: dict[str, tuple[int, int]], inputs: list[np.ndarray]) -> Any:
+    """The fake-quantized model at per-layer `bits`, ready to convert without training: its weight ranges taken from
+    the weights (one forward pass in training mode, where tfmot's weight quantizers record them), then every
+    activation range set from what the float model computes on the calibration `inputs`, as post-training
+    quantization sets them."""
+    float_model, qmodel = fake_quantized(carried, bits)
+    first = [x[:1] for x in inputs]
+    qmodel(first if len(first) > 1 else first[0], training=True)
+    init_ranges(qmodel, float_model, inputs)
+    return qmodel
+
+
 def _has_layer(model: Any, name: str) -> bool:
     return any(layer.name == name for layer in model.layers)
 
