@@ -52,3 +52,39 @@ def convert(
         converter._experimental_disable_per_channel = True
     path.write_bytes(converter.convert())
     return path
+
+
+def int4_weights_model(path: Path, seed: int = 0) -> Path:
+    """CONV_2D (per-channel) -> DEPTHWISE_CONV_2D -> RESHAPE -> FULLY_CONNECTED with INT4 weights, int8 elsewhere.
+
+    TensorFlow's converter stores a weight as INT4 when it comes through a 4-bit narrow-range fake quant; with
+    every activation fake-quantized too, no representative data set is needed.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    conv_w = rng.uniform(-1, 1, (3, 3, 4, 8)).astype(np.float32)
+    depthwise_w = rng.uniform(-1, 1, (3, 3, 8, 1)).astype(np.float32)
+    dense_w = rng.uniform(-0.3, 0.3, (6 * 6 * 8, 5)).astype(np.float32)
+    fake_quant = tf.quantization.fake_quant_with_min_max_vars
+    per_channel = tf.quantization.fake_quant_with_min_max_vars_per_channel
+    bound = np.abs(conv_w).reshape(-1, 8).max(axis=0)
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((1, 8, 8, 4), tf.float32)])
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            x = fake_quant(x, -2.0, 2.0)
+            w = per_channel(tf.constant(conv_w), -bound, bound, num_bits=4, narrow_range=True)
+            y = fake_quant(tf.nn.relu(tf.nn.conv2d(x, w, 1, "VALID")), 0.0, 6.0)
+            w = fake_quant(tf.constant(depthwise_w), -1.0, 1.0, num_bits=4, narrow_range=True)
+            y = fake_quant(tf.nn.depthwise_conv2d(y, w, [1, 1, 1, 1], "SAME"), -8.0, 8.0)
+            w = fake_quant(tf.constant(dense_w), -0.3, 0.3, num_bits=4, narrow_range=True)
+            return fake_quant(tf.matmul(tf.reshape(y, (1, -1)), w), -20.0, 20.0)
+
+    model = Model()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([model.__call__.get_concrete_function()], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    path.write_bytes(converter.convert())
+    return path

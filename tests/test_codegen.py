@@ -12,6 +12,7 @@ from support import assert_bit_exact, mlperf_dir, tinyml
 from tinyml.codegen.project import write_project
 from tinyml.codegen.render import render_model
 from tinyml.frontend.tflite import load_model
+from tinyml.ir.types import INT8
 from tinyml.passes import optimize
 from tinyml.plan import PlanOptions, plan_memory, plan_model
 from tinyml.plan.patches import PatchConfig
@@ -71,8 +72,36 @@ def test_weights_live_in_model_c_as_const(tmp_path):
     arrays = re.findall(r"static const (\w+) (\w+)\[(\d+)\]", source)
     flash = sum(int(n) * {"int8_t": 1, "int32_t": 4}[t] for t, _, n in arrays)
     assert flash == code.const_bytes
-    weights = sum(t.nbytes for op in graph.ops for t in op.inputs if t is not None and t.is_const and t.dtype == "int8")
+    weights = sum(t.nbytes for op in graph.ops for t in op.inputs if t is not None and t.is_const and t.type == INT8)
     assert code.const_bytes > weights  # weights plus folded biases and multipliers
+
+
+def test_sub_byte_constants_are_emitted_packed():
+    """An int4 weight tensor goes to flash as TFLite and CMSIS-NN's _s4 kernels pack it: two values a byte, the
+    first in the low nibble; the array is as big as the tensor's packed size and counted as weights."""
+    import numpy as np
+
+    from tinyml.codegen.render import _Emitter
+    from tinyml.ir.graph import Operator, Quantization, Tensor
+    from tinyml.ir.types import INT4
+    from tinyml.ops import Role
+    from tinyml.ops.conv import ConvAttrs
+
+    q = Quantization((0.1,), (0,))
+    values = np.random.default_rng(0).integers(-8, 8, (3, 3, 3, 2)).astype(np.int8)
+    x, w, y = (
+        Tensor("x", (1, 5, 5, 2), INT8, q),
+        Tensor("w", (3, 3, 3, 2), INT4, q, values),
+        Tensor("y", (1, 3, 3, 3), INT8, q),
+    )
+    emitter = _Emitter(None, "model")  # type: ignore[arg-type]  # constants need no memory plan
+    emitter.op = Operator("CONV_2D", [x, w], [y], ConvAttrs(padding="VALID"))
+    assert emitter.tensor(w) == "model_op0_w"
+    (array,) = emitter.all_consts
+    assert array.ctype == "int8_t" and array.role is Role.WEIGHTS and array.nbytes == w.nbytes == 27
+    assert INT4.unpack(array.values.tobytes(), w.num_elements).tolist() == values.reshape(-1).tolist()
+    low, high = int(array.rows[0].split(", ")[0]) & 0xF, (int(array.rows[0].split(", ")[0]) >> 4) & 0xF
+    assert (low, high) == (values.flat[0] & 0xF, values.flat[1] & 0xF)
 
 
 def test_no_allocation_anywhere(tmp_path):

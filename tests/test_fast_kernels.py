@@ -423,7 +423,7 @@ class _NoEmit:
     def tensor(self, t) -> str:
         return "NULL"
 
-    def const(self, hint, values, ctype) -> str:
+    def const(self, hint, values, ctype, role=None) -> str:
         return "NULL"
 
 

@@ -15,6 +15,7 @@ from support import mlperf_dir, tinyml
 from tinyml.errors import ModelFileError, UnsupportedModelError, UnsupportedOpError
 from tinyml.frontend.tflite import load_model, parse_model
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.ir.types import FLOAT32, INT8, INT32
 from tinyml.passes import check_supported
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -24,7 +25,7 @@ MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_mo
 def test_mlperf_models_parse(name):
     g = load_model(mlperf_dir() / f"{name}.tflite")
     assert g.ops and len(g.inputs) == 1 and len(g.outputs) == 1
-    assert g.inputs[0].dtype == "int8" and g.inputs[0].quant is not None
+    assert g.inputs[0].type == INT8 and g.inputs[0].quant is not None
     assert len(g.source_hash) == 64
     for op in g.ops:
         for t in op.inputs:
@@ -38,12 +39,12 @@ def test_tensor_details_of_kws():
     assert g.outputs[0].shape == (1, 12)
     conv = g.ops[0]
     assert conv.type == "CONV_2D"
-    assert conv.attrs["padding"] == "SAME" and conv.attrs["stride_h"] == 2 and conv.attrs["activation"] == "RELU"
+    assert conv.attrs.padding == "SAME" and conv.attrs.stride[0] == 2 and conv.attrs.activation == "RELU"
     weights = conv.input(1)
-    assert weights.shape == (64, 10, 4, 1) and weights.bits == 8
+    assert weights.shape == (64, 10, 4, 1) and weights.type == INT8
     assert weights.quant is not None and weights.quant.per_channel and len(weights.quant.scales) == 64
-    assert conv.input(2).dtype == "int32"
-    assert g.ops[1].type == "DEPTHWISE_CONV_2D" and g.ops[1].attrs["depth_multiplier"] == 1
+    assert conv.input(2).type == INT32
+    assert g.ops[1].type == "DEPTHWISE_CONV_2D" and g.ops[1].attrs.depth_multiplier == 1
 
 
 def test_reading_does_not_import_tensorflow():
@@ -231,7 +232,7 @@ def test_files_that_only_look_like_keras(keras_files, tmp_path):
 def test_int8_model_with_float_edges_compiles(keras_files, tmp_path):
     """Float inputs and outputs with QUANTIZE/DEQUANTIZE at the edges are an int8 model, not a float one."""
     g = load_model(keras_files / "float_edges.tflite")
-    assert g.inputs[0].dtype == "float32" and g.outputs[0].dtype == "float32"
+    assert g.inputs[0].type == FLOAT32 and g.outputs[0].type == FLOAT32
     assert g.ops[0].type == "QUANTIZE" and g.ops[-1].type == "DEQUANTIZE"
     proc = tinyml("compile", str(keras_files / "float_edges.tflite"), "--board", "host", "-o", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr

@@ -192,11 +192,11 @@ def _windowed(op: Operator) -> bool:
 
 #: what the README promises beyond op types, as predicates on an op of the model as converted
 FEATURES: dict[str, Callable[[Graph, Operator], bool]] = {
-    "SAME padding": lambda g, op: _windowed(op) and op.attrs["padding"] == "SAME",
-    "VALID padding": lambda g, op: _windowed(op) and op.attrs["padding"] == "VALID",
-    "strides > 1": lambda g, op: _windowed(op) and max(op.attrs["stride_h"], op.attrs["stride_w"]) > 1,
-    "dilated CONV_2D": lambda g, op: op.type == "CONV_2D" and op.attrs["dilation_h_factor"] > 1,
-    "dilated DEPTHWISE_CONV_2D": lambda g, op: op.type == "DEPTHWISE_CONV_2D" and op.attrs["dilation_h_factor"] > 1,
+    "SAME padding": lambda g, op: _windowed(op) and op.attrs.padding == "SAME",
+    "VALID padding": lambda g, op: _windowed(op) and op.attrs.padding == "VALID",
+    "strides > 1": lambda g, op: _windowed(op) and max(op.attrs.stride) > 1,
+    "dilated CONV_2D": lambda g, op: op.type == "CONV_2D" and op.attrs.dilation[0] > 1,
+    "dilated DEPTHWISE_CONV_2D": lambda g, op: op.type == "DEPTHWISE_CONV_2D" and op.attrs.dilation[0] > 1,
     "grouped CONV_2D": lambda g, op: op.type == "CONV_2D" and _weights_in(op) < op.inputs[0].shape[3],
     "depth multiplier > 1": lambda g, op: (
         op.type == "DEPTHWISE_CONV_2D" and op.outputs[0].shape[3] > op.inputs[0].shape[3]
@@ -204,10 +204,10 @@ FEATURES: dict[str, Callable[[Graph, Operator], bool]] = {
     "per-tensor weights": lambda g, op: (
         op.type in ("CONV_2D", "FULLY_CONNECTED") and op.inputs[1].shape[0] > 1 and not op.inputs[1].quant.per_channel
     ),
-    "FULLY_CONNECTED keep_num_dims": lambda g, op: op.type == "FULLY_CONNECTED" and op.attrs["keep_num_dims"],
-    "fused RELU": lambda g, op: op.attrs.get("activation") == "RELU",
-    "fused RELU6": lambda g, op: op.attrs.get("activation") == "RELU6",
-    "fused RELU_N1_TO_1": lambda g, op: op.attrs.get("activation") == "RELU_N1_TO_1",
+    "FULLY_CONNECTED keep_num_dims": lambda g, op: op.type == "FULLY_CONNECTED" and op.attrs.keep_num_dims,
+    "fused RELU": lambda g, op: getattr(op.attrs, "activation", None) == "RELU",
+    "fused RELU6": lambda g, op: getattr(op.attrs, "activation", None) == "RELU6",
+    "fused RELU_N1_TO_1": lambda g, op: getattr(op.attrs, "activation", None) == "RELU_N1_TO_1",
     "broadcasting ADD/MUL": lambda g, op: (
         op.type in ("ADD", "MUL") and op.inputs[0].shape != op.inputs[1].shape and not op.inputs[1].is_const
     ),

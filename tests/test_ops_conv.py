@@ -110,7 +110,7 @@ def test_fully_connected_keep_num_dims(tmp_path):
         return tf.keras.Sequential([tf.keras.Input((5, 12), batch_size=1), tf.keras.layers.Dense(4)])
 
     model = convert(build, [(5, 12)], tmp_path / "m.tflite")
-    assert load_model(model).ops[0].attrs["keep_num_dims"]
+    assert load_model(model).ops[0].attrs.keep_num_dims
     assert_bit_exact(model, tmp_path)
 
 
@@ -181,7 +181,7 @@ def test_dilation(depthwise, padding, rate, tmp_path):
         return tf.keras.Sequential([tf.keras.Input((13, 12, 4)), layer(5, (3, 3), rate, padding, depthwise)])
 
     model = convert(build, [(13, 12, 4)], tmp_path / "m.tflite")
-    assert {op.attrs.get("dilation_h_factor") for op in load_model(model).ops} == {rate[0]}
+    assert {op.attrs.dilation[0] for op in load_model(model).ops} == {rate[0]}
     assert_bit_exact(model, tmp_path)
 
 

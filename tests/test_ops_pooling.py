@@ -53,7 +53,7 @@ def test_pool2d_fused_activation(kind, act, tmp_path):
 
     path = convert(build, [(9, 9, 3)], tmp_path / "m.tflite")
     pools = [op for op in load_model(path).ops if op.type.endswith("POOL_2D")]
-    assert [op.attrs["activation"] for op in pools] == [act.upper()]
+    assert [op.attrs.activation for op in pools] == [act.upper()]
     assert_bit_exact(path, tmp_path)
 
 

@@ -9,8 +9,9 @@ from support import assert_bit_exact, compile_host, host_outputs, tflm_outputs
 
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Operator, Quantization, Tensor
-from tinyml.kernels import REGISTRY, Unsupported
-from tinyml.passes import optimize
+from tinyml.ir.types import INT8
+from tinyml.ops import Unsupported
+from tinyml.passes import check_op, optimize
 
 
 def op_types(path) -> list[str]:
@@ -135,7 +136,7 @@ def test_requantize(case, tmp_path):
 
     path = convert(build, [(4, 4, 3)] * 2, tmp_path / "m.tflite")
     requant = [op for op in optimize(load_model(path)).ops if op.type == "QUANTIZE"]
-    assert len(requant) == 1 and requant[0].input(0).dtype == "int8"
+    assert len(requant) == 1 and requant[0].input(0).type == INT8
     in_q, out_q = requant[0].input(0).quant, requant[0].outputs[0].quant
     assert in_q is not None and out_q is not None
     assert (in_q.scale > out_q.scale) == (case == "times3")
@@ -161,4 +162,4 @@ def _q(name, dtype, scales=(0.05,)):
 )
 def test_unsupported_variants(op):
     with pytest.raises(Unsupported):
-        REGISTRY[op.type].check(op)
+        check_op(op)

@@ -12,7 +12,7 @@ from keras_models import convert
 from support import assert_bit_exact, mlperf_dir
 
 from tinyml.frontend.tflite import load_model
-from tinyml.kernels import REGISTRY
+from tinyml.ops import definition
 from tinyml.passes import optimize
 from tinyml.plan import PlanOptions, check_plan, plan_model
 from tinyml.plan.patches import PatchConfig, expand, mac_overhead, stage_candidates
@@ -33,7 +33,7 @@ def test_patches_tile_the_stage_output_exactly():
     assert len(scatters) == 15
     covered = set()
     for op in scatters:
-        (y, x), (h, w) = op.attrs["dst"], op.attrs["size"]
+        (y, x), (h, w) = op.attrs.dst, op.attrs.size
         cells = {(r, c) for r in range(y, y + h) for c in range(x, x + w)}
         assert not cells & covered
         covered |= cells
@@ -47,8 +47,8 @@ def test_recomputing_halos_costs_macs():
     many = mac_overhead(graph, expand(graph, PatchConfig(4, 4, 4)))
     assert one == pytest.approx(1.0) and many > 1.05
     expanded = expand(graph, PatchConfig(4, 4, 4))
-    macs = sum(REGISTRY[op.type].macs(op) for op in expanded.ops)
-    assert macs == pytest.approx(many * sum(REGISTRY[op.type].macs(op) for op in graph.ops))
+    macs = sum(definition(op).macs(op) for op in expanded.ops)
+    assert macs == pytest.approx(many * sum(definition(op).macs(op) for op in graph.ops))
 
 
 def test_stage_candidates_stop_at_non_spatial_ops():
@@ -156,13 +156,16 @@ def test_side_branches_keep_their_ops_out_of_the_stage():
     """An early op whose output leaves the network (a second model output) has no patch region: no stage
     may contain it (regression: such a stage used to crash the expansion)."""
     from tinyml.ir.graph import Graph, Operator, Tensor
+    from tinyml.ops.conv import ConvAttrs
+    from tinyml.ops.pooling import PoolAttrs
+    from tinyml.ops.shape import ReshapeAttrs
 
     def act(name, shape):
         return Tensor(name, shape, "int8")
 
     def conv(name, inp, out):
         w = Tensor(f"{name}/w", (out.shape[3], 3, 3, inp.shape[3]), "int8", data=np.zeros(1))
-        return Operator("CONV_2D", [inp, w], [out], {"padding": "SAME", "stride_h": 1, "stride_w": 1})
+        return Operator("CONV_2D", [inp, w], [out], ConvAttrs(padding="SAME"))
 
     x, a, side, b, flat = (
         act("x", (1, 8, 8, 3)),
@@ -171,7 +174,7 @@ def test_side_branches_keep_their_ops_out_of_the_stage():
         act("b", (1, 8, 8, 4)),
         act("flat", (1, 256)),
     )
-    pool = Operator("MAX_POOL_2D", [a], [side], {"padding": "VALID", "stride_h": 2, "stride_w": 2})
-    ops = [conv("c1", x, a), pool, conv("c2", a, b), Operator("RESHAPE", [b], [flat])]
+    pool = Operator("MAX_POOL_2D", [a], [side], PoolAttrs(stride=(2, 2), padding="VALID", filter=(2, 2)))
+    ops = [conv("c1", x, a), pool, conv("c2", a, b), Operator("RESHAPE", [b], [flat], ReshapeAttrs())]
     graph = Graph("side", [x], [flat, side], ops)
     assert stage_candidates(graph) == [1]  # only the first conv: the pool's output leaves the model

@@ -19,7 +19,7 @@ import pytest
 from support import REPO, mlperf_dir, tinyml
 
 from tinyml.frontend.tflite import load_model
-from tinyml.kernels import REGISTRY
+from tinyml.ops import definition
 from tinyml.passes import optimize
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -114,7 +114,7 @@ def test_splits_add_up(name, json_report):
     graph = optimize(load_model(model(name)))
     assert [(layer["index"], layer["op"]) for layer in r["layers"]] == list(enumerate(op.type for op in graph.ops))
     for layer, op in zip(r["layers"], graph.ops, strict=True):
-        assert layer["unpatched_macs"] == REGISTRY[op.type].macs(op) <= layer["macs"]
+        assert layer["unpatched_macs"] == definition(op).macs(op) <= layer["macs"]
         assert layer["output_shape"] == list(op.outputs[0].shape)
         assert (layer["tiles"], layer["ops"]) == (1, 1) or layer["index"] in r["patches"]["layers"]
 
@@ -126,6 +126,33 @@ def test_weights_are_the_filter_tensors(json_report):
     assert r["flash"]["weights_bytes"] == sum(a * b for a, b in itertools.pairwise(dims))
     assert r["flash"]["constants_bytes"] == 4 * sum(dims[1:])
     assert [layer["op"] for layer in r["layers"]] == ["FULLY_CONNECTED"] * 10
+
+
+@pytest.mark.parametrize("core", ["portable", "dsp", "mve"])
+def test_kernel_flash_bytes_are_what_the_layer_emits(core):
+    """Each kernel's `flash_bytes`, by role, is exactly the flash arrays its layer's code refers to (arrays shared
+    with earlier layers included): the figures the report and the planner read cannot drift from the code."""
+    from tinyml.codegen.render import render_model
+    from tinyml.kernels.backends import PORTABLE, Backend, CoreFeatures
+    from tinyml.kernels.cmsis_nn import cmsis_kernels
+    from tinyml.ops import Role
+    from tinyml.plan import PlanOptions, plan_model
+    from tinyml.target.boards import load_board
+
+    backend = PORTABLE if core == "portable" else Backend("cmsis-nn", cmsis_kernels(CoreFeatures(True, core == "mve")))
+    libraries = set()
+    for name in ("kws_ref_model", "vww_96_int8", "ad01_int8", "pretrainedResnet_quant"):
+        planned = plan_model(optimize(load_model(model(name))), backend, PlanOptions(prefer="speed"))
+        code = render_model(planned.graph, planned.plan, load_board("host"), backend)
+        arrays = {c.name: c for c in code.consts}
+        for i, (layer, kernel) in enumerate(zip(code.layers, planned.plan.kernels, strict=True)):
+            used = [arrays[n] for n in dict.fromkeys(re.findall(r"\b(model_op\w+)\b", layer.code)) if n in arrays]
+            emitted = {role: sum(c.nbytes for c in used if c.role is role) for role in Role}
+            expected = kernel.flash_bytes(layer.op, i in planned.plan.in_place)
+            assert {r: n for r, n in emitted.items() if n} == expected, (name, layer.index, kernel.library)
+            libraries.add(kernel.library)
+    # every library's kernels were checked (which one runs a layer is the cost model's choice)
+    assert libraries >= {"portable": {"portable"}, "dsp": {"portable", "cmsis-nn", "fast"}, "mve": {"cmsis-nn"}}[core]
 
 
 def test_layers_name_their_kernel(json_report):

@@ -278,7 +278,7 @@ def _output_lines(graph: Graph, data: bytes, limit: int = 16) -> list[str]:
         shown = ", ".join(f"{v:.6g}" if flat.dtype.kind == "f" else str(int(v)) for v in flat[:limit])
         more = f", … {flat.size - limit} more" if flat.size > limit else ""
         label = "output" if len(graph.outputs) == 1 else f"output {i}"
-        lines.append(f"  {label:<12} {t.dtype}{list(t.shape)} [{shown}{more}]")
+        lines.append(f"  {label:<12} {t.type}{list(t.shape)} [{shown}{more}]")
     return lines
 
 
@@ -702,7 +702,7 @@ def model_info(path: Path) -> dict[str, Any]:
             {
                 "name": t.name,
                 "shape": list(t.shape),
-                "dtype": t.dtype,
+                "dtype": t.type.name,
                 "bytes": t.nbytes,
                 "quantization": _quant_info(t),
             }
@@ -725,7 +725,7 @@ def model_info(path: Path) -> dict[str, Any]:
                 "type": op.type,
                 "output": op.outputs[0].name,
                 "shape": list(op.outputs[0].shape),
-                "dtype": op.outputs[0].dtype,
+                "dtype": op.outputs[0].type.name,
             }
             for op in graph.ops
         ],
@@ -758,6 +758,8 @@ def _numpy_recipe(info: dict[str, Any]) -> list[str]:
     """
     import numpy as np
 
+    from tinyml.ir.types import TYPES
+
     inputs, outputs = info["inputs"], info["outputs"]
     one = len(inputs) == 1
     lines = [
@@ -769,8 +771,9 @@ def _numpy_recipe(info: dict[str, Any]) -> list[str]:
         x, q = ("x", "q") if one else (f"x{i}", f"q{i}")
         dtype, quant = t["dtype"], t["quantization"]
         lines.append(f"  {x} = ...  # your data: an array of shape {tuple(t['shape'])}")
-        if quant is not None and "scale" in quant and np.dtype(dtype).kind in "iu":
-            limits = np.iinfo(np.dtype(dtype))
+        etype = TYPES.get(dtype)
+        if quant is not None and "scale" in quant and etype is not None and etype.is_int and not etype.sub_byte:
+            limits = etype
             zp = quant["zero_point"]
             shift = f" + {zp}" if zp > 0 else f" - {-zp}" if zp < 0 else ""
             scaled = f"np.round(np.float32({x}) / np.float32({_f32(quant['scale'])})){shift}"

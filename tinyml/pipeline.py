@@ -348,7 +348,7 @@ def split_inputs(graph: Graph, data: bytes, where: str = "the input data") -> li
     """Raw input bytes (the input tensors in model order, inference after inference) cut per inference."""
     need = sum(t.nbytes for t in graph.inputs)
     if not data or len(data) % need:
-        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in graph.inputs)
+        shapes = ", ".join(f"{t.type}{list(t.shape)}" for t in graph.inputs)
         raise InputDataError(
             f"{where} holds {len(data)} bytes; one inference needs {need} bytes ({shapes})",
             "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
@@ -410,12 +410,11 @@ def run_reference(graph: Graph, inputs: list[bytes]) -> list[bytes]:
 
 
 def tensors_of(tensors: list[Tensor], data: bytes) -> list[np.ndarray]:
-    """Raw bytes of one inference as arrays, one per tensor (the graph's inputs or outputs)."""
-    import numpy as np
-
+    """Raw bytes of one inference as arrays, one per tensor (the graph's inputs or outputs; sub-byte values
+    unpacked)."""
     arrays, pos = [], 0
     for t in tensors:
-        arrays.append(np.frombuffer(data[pos : pos + t.nbytes], dtype=t.dtype).reshape(t.shape))
+        arrays.append(t.type.unpack(data[pos : pos + t.nbytes], t.num_elements).reshape(t.shape))
         pos += t.nbytes
     return arrays
 

@@ -206,7 +206,7 @@ def test_flash_bytes_are_the_constants_codegen_emits():
     planned = plan_model(graph, PORTABLE, PlanOptions(patches="off"))
     code = render_model(planned.graph, planned.plan, board)
     sizes = [
-        costmodel.flash_bytes(op, k, i in planned.plan.in_place)
+        sum(k.flash_bytes(op, i in planned.plan.in_place).values())
         for i, (op, k) in enumerate(zip(planned.graph.ops, planned.plan.kernels, strict=True))
     ]
     assert sizes[0] == code.layers[0].const_bytes > 0

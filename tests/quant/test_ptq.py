@@ -13,6 +13,7 @@ from support import tinyml
 from tinyml import pipeline
 from tinyml.errors import InputDataError, UnsupportedModelError, UsageError
 from tinyml.frontend import load_model
+from tinyml.ir.types import FLOAT32, INT8
 from tinyml.quant import QuantOptions, metadata
 from tinyml.quant.data import fingerprint
 from tinyml.quant.flatbuf import quantized_tensors
@@ -57,7 +58,7 @@ def test_every_format_quantizes_to_a_bit_exact_int8_model(float_models, fmt, tmp
     out = tmp_path / "int8.tflite"
     out.write_bytes(q.raw)
     graph = load_model(out)
-    assert [t.dtype for t in graph.inputs + graph.outputs] == ["int8", "int8"]
+    assert [t.type for t in graph.inputs + graph.outputs] == [INT8, INT8]
     assert_bit_exact_on_host(out)
 
     entry = metadata.read(out.read_bytes())
@@ -71,7 +72,7 @@ def test_every_format_quantizes_to_a_bit_exact_int8_model(float_models, fmt, tmp
     assert (cal["samples"], cal["available"], cal["kind"], cal["file"]) == (12, available, "npz", calib)
     assert entry["options"] == QuantOptions(samples=12).as_dict()
     # every int8 tensor, weights and activations, is recorded at 8 bits
-    int8 = {t.index for t in graph.tensors() if t.dtype == "int8"}
+    int8 = {t.index for t in graph.tensors() if t.type == INT8}
     assert {t["index"] for t in entry["tensors"]} >= int8 and {t["bits"] for t in entry["tensors"]} == {8}
     assert len(entry["tensors"]) == len(quantized_tensors(out.read_bytes()))
 
@@ -83,7 +84,7 @@ def test_float_io_keeps_float32_edges(float_models, name, tmp_path):
     out = tmp_path / "fio.tflite"
     out.write_bytes(q.raw)
     graph = load_model(out)
-    assert [t.dtype for t in graph.inputs + graph.outputs] == ["float32", "float32"]
+    assert [t.type for t in graph.inputs + graph.outputs] == [FLOAT32, FLOAT32]
     assert graph.ops[0].type == "QUANTIZE" and graph.ops[-1].type == "DEQUANTIZE"
     assert_bit_exact_on_host(out)
     # the float edges take real inputs: TFLM on the quantized model stays close to the float model

@@ -13,9 +13,10 @@ import jinja2
 import numpy as np
 
 from tinyml import __version__
-from tinyml.ir.graph import C_TYPES, Graph, Operator, Tensor
+from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.kernels.backends import PORTABLE, Backend
-from tinyml.kernels.portable.region import COPY
+from tinyml.ops import Role, definition
+from tinyml.ops.region import COPY
 from tinyml.plan import ALIGNMENT, MemoryPlan
 from tinyml.resources import data_dir
 from tinyml.target.boards import Board
@@ -39,11 +40,12 @@ def op_name(op: Operator) -> str:
 
 @dataclass
 class ConstArray:
-    """A constant array placed in flash."""
+    """A constant array placed in flash, and the role of the operands it holds or was derived from."""
 
     name: str
     ctype: str
     values: np.ndarray
+    role: Role = Role.PARAM
 
     @property
     def nbytes(self) -> int:
@@ -77,6 +79,11 @@ class LayerCode:
     @property
     def const_bytes(self) -> int:
         return sum(c.nbytes for c in self.consts)
+
+    def flash_bytes(self, role: Role) -> int:
+        """Bytes of this layer's new flash arrays that hold (or were derived from) operands of `role`: what its
+        kernel's `flash_bytes` counts, less the arrays an earlier layer already emitted (codegen shares them)."""
+        return sum(c.nbytes for c in self.consts if c.role is role)
 
     @property
     def name(self) -> str:
@@ -124,18 +131,20 @@ class _Emitter:
         self.plan = plan
         self.prefix = prefix
         self.op_index = 0
+        self.op: Operator | None = None
         self.layer_consts: list[ConstArray] = []
         self._const_of: dict[int, ConstArray] = {}
         self._by_content: dict[tuple[str, str, bytes], ConstArray] = {}
         self.all_consts: list[ConstArray] = []
 
     def tensor(self, t: Tensor) -> str:
-        ctype = C_TYPES[t.dtype]
+        ctype = t.type.c_type
         if t.is_const:
             arr = self._const_of.get(id(t))
             if arr is None:
-                assert t.data is not None
-                arr = self._add(f"op{self.op_index}_{_c_ident(t.name)}", np.ascontiguousarray(t.data), ctype)
+                assert t.data is not None and self.op is not None
+                role = definition(self.op).role_of(self.op, t)
+                arr = self._add(f"op{self.op_index}_{_c_ident(t.name)}", _flash_values(t), ctype, role)
                 self._const_of[id(t)] = arr
             return arr.name
         return f"(({ctype} *){self.address(t)})"
@@ -148,13 +157,13 @@ class _Emitter:
         assert self.plan.peak > 0, f"{t.name} is placed in an empty arena"
         return f"&{self.prefix}_arena[{self.plan.offset(t)}]"
 
-    def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const(self, hint: str, values: np.ndarray, ctype: str, role: Role = Role.PARAM) -> str:
         """A flash array; identical arrays (the same layer's constants repeated per patch, say) are shared."""
         key = (ctype, values.dtype.str, values.tobytes())
         existing = self._by_content.get(key)
         if existing is not None:
             return existing.name
-        arr = self._add(f"op{self.op_index}_{hint}", values, ctype)
+        arr = self._add(f"op{self.op_index}_{hint}", values, ctype, role)
         self._by_content[key] = arr
         return arr.name
 
@@ -169,14 +178,14 @@ class _Emitter:
             return f"&{self.prefix}_arena[{self.plan.scratch[self.op_index][0]}]"
         return "NULL"
 
-    def _add(self, hint: str, values: np.ndarray, ctype: str) -> ConstArray:
+    def _add(self, hint: str, values: np.ndarray, ctype: str, role: Role) -> ConstArray:
         name = f"{self.prefix}_{hint}"
         taken = {c.name for c in self.all_consts}
         n = 1
         while name in taken:
             n += 1
             name = f"{self.prefix}_{hint}_{n}"
-        arr = ConstArray(name, ctype, values)
+        arr = ConstArray(name, ctype, values, role)
         self.all_consts.append(arr)
         self.layer_consts.append(arr)
         return arr
@@ -188,17 +197,19 @@ def _c_ident(name: str) -> str:
     return ident[:32] or "t"
 
 
+def _flash_values(t: Tensor) -> np.ndarray:
+    """A constant as flash holds it: its values, or for sub-byte types the packed bytes (as int8_t/uint8_t)."""
+    assert t.data is not None
+    if t.type.sub_byte:
+        return t.type.pack(t.data).view(t.type.np_dtype)
+    return np.ascontiguousarray(t.data)
+
+
 def _tensor_info(t: Tensor, address: str) -> dict[str, object]:
     return {
         "name": t.name,
-        "type": {
-            "int8": "TM_INT8",
-            "int16": "TM_INT16",
-            "int32": "TM_INT32",
-            "float32": "TM_FLOAT32",
-            "uint8": "TM_UINT8",
-        }[t.dtype],
-        "ctype": C_TYPES[t.dtype],
+        "type": t.type.tm_type,
+        "ctype": t.type.c_type,
         "shape": list(t.shape),
         "bytes": t.nbytes,
         "scale": t.quant.scale if t.quant else 0.0,
@@ -215,7 +226,7 @@ def render_model(
     emitter = _Emitter(plan, prefix)
     layers: list[LayerCode] = []
     for i, op in enumerate(graph.ops):
-        emitter.op_index = i
+        emitter.op_index, emitter.op = i, op
         emitter.layer_consts = []
         call = plan.kernels[i].emit(op, emitter)
         code = "" if call is None else env.get_template(call.template).render(**call.values)

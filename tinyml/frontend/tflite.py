@@ -25,25 +25,31 @@ from tflite.TensorType import TensorType
 
 from tinyml.errors import ModelFileError, UnsupportedModelError
 from tinyml.frontend.detect import float_model_fix, quantize_fix, reject_other_formats
+from tinyml.ir import types
 from tinyml.ir.graph import Graph, Operator, Quantization, Tensor
+from tinyml.ops import parse_attrs
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 _OPTION_NAMES = {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
 _ACTIVATIONS = {v: k for k, v in vars(ActivationFunctionType).items() if not k.startswith("_")}
 _PADDINGS = {v: k for k, v in vars(Padding).items() if not k.startswith("_")}
-_DTYPES = {
-    TensorType.FLOAT32: "float32",
-    TensorType.FLOAT16: "float16",
-    TensorType.FLOAT64: "float64",
-    TensorType.INT32: "int32",
-    TensorType.UINT8: "uint8",
-    TensorType.INT64: "int64",
-    TensorType.BOOL: "bool",
-    TensorType.INT16: "int16",
-    TensorType.INT8: "int8",
-    TensorType.INT4: "int4",
+#: TFLite's tensor types as tinyml's element types; the others (strings, complex numbers, resources) are opaque
+_TYPES = {
+    TensorType.FLOAT32: types.FLOAT32,
+    TensorType.FLOAT16: types.FLOAT16,
+    TensorType.FLOAT64: types.FLOAT64,
+    TensorType.INT32: types.INT32,
+    TensorType.UINT8: types.UINT8,
+    TensorType.INT64: types.INT64,
+    TensorType.BOOL: types.BOOL,
+    TensorType.INT16: types.INT16,
+    TensorType.INT8: types.INT8,
+    TensorType.UINT64: types.UINT64,
+    TensorType.UINT32: types.UINT32,
+    TensorType.UINT16: types.UINT16,
+    TensorType.INT4: types.INT4,
 }
-_FLOAT_DTYPES = {"float16", "float32", "float64"}
+_TYPE_NAMES = {v: k.lower() for k, v in vars(TensorType).items() if not k.startswith("_")}
 
 
 def load_model(path: str | Path) -> Graph:
@@ -133,7 +139,8 @@ def _read(raw: bytes, name: str) -> Graph:
         outputs = [tensor_at(int(j)) for j in _as_list(fop.OutputsAsNumpy())]
         if any(t is None for t in outputs):
             raise ModelFileError(f"{name}: op #{i} has an absent output", "re-export the model")
-        ops.append(Operator(op_type, inputs, outputs, _options(fop), index=i))  # type: ignore[arg-type]
+        attrs = parse_attrs(op_type, _options(fop))  # typed, for every op type tinyml defines
+        ops.append(Operator(op_type, inputs, outputs, attrs, index=i))  # type: ignore[arg-type]
 
     graph_inputs = [tensor_at(int(j)) for j in _as_list(sub.InputsAsNumpy())]
     graph_outputs = [tensor_at(int(j)) for j in _as_list(sub.OutputsAsNumpy())]
@@ -163,11 +170,10 @@ def _buffer_bytes(buf: Any, raw: bytes) -> bytes:
 
 
 def _tensor(ft: Any, buffers: list[bytes], index: int) -> Tensor:
-    dtype = _DTYPES.get(ft.Type())
+    code = ft.Type()
+    etype = _TYPES.get(code) or types.opaque(_TYPE_NAMES.get(code, f"type{code}"))
     tname = (ft.Name() or f"t{index}".encode()).decode(errors="replace")
     shape = tuple(int(d) for d in _as_list(ft.ShapeAsNumpy()))
-    if dtype is None:
-        dtype = f"type{ft.Type()}"
     quant = None
     q = ft.Quantization()
     if q is not None and q.ScaleLength() > 0:
@@ -178,35 +184,28 @@ def _tensor(ft: Any, buffers: list[bytes], index: int) -> Tensor:
     data = None
     bidx = ft.Buffer()
     if 0 < bidx < len(buffers) and buffers[bidx]:
-        data = _decode(buffers[bidx], dtype, shape, tname)
-    bits = 4 if dtype == "int4" else 0
-    return Tensor(tname, shape, "int8" if dtype == "int4" else dtype, quant, data, bits, index)
+        data = _decode(buffers[bidx], etype, shape, tname)
+    return Tensor(tname, shape, etype, quant, data, index)
 
 
-def _decode(blob: bytes, dtype: str, shape: tuple[int, ...], name: str) -> np.ndarray:
+def _decode(blob: bytes, etype: types.ElementType, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """A constant's values, unpacked (INT4: two values per byte, the first in the low nibble)."""
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if dtype == "int4":  # two signed nibbles per byte, low nibble first
-        packed = np.frombuffer(blob, dtype=np.uint8)
-        lo = (packed & 0x0F).astype(np.int8)
-        hi = (packed >> 4).astype(np.int8)
-        vals = np.stack([lo, hi], axis=1).reshape(-1)[:count]
-        vals = np.where(vals > 7, vals - 16, vals).astype(np.int8)
-        return vals.reshape(shape)
-    if dtype not in ("float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"):
+    if etype.kind == types.OPAQUE:
         return np.frombuffer(blob, dtype=np.uint8)
-    arr = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<"))
-    if arr.size != count:
+    if len(blob) != etype.nbytes(count):
         raise ModelFileError(
-            f"constant tensor {name!r} holds {arr.size} values, its shape {shape} needs {count}: corrupt model",
+            f"constant tensor {name!r} holds {len(blob)} bytes, its shape {shape} of {etype} needs "
+            f"{etype.nbytes(count)}: corrupt model",
             "re-export the model",
         )
-    return arr.reshape(shape).astype(np.dtype(dtype))
+    return etype.unpack(blob, count).reshape(shape)
 
 
 #: ops that move or describe data without computing on it: float tensors through them are not float arithmetic
 _NO_ARITHMETIC = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE"}
 #: integer storage types of quantized activations
-_QUANTIZED_DTYPES = {"int8", "uint8", "int16"}
+_QUANTIZED_TYPES = (types.INT8, types.UINT8, types.INT16)
 
 
 def _check_quantized(graph: Graph, name: str) -> None:
@@ -220,17 +219,19 @@ def _check_quantized(graph: Graph, name: str) -> None:
     float_ops = [
         op
         for op in graph.ops
-        if op.type not in _NO_ARITHMETIC and any(t.dtype in _FLOAT_DTYPES and not t.is_const for t in op.outputs)
+        if op.type not in _NO_ARITHMETIC and any(t.type.is_float and not t.is_const for t in op.outputs)
     ]
     if not float_ops:
         return
-    quantized = any(t.dtype in _QUANTIZED_DTYPES and t.quant is not None for t in graph.activations())
+    quantized = any(t.type in _QUANTIZED_TYPES and t.quant is not None for t in graph.activations())
     fix = quantize_fix(
         "the Keras model or SavedModel this file was converted from",
         "tf.lite.TFLiteConverter.from_keras_model(model) (or .from_saved_model(dir))",
     )
     if not quantized:
-        float_weights = not any(t.quant is not None and t.dtype in _QUANTIZED_DTYPES for t in graph.tensors())
+        float_weights = not any(
+            t.quant is not None and (t.type in _QUANTIZED_TYPES or t.type.sub_byte) for t in graph.tensors()
+        )
         raise UnsupportedModelError(
             f"{name}: this is a float model (its operators compute in floating point; no activation is int8); "
             "tinyml compiles int8 models",

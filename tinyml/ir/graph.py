@@ -1,7 +1,7 @@
 """The graph IR every pipeline stage reads and writes.
 
-Kept deliberately small: tensors with shape, dtype, element bit width and
-quantization; operators with normalized attributes. Nothing here knows about
+Kept deliberately small: tensors with shape, element type (`types.ElementType`)
+and quantization; operators with normalized attributes. Nothing here knows about
 TFLite's flatbuffer layout or about C.
 """
 
@@ -12,29 +12,7 @@ from typing import Any
 
 import numpy as np
 
-#: bits per element of each storage dtype
-DTYPE_BITS = {
-    "int8": 8,
-    "uint8": 8,
-    "int16": 16,
-    "int32": 32,
-    "int64": 64,
-    "float16": 16,
-    "float32": 32,
-    "float64": 64,
-    "bool": 8,
-}
-
-#: C type of each dtype the generated code handles
-C_TYPES = {
-    "int8": "int8_t",
-    "uint8": "uint8_t",
-    "int16": "int16_t",
-    "int32": "int32_t",
-    "int64": "int64_t",
-    "float32": "float",
-    "bool": "uint8_t",
-}
+from tinyml.ir.types import ElementType, element_type
 
 
 @dataclass(frozen=True)
@@ -69,17 +47,16 @@ class Tensor:
 
     name: str
     shape: tuple[int, ...]
-    dtype: str
+    #: what one element is (tinyml.ir.types); a type name such as "int8" is accepted and converted
+    type: ElementType
     quant: Quantization | None = None
+    #: a constant's values, unpacked (sub-byte types in their int8/uint8 container), in the tensor's shape
     data: np.ndarray | None = None
-    #: element bit width in memory; 8, 4 or 2 for quantized integer tensors
-    bits: int = 0
     #: position in the source model's tensor list (TFLM plans buffers in this order)
     index: int = -1
 
     def __post_init__(self) -> None:
-        if not self.bits:
-            self.bits = DTYPE_BITS.get(self.dtype, 8)
+        self.type = element_type(self.type)
 
     @property
     def is_const(self) -> bool:
@@ -91,21 +68,24 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return (self.num_elements * self.bits + 7) // 8
+        """Bytes the tensor takes in memory (packed, for sub-byte types)."""
+        return self.type.nbytes(self.num_elements)
 
     def __repr__(self) -> str:
         kind = "const" if self.is_const else "act"
-        return f"Tensor({self.name!r}, {self.shape}, {self.dtype}, {kind})"
+        return f"Tensor({self.name!r}, {self.shape}, {self.type}, {kind})"
 
 
 @dataclass(eq=False)
 class Operator:
-    """One operator; `attrs` holds normalized, format-independent attributes."""
+    """One operator, with its attributes in the form its definition gives them (`tinyml.ops`)."""
 
     type: str
     inputs: list[Tensor | None]
     outputs: list[Tensor]
-    attrs: dict[str, Any] = field(default_factory=dict)
+    #: a frozen dataclass of typed attributes for every op type tinyml defines (ConvAttrs, PoolAttrs, ...,
+    #: made once at load); the frontend's raw option dict for the others (ops the optimiser folds away)
+    attrs: Any = field(default_factory=dict)
     #: position in the source model, kept for messages ("op #12 CONV_2D")
     index: int = 0
 

@@ -1,11 +1,12 @@
-"""The operator interface shared by memory planning, reporting and code emission.
+"""The kernel interface: how one C implementation runs the ops it covers.
 
-One `Kernel` object per supported TFLite operator answers every question the
-pipeline asks about an op: can we run it (`check`), how much work it is
-(`macs`), how much scratch it needs (`scratch_bytes`, the Python twin of the C
-`*_get_buffer_size`), whether its output may share its input's memory
-(`alias_input`), and which template call implements it (`emit`). Keeping the
-answers together stops accounting and code from drifting apart.
+What an op is (attributes, shapes, MACs, windows, quantization parameters,
+reference semantics) lives in its definition (`tinyml.ops`). A `Kernel`
+answers only what depends on its C code: whether it runs this variant
+(`check` / `accepts`), how much scratch it needs (`scratch_bytes`, the Python
+twin of the C `*_get_buffer_size`), whether its output may share an input's
+memory (`in_place`, `alias_input`), which constants it puts in flash
+(`flash_bytes`) and which template call implements it (`emit`).
 """
 
 from __future__ import annotations
@@ -17,21 +18,21 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
+from tinyml.ir.types import INT8
+from tinyml.ops.base import Role, Unsupported, definition
 
-
-class Unsupported(Exception):
-    """Raised by `Kernel.check` with a reason naming the unsupported variant."""
+__all__ = ["REGISTRY", "Call", "EmitContext", "InPlace", "Kernel", "Unsupported", "register"]
 
 
 class EmitContext(Protocol):
     """What codegen offers a kernel while it renders its call."""
 
     def tensor(self, t: Tensor) -> str:
-        """C expression for a tensor's data pointer (arena slot or flash constant)."""
+        """C expression for a tensor's data pointer (arena slot, or a flash constant in the role `t` plays)."""
         ...
 
-    def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
-        """Emit a constant array into flash; returns its symbol."""
+    def const(self, hint: str, values: np.ndarray, ctype: str, role: Role = Role.PARAM) -> str:
+        """Emit a constant array into flash, derived from the op's operands of `role`; returns its symbol."""
         ...
 
     @property
@@ -62,22 +63,28 @@ class Call:
 
 
 class Kernel(ABC):
-    """Support for one or more TFLite operator types."""
+    """One C implementation of one or more operator types, for the variants its `check` lets through.
+
+    Every method may assume the op's definition validated it, and all but
+    `check`/`accepts` that this kernel accepts it.
+    """
 
     op_types: ClassVar[tuple[str, ...]] = ()
     #: whose code it is, for the report: "portable", "cmsis-nn" or "fast"
     library: ClassVar[str] = "portable"
+    #: how messages name it: "the portable CONV_2D kernel"
+    label: ClassVar[str] = "portable"
 
-    def check(self, op: Operator) -> None:  # noqa: B027 - most kernels accept every variant they are given
-        """Raise `Unsupported` when this op's variant cannot be compiled."""
+    def check(self, op: Operator) -> None:  # noqa: B027 - a kernel may run every valid variant
+        """Raise `Unsupported`, naming this kernel, when it cannot run this (valid) variant."""
 
     def accepts(self, op: Operator) -> bool:
-        """Whether this kernel covers `op`'s variant; a backend falls back to the portable kernel when not."""
+        """Whether this kernel runs `op`'s variant; a backend falls back to the next kernel when not."""
+        try:
+            self.check(op)
+        except Unsupported:
+            return False
         return True
-
-    def macs(self, op: Operator) -> int:
-        """Multiply-accumulates per inference (0 for data movement)."""
-        return 0
 
     def scratch_bytes(self, op: Operator) -> int:
         """Scratch the C kernel needs: must equal its *_get_buffer_size."""
@@ -91,6 +98,19 @@ class Kernel(ABC):
         """Index of an input whose memory the output can simply reuse (a pure view), else None."""
         return None
 
+    def flash_bytes(self, op: Operator, in_place: bool = False) -> dict[Role, int]:
+        """The bytes of constants this kernel puts in flash for `op` (run in place or not), by the role of the
+        operands they come from (the weights as stored or re-laid out; biases, folded or not; multipliers, tables,
+        parameters).
+
+        Counted from what `emit` produces, so the two cannot disagree; arrays `emit` would share with other
+        ops (codegen emits identical arrays once) are counted here for each op. Not included: the kernel's code
+        (one copy per image) and the few dozen bytes of parameter structs per call.
+        """
+        recorder = _FlashRecorder(op, in_place)
+        self.emit(op, recorder)
+        return recorder.bytes
+
     def cost(self, op: Operator, core: str, in_place: bool = False) -> int:
         """Cycles this kernel spends on `op` on `core` (a board's `cpu.core`, or "host"), run in place or not:
         what the planner ranks an op's kernels by. The fitted cost model answers (tinyml.kernels.costs), so a
@@ -103,12 +123,53 @@ class Kernel(ABC):
     def emit(self, op: Operator, ctx: EmitContext) -> Call | None:
         """The call implementing `op`, or None when it needs no code (an alias)."""
 
+    def require_int8(self, op: Operator) -> None:
+        """Refuse, by tensor and kernel name, any feature, weights or output tensor that is not int8:
+        "tensor 'w' is int4; the portable CONV_2D kernel takes int8 weights"."""
+        roles = definition(op).roles(op)
+        named = [(t, r.value) for t, r in zip(op.inputs, roles, strict=True) if r in (Role.FEATURE, Role.WEIGHTS)]
+        for t, what in [*named, *((t, "output") for t in op.outputs)]:
+            if t is not None and t.type != INT8:
+                noun = "an int8 output" if what == "output" else f"int8 {what}"
+                raise Unsupported(f"tensor {t.name!r} is {t.type}; the {self.label} {op.type} kernel takes {noun}")
+
+
+class _FlashRecorder:
+    """An EmitContext that renders nothing and counts the constants a kernel emits, by role."""
+
+    def __init__(self, op: Operator, in_place: bool) -> None:
+        self.op = op
+        self._in_place = in_place
+        self.bytes: dict[Role, int] = {}
+        self._seen: set[int] = set()
+
+    def _count(self, role: Role, nbytes: int) -> None:
+        self.bytes[role] = self.bytes.get(role, 0) + nbytes
+
+    def tensor(self, t: Tensor) -> str:
+        if t.is_const and id(t) not in self._seen:
+            self._seen.add(id(t))
+            self._count(definition(self.op).role_of(self.op, t), t.nbytes)
+        return "x"
+
+    def const(self, hint: str, values: np.ndarray, ctype: str, role: Role = Role.PARAM) -> str:
+        self._count(role, int(values.nbytes))
+        return hint
+
+    @property
+    def scratch(self) -> str:
+        return "NULL"
+
+    @property
+    def in_place(self) -> bool:
+        return self._in_place
+
 
 REGISTRY: dict[str, Kernel] = {}
 
 
 def register(cls: type[Kernel]) -> type[Kernel]:
-    """Class decorator: make a kernel available for its op types."""
+    """Class decorator: make a portable kernel the default for its op types."""
     instance = cls()
     for t in cls.op_types:
         REGISTRY[t] = instance
@@ -116,21 +177,6 @@ def register(cls: type[Kernel]) -> type[Kernel]:
 
 
 # --- helpers shared by kernels ---
-
-
-def require_int8(op: Operator, *tensors: Tensor | None) -> None:
-    for t in tensors:
-        if t is None:
-            continue
-        if t.dtype != "int8" or t.quant is None:
-            raise Unsupported(f"tensor {t.name!r} is {t.dtype}{'' if t.quant else ' (not quantized)'}; int8 expected")
-        if t.bits != 8:
-            raise Unsupported(f"tensor {t.name!r} has {t.bits}-bit elements; only 8-bit is implemented")
-
-
-def require_per_tensor(t: Tensor) -> None:
-    if t.quant is not None and t.quant.per_channel:
-        raise Unsupported(f"tensor {t.name!r} is quantized per channel; per-tensor expected")
 
 
 def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -151,10 +197,3 @@ def flat_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
         "output": ctx.tensor(out),
         "scratch": ctx.scratch,
     }
-
-
-def activation_of(op: Operator) -> str:
-    act = op.attrs.get("activation", "NONE")
-    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
-        raise Unsupported(f"fused activation {act}")
-    return act

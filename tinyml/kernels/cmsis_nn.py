@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
-from tinyml.kernels.base import REGISTRY, Call, EmitContext, InPlace, Kernel, activation_of, dims4
+from tinyml.ir.types import INT32
+from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
-from tinyml.kernels.portable.activation_fixed import _softmax_scaling
-from tinyml.kernels.portable.conv import folded_bias, window_padding
 from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
-from tinyml.ops.fixedpoint import activation_range, conv_multipliers
+from tinyml.ops.base import Role, window_of
+from tinyml.ops.requant import conv_requant, fused_range, softmax_params
 
 if TYPE_CHECKING:
     from tinyml.kernels.backends import CoreFeatures
@@ -188,18 +188,16 @@ def avgpool_buffer_size(core: Core, output_w: int, channels: int) -> int:
 
 
 class CmsisKernel(Kernel):
-    """A CMSIS-NN kernel for one core; checks, MACs and naming come from the portable kernel it replaces."""
+    """A CMSIS-NN kernel (its _s8 functions: int8 tensors) for one core."""
 
     library = "cmsis-nn"
+    label = "CMSIS-NN"
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def check(self, op: Operator) -> None:
-        REGISTRY[op.type].check(op)
-
-    def macs(self, op: Operator) -> int:
-        return REGISTRY[op.type].macs(op)
+        self.require_int8(op)
 
     def buffer_size(self, op: Operator) -> int:
         """What CMSIS-NN's *_get_buffer_size returns for this op on this core."""
@@ -221,31 +219,33 @@ def _bias(op: Operator, ctx: EmitContext, channels: int) -> str:
     return ctx.const("bias", np.zeros(channels, dtype=np.int32), "int32_t")
 
 
-def _bias_ok(op: Operator) -> bool:
+def _check_bias(kernel: CmsisKernel, op: Operator) -> None:
     bias = op.opt_input(2)
-    return bias is None or (bias.dtype == "int32" and bias.data is not None)
+    if bias is not None and (bias.type != INT32 or bias.data is None):
+        raise Unsupported(f"the {kernel.label} {op.type} kernel takes a constant int32 bias")
 
 
-def _fits_uint16(g: ConvGeometry) -> bool:
-    return all(0 <= v < _UINT16_LIMIT for v in (*g.input, *g.filter, *g.output, *g.stride, *g.padding, *g.dilation))
+def _check_uint16(kernel: CmsisKernel, op: Operator, g: ConvGeometry) -> None:
+    """arm_convolve_s8 keeps dims, padding and strides in uint16_t."""
+    if not all(0 <= v < _UINT16_LIMIT for v in (*g.input, *g.filter, *g.output, *g.stride, *g.padding, *g.dilation)):
+        raise Unsupported(f"the {kernel.label} {op.type} kernel keeps dims, padding and strides in 16 bits")
 
 
 def _conv_values(op: Operator, ctx: EmitContext, g: ConvGeometry, scratch: int) -> dict[str, object]:
     """Template values shared by CONV_2D and DEPTHWISE_CONV_2D (TFLM's cmsis_nn conv.cc / depthwise_conv.cc)."""
     inp, w, out = op.input(0), op.input(1), op.outputs[0]
-    assert inp.quant and out.quant
+    r = conv_requant(op)
     channels = out.shape[3]
-    mults, shifts = conv_multipliers(inp, w, out, channels)
     return {
-        "input_offset": -inp.quant.zero_point,
-        "output_offset": out.quant.zero_point,
+        "input_offset": r.input_offset,
+        "output_offset": r.output_offset,
         "ch_mult": g.ch_mult,
         "stride": g.stride,
         "padding": g.padding,
         "dilation": g.dilation,
-        "act": activation_range(activation_of(op), out),
-        "multiplier": ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t"),
-        "shift": ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t"),
+        "act": r.act,
+        "multiplier": ctx.const("mult", r.multipliers, "int32_t"),
+        "shift": ctx.const("shift", r.shifts, "int32_t"),
         "input_dims": g.input,
         "filter_dims": g.filter,
         "bias_dims": (1, 1, 1, channels),
@@ -259,13 +259,11 @@ def _conv_values(op: Operator, ctx: EmitContext, g: ConvGeometry, scratch: int) 
     }
 
 
-def _window(op: Operator, k_hw: tuple[int, int]) -> tuple[Tile, Tile, Tile]:
-    """(stride, padding, dilation) as cmsis_nn_tiles (w, h)."""
-    inp, out = op.input(0), op.outputs[0]
-    pad_h, pad_w = window_padding(op, inp.shape[1:3], k_hw, out.shape[1:3])
-    stride = (op.attrs["stride_w"], op.attrs["stride_h"])
-    dilation = (op.attrs.get("dilation_w_factor", 1), op.attrs.get("dilation_h_factor", 1))
-    return stride, (pad_w, pad_h), dilation
+def _tiles(op: Operator) -> tuple[Tile, Tile, Tile]:
+    """(stride, padding, dilation) of the op's window as cmsis_nn_tiles (w, h)."""
+    window = window_of(op)
+    pad_h, pad_w = window.pad_hw
+    return window.stride[::-1], (pad_w, pad_h), window.dilation[::-1]  # type: ignore[return-value]
 
 
 class CmsisConv2D(CmsisKernel):
@@ -278,12 +276,14 @@ class CmsisConv2D(CmsisKernel):
 
     def geometry(self, op: Operator) -> ConvGeometry:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        stride, padding, dilation = _window(op, w.shape[1:3])
+        stride, padding, dilation = _tiles(op)
         filter_dims = (out.shape[3], w.shape[1], w.shape[2], w.shape[3])
         return ConvGeometry(stride, padding, dilation, dims4(inp.shape), filter_dims, dims4(out.shape))
 
-    def accepts(self, op: Operator) -> bool:
-        return _bias_ok(op) and _fits_uint16(self.geometry(op))
+    def check(self, op: Operator) -> None:
+        super().check(op)
+        _check_bias(self, op)
+        _check_uint16(self, op, self.geometry(op))
 
     def buffer_size(self, op: Operator) -> int:
         return conv_wrapper_buffer_size(self.core, self.geometry(op))
@@ -300,13 +300,14 @@ class CmsisDepthwiseConv2D(CmsisKernel):
 
     def geometry(self, op: Operator) -> ConvGeometry:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        stride, padding, dilation = _window(op, w.shape[1:3])
+        stride, padding, dilation = _tiles(op)
         ch_mult = out.shape[3] // inp.shape[3]
         return ConvGeometry(stride, padding, dilation, dims4(inp.shape), dims4(w.shape), dims4(out.shape), ch_mult)
 
-    def accepts(self, op: Operator) -> bool:
-        g = self.geometry(op)
-        return _bias_ok(op) and _fits_uint16(g) and g.input[3] * g.ch_mult == g.output[3]
+    def check(self, op: Operator) -> None:
+        super().check(op)
+        _check_bias(self, op)
+        _check_uint16(self, op, self.geometry(op))
 
     def buffer_size(self, op: Operator) -> int:
         return depthwise_wrapper_buffer_size(self.core, self.geometry(op))
@@ -325,11 +326,9 @@ class FcGeometry:
 
 def _kernel_sums(op: Operator) -> np.ndarray:
     """arm_vector_sum_s8 at compile time: bias + input_offset * (row sum + depth * filter_offset), int32-wrapped."""
-    inp, w = op.input(0), op.input(1)
-    assert inp.quant and w.quant
-    units, depth = w.shape
-    extra = -inp.quant.zero_point * depth * -w.quant.zero_point
-    total = folded_bias(op, w, units, 0).astype(np.int64) + extra
+    r = conv_requant(op)
+    depth = op.input(1).shape[1]
+    total = r.folded_bias.astype(np.int64) + r.input_offset * depth * r.weights_offset
     return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
@@ -349,8 +348,9 @@ class CmsisFullyConnected(CmsisKernel):
         batches = op.input(0).num_elements // depth
         return FcGeometry((batches, 1, 1, depth), (depth, 1, 1, units), (batches, 1, 1, units))
 
-    def accepts(self, op: Operator) -> bool:
-        return _bias_ok(op)
+    def check(self, op: Operator) -> None:
+        super().check(op)
+        _check_bias(self, op)
 
     def buffer_size(self, op: Operator) -> int:
         return fully_connected_buffer_size(self.core, self.geometry(op).filter)
@@ -360,16 +360,15 @@ class CmsisFullyConnected(CmsisKernel):
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        assert inp.quant and w.quant and out.quant
         g = self.geometry(op)
         units = g.output[3]
-        mults, shifts = conv_multipliers(inp, w, out, units if w.quant.per_channel else 1)
+        r = conv_requant(op)
         values: dict[str, object] = {
-            "input_offset": -inp.quant.zero_point,
-            "filter_offset": -w.quant.zero_point,
-            "output_offset": out.quant.zero_point,
-            "act": activation_range(activation_of(op), out),
-            "per_channel": w.quant.per_channel,
+            "input_offset": r.input_offset,
+            "filter_offset": r.weights_offset,
+            "output_offset": r.output_offset,
+            "act": r.act,
+            "per_channel": r.per_channel,
             "input_dims": g.input,
             "filter_dims": g.filter,
             "bias_dims": (1, 1, 1, units),
@@ -382,13 +381,13 @@ class CmsisFullyConnected(CmsisKernel):
             "buf_size": 0,
         }
         if self.core == "mve":
-            values["buf"] = f"(void *){ctx.const('kernel_sums', _kernel_sums(op), 'int32_t')}"
+            values["buf"] = f"(void *){ctx.const('kernel_sums', _kernel_sums(op), 'int32_t', Role.BIAS)}"
             values["buf_size"] = self.buffer_size(op)
-        if w.quant.per_channel:
-            values["multiplier"] = ctx.const("mult", np.array(mults, dtype=np.int32), "int32_t")
-            values["shift"] = ctx.const("shift", np.array(shifts, dtype=np.int32), "int32_t")
+        if r.per_channel:
+            values["multiplier"] = ctx.const("mult", r.multipliers, "int32_t")
+            values["shift"] = ctx.const("shift", r.shifts, "int32_t")
         else:
-            values["multiplier"], values["shift"] = mults[0], shifts[0]
+            values["multiplier"], values["shift"] = int(r.multipliers[0]), int(r.shifts[0])
         return Call("cmsis/fully_connected_s8.c.j2", values)
 
 
@@ -406,9 +405,8 @@ class _CmsisPool(CmsisKernel):
 
     def geometry(self, op: Operator) -> PoolGeometry:
         inp, out = op.input(0), op.outputs[0]
-        k_hw = (op.attrs["filter_height"], op.attrs["filter_width"])
-        stride, padding, _ = _window(op, k_hw)
-        return PoolGeometry(stride, padding, dims4(inp.shape), (1, *k_hw, 1), dims4(out.shape))
+        stride, padding, _ = _tiles(op)
+        return PoolGeometry(stride, padding, dims4(inp.shape), (1, *window_of(op).kernel, 1), dims4(out.shape))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         g = self.geometry(op)
@@ -418,7 +416,7 @@ class _CmsisPool(CmsisKernel):
                 "function": self.function,
                 "stride": g.stride,
                 "padding": g.padding,
-                "act": activation_range(activation_of(op), op.outputs[0]),
+                "act": fused_range(op),
                 "input_dims": g.input,
                 "filter_dims": g.filter,
                 "output_dims": g.output,
@@ -448,10 +446,12 @@ class CmsisMaxPool2D(_CmsisPool):
     function = "arm_max_pool_s8"
 
 
-def _same_size(op: Operator) -> bool:
+def _check_same_size(kernel: CmsisKernel, op: Operator) -> None:
     """CMSIS-NN's ADD/MUL are elementwise only; TFLM broadcasts unless all flat sizes match."""
+    kernel.require_int8(op)
     a, b, out = op.input(0), op.input(1), op.outputs[0]
-    return a.num_elements == b.num_elements == out.num_elements
+    if not a.num_elements == b.num_elements == out.num_elements:
+        raise Unsupported(f"the {kernel.label} {op.type} kernel does not broadcast")
 
 
 class CmsisAdd(CmsisKernel):
@@ -459,8 +459,8 @@ class CmsisAdd(CmsisKernel):
 
     op_types = ("ADD",)
 
-    def accepts(self, op: Operator) -> bool:
-        return _same_size(op)
+    def check(self, op: Operator) -> None:
+        _check_same_size(self, op)
 
     def in_place(self, op: Operator) -> InPlace | None:
         """CMSIS-NN reads each block of both inputs before writing that block of the output."""
@@ -475,8 +475,8 @@ class CmsisMul(CmsisKernel):
 
     op_types = ("MUL",)
 
-    def accepts(self, op: Operator) -> bool:
-        return _same_size(op)
+    def check(self, op: Operator) -> None:
+        _check_same_size(self, op)
 
     def in_place(self, op: Operator) -> InPlace | None:
         """CMSIS-NN reads each block of both inputs before writing that block of the output."""
@@ -491,21 +491,18 @@ class CmsisSoftmax(CmsisKernel):
 
     op_types = ("SOFTMAX",)
 
-    def accepts(self, op: Operator) -> bool:
-        return op.input(0).dtype == "int8" and op.outputs[0].dtype == "int8"
-
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp: Tensor = op.input(0)
-        mult, shift, diff_min = _softmax_scaling(op)
+        p = softmax_params(op)
         depth = inp.shape[-1]
         values = {
             "input": ctx.tensor(inp),
             "output": ctx.tensor(op.outputs[0]),
             "rows": inp.num_elements // depth,
             "row_size": depth,
-            "multiplier": mult,
-            "shift": shift,
-            "diff_min": diff_min,
+            "multiplier": p.multiplier,
+            "shift": p.shift,
+            "diff_min": p.diff_min,
         }
         return Call("cmsis/softmax_s8.c.j2", values)
 

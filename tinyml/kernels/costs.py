@@ -10,8 +10,6 @@ answers from the op's shape alone:
   the call overhead around it included;
 - `plan_cycles(graph, kernels, in_place, core)`: a whole plan, with the call
   overhead around every layer that runs code;
-- `flash_bytes(op, kernel, in_place)`: the constant arrays the kernel's call
-  puts in flash;
 - `core_name(board)`: the core a board's code runs on (`cpu.core`, or "host").
 
 Each kernel, for each code path it can take, has a *cost key*: the kernel's
@@ -54,13 +52,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from tinyml.ir.graph import Graph, Operator, Tensor
+from tinyml.ir.graph import Graph, Operator
+from tinyml.ir.types import INT8
 from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels.fast import FastDepthwise3x3
-from tinyml.kernels.portable.conv import window_padding
 from tinyml.kernels.portable.elementwise import broadcast_dims
+from tinyml.ops import definition, window_of
 
 if TYPE_CHECKING:
     from tinyml.target.boards import Board
@@ -100,8 +97,9 @@ def _valid_taps(in_size: int, out_size: int, k: int, stride: int, pad: int, dila
 
 
 @dataclass(frozen=True)
-class Window:
-    """A windowed op (convolution, depthwise, pooling) as its loops see it."""
+class Loops:
+    """A windowed op (convolution, depthwise, pooling) as its loops see it: its window (`tinyml.ops.window`)
+    laid over its shapes, with the taps that fall inside the input counted."""
 
     n: int
     in_h: int
@@ -139,23 +137,18 @@ class Window:
         return self.taps - self.valid_taps
 
 
-def window(op: Operator) -> Window:
-    """The window geometry of a CONV_2D, DEPTHWISE_CONV_2D or pooling op."""
+def loops(op: Operator) -> Loops:
+    """The loops of a CONV_2D, DEPTHWISE_CONV_2D or pooling op, from its definition's window."""
     inp, out = op.input(0), op.outputs[0]
     n, in_h, in_w, in_c = inp.shape
     _, out_h, out_w, out_c = out.shape
-    if op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        k_h, k_w, depth = op.attrs["filter_height"], op.attrs["filter_width"], 1
-    else:
-        _, k_h, k_w, filter_c = op.input(1).shape
-        depth = filter_c if op.type == "CONV_2D" else 1
-    dil_h, dil_w = op.attrs.get("dilation_h_factor", 1), op.attrs.get("dilation_w_factor", 1)
-    s_h, s_w = op.attrs["stride_h"], op.attrs["stride_w"]
-    pad_h, pad_w = window_padding(op, (in_h, in_w), (k_h, k_w), (out_h, out_w))
+    win = window_of(op)
+    (k_h, k_w), (s_h, s_w), (dil_h, dil_w), (pad_h, pad_w) = win.kernel, win.stride, win.dilation, win.pad_hw
+    depth = op.input(1).shape[3] if op.type == "CONV_2D" else 1
     ys = _valid_taps(in_h, out_h, k_h, s_h, pad_h, dil_h)
     xs = _valid_taps(in_w, out_w, k_w, s_w, pad_w, dil_w)
     full_x = sum(1 for v in xs if v == k_w)
-    return Window(
+    return Loops(
         n=n,
         in_h=in_h,
         in_w=in_w,
@@ -181,7 +174,7 @@ def window(op: Operator) -> Window:
 Features = dict[str, float]
 
 
-def _conv_features(op: Operator, w: Window) -> Features:
+def _conv_features(op: Operator, w: Loops) -> Features:
     """What every convolution kernel's loops count; each key uses some of them."""
     k = w.k_h * w.k_w * w.depth
     groups = _ceil_div(k, 4)
@@ -217,7 +210,7 @@ def _conv_features(op: Operator, w: Window) -> Features:
     }
 
 
-def _fast_depthwise_features(op: Operator, w: Window) -> Features:
+def _fast_depthwise_features(op: Operator, w: Loops) -> Features:
     """tinyml's 3x3 depthwise: per channel, an int16 plane (walked transposed when the image is tall), then two
     outputs of a row per step."""
     rows, width, out_w = FastDepthwise3x3()._plane(op)
@@ -233,7 +226,7 @@ def _fast_depthwise_features(op: Operator, w: Window) -> Features:
     }
 
 
-def _depthwise_features(op: Operator, w: Window) -> Features:
+def _depthwise_features(op: Operator, w: Loops) -> Features:
     rows = w.n * w.out_h
     channels = w.out_c
     plane = _padded_plane(w)
@@ -257,7 +250,7 @@ def _depthwise_features(op: Operator, w: Window) -> Features:
     }
 
 
-def _padded_plane(w: Window) -> int:
+def _padded_plane(w: Loops) -> int:
     """Elements of one channel's input plane, padded so every window fits."""
     need_h = (w.out_h - 1) * w.stride[0] + w.k_h
     need_w = (w.out_w - 1) * w.stride[1] + w.k_w
@@ -279,7 +272,7 @@ def _fc_features(op: Operator) -> Features:
 
 
 def _pool_features(op: Operator) -> Features:
-    w = window(op)
+    w = loops(op)
     return {
         "calls": 1,
         "taps": w.valid_taps * w.out_c,
@@ -327,13 +320,13 @@ def _concat_features(op: Operator) -> Features:
     parts = [t for t in op.inputs if t is not None]
     out = op.outputs[0]
     rank = len(out.shape)
-    axis = op.attrs.get("axis", 0) % rank
+    axis = op.attrs.axis % rank
     outer = math.prod(out.shape[:axis])
     return {"calls": len(parts), "elements": out.num_elements, "runs": outer * len(parts)}
 
 
 def _copy_features(op: Operator) -> Features:
-    rows, cols = op.attrs["size"]
+    rows, cols = op.attrs.size
     channels = op.outputs[0].shape[3]
     return {"calls": 1, "bytes": rows * cols * channels, "rows": rows}
 
@@ -384,15 +377,15 @@ class _Family:
 
 
 def _conv(op: Operator) -> Features:
-    return _conv_features(op, window(op))
+    return _conv_features(op, loops(op))
 
 
 def _depthwise(op: Operator) -> Features:
-    return _depthwise_features(op, window(op))
+    return _depthwise_features(op, loops(op))
 
 
 def _fast_depthwise(op: Operator) -> Features:
-    return _fast_depthwise_features(op, window(op))
+    return _fast_depthwise_features(op, loops(op))
 
 
 _FAMILIES: dict[str, _Family] = {
@@ -410,9 +403,7 @@ _FAMILIES: dict[str, _Family] = {
     "Relu6": _Family(_unary_features),
     "Logistic": _Family(_unary_features),
     "Softmax": _Family(_softmax_features),
-    "Quantize": _Family(
-        _unary_features, lambda op, kernel, in_place: "requantize" if op.input(0).dtype == "int8" else ""
-    ),
+    "Quantize": _Family(_unary_features, lambda op, kernel, in_place: "requantize" if op.input(0).type == INT8 else ""),
     "Dequantize": _Family(_unary_features),
     "Pad": _Family(_pad_features),
     "Concatenation": _Family(_concat_features),
@@ -566,7 +557,7 @@ class CostModel:
         portable = REGISTRY.get(op.type)
         if portable is not None and portable is not kernel:
             return self.estimate(op, portable, core, False)
-        return DEFAULT_PER_MAC * kernel.macs(op) + DEFAULT_PER_ELEMENT * op.outputs[0].num_elements
+        return DEFAULT_PER_MAC * definition(op).macs(op) + DEFAULT_PER_ELEMENT * op.outputs[0].num_elements
 
     def layer_cycles(self, graph: Graph, kernels: Sequence[Kernel], in_place: Collection[int], core: str) -> list[int]:
         """Each op's estimate, by position (`in_place`: the positions of ops that run in place)."""
@@ -586,46 +577,6 @@ class CostModel:
         """The whole inference: every layer, plus the call and profiling overhead around each that runs code."""
         ops = enumerate(zip(graph.ops, kernels, strict=True))
         return sum(self.op_cycles(op, k, core, i in in_place) for i, (op, k) in ops)
-
-
-class _ConstCounter:
-    """An EmitContext that renders nothing and counts the flash arrays a kernel asks for."""
-
-    def __init__(self, in_place: bool) -> None:
-        self._in_place = in_place
-        self._seen: set[int] = set()
-        self.bytes = 0
-
-    def tensor(self, t: Tensor) -> str:
-        if t.data is not None and id(t) not in self._seen:
-            self._seen.add(id(t))
-            self.bytes += t.nbytes
-        return "x"
-
-    def const(self, hint: str, values: np.ndarray, ctype: str) -> str:
-        self.bytes += int(values.size * values.dtype.itemsize)
-        return hint
-
-    @property
-    def scratch(self) -> str:
-        return "NULL"
-
-    @property
-    def in_place(self) -> bool:
-        return self._in_place
-
-
-def flash_bytes(op: Operator, kernel: Kernel, in_place: bool = False) -> int:
-    """Flash the constant arrays of `kernel`'s call for `op` take: weights (as this kernel lays them out), biases,
-    requantization tables, precomputed sums. Exact, from the kernel's own emit().
-
-    Not included: the kernel's code (one copy per image, shared by every layer calling it) and the few dozen
-    bytes of parameter structs per call. The build also merges identical arrays across layers (patch tiles),
-    which a per-op figure cannot see.
-    """
-    counter = _ConstCounter(in_place)
-    kernel.emit(op, counter)
-    return counter.bytes
 
 
 def _combine(coefs: dict[str, float], values: Features) -> float:

@@ -26,9 +26,9 @@ from typing import ClassVar
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import REGISTRY, Call, EmitContext, InPlace, Kernel, Unsupported, activation_of, dims4
-from tinyml.kernels.portable.conv import folded_bias, window_padding
-from tinyml.ops.fixedpoint import activation_range, conv_multipliers
+from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
+from tinyml.ops.base import Role, quant, window_of
+from tinyml.ops.requant import conv_requant, fused_range
 
 _INT32 = 1 << 31
 #: |accumulator| must stay below this for tm_fast_requant's doubling to be exact
@@ -74,22 +74,17 @@ def recast_channel(
     return bias, multiplier, add, right
 
 
-def channel_table(op: Operator, rows: np.ndarray, channel_axis: int, padded: int) -> np.ndarray | None:
+def channel_table(op: Operator, rows: np.ndarray, padded: int) -> np.ndarray | None:
     """The tm_fast_channel array (padded to `padded` entries), or None when a channel cannot be recast.
 
-    rows: the weights as (channels, reduction) for the bias fold and the bounds.
+    rows: the weights as (channels, reduction), for the bounds.
     """
-    inp, w, out = op.input(0), op.input(1), op.outputs[0]
-    assert inp.quant and w.quant and out.quant
-    channels = rows.shape[0]
-    mults, shifts = conv_multipliers(inp, w, out, channels if w.quant.per_channel else 1)
-    if not w.quant.per_channel:
-        mults, shifts = mults * channels, shifts * channels
-    bias = folded_bias(op, w, channels, channel_axis)
+    r = conv_requant(op)
     abs_sums = np.abs(rows.astype(np.int64)).sum(axis=1)
     table = np.tile(np.array([0, 1 << 30, 1, 1], dtype=np.int64), (padded, 1))
-    for c in range(channels):
-        entry = recast_channel(int(bias[c]), mults[c], shifts[c], int(abs_sums[c]), out.quant.zero_point)
+    for c in range(rows.shape[0]):
+        bias, mult, shift = int(r.folded_bias[c]), int(r.multipliers[c]), int(r.shifts[c])
+        entry = recast_channel(bias, mult, shift, int(abs_sums[c]), r.output_offset)
         if entry is None:
             return None
         table[c] = entry
@@ -121,50 +116,42 @@ def interleave(rows: np.ndarray, block: int) -> np.ndarray:
 
 
 class FastKernel(Kernel):
-    """Shared by the fast kernels: checks and MACs are the portable kernel's; accepts() also runs check()."""
+    """Shared by the fast kernels: int8 only, a geometry `covers` allows, requantization they can recast."""
 
     op_types: ClassVar[tuple[str, ...]] = ()
     library = "fast"
+    label = "tinyml fast"
     #: output channels per block of the weight layout (and of the tm_fast_channel table)
     block: ClassVar[int] = 2
 
     def check(self, op: Operator) -> None:
-        REGISTRY[op.type].check(op)
-
-    def macs(self, op: Operator) -> int:
-        return REGISTRY[op.type].macs(op)
-
-    def accepts(self, op: Operator) -> bool:
-        try:
-            self.check(op)
-        except Unsupported:
-            return False
-        bias = op.opt_input(2)
-        if bias is not None and bias.dtype != "int32":
-            return False
-        return self.covers(op) and self.channels(op) is not None
+        self.require_int8(op)
+        if not self.covers(op):
+            raise Unsupported(f"the {self.label} {op.type} kernel does not cover this geometry")
+        if self.channels(op) is None:
+            raise Unsupported(f"the {self.label} {op.type} kernel cannot requantize these channels exactly")
 
     def covers(self, op: Operator) -> bool:
         """Whether this kernel implements the op's geometry (its numbers are checked by channels())."""
         return True
 
-    def rows(self, op: Operator) -> tuple[np.ndarray, int]:
-        """The weights as (output channels, reduction) and the channel axis of the weight tensor."""
+    def rows(self, op: Operator) -> np.ndarray:
+        """The weights as (output channels, reduction)."""
         w = op.input(1).data
         assert w is not None
-        return w.reshape(w.shape[0], -1), 0
+        return w.reshape(w.shape[0], -1)
 
     def channels(self, op: Operator) -> np.ndarray | None:
-        rows, axis = self.rows(op)
-        return channel_table(op, rows, axis, _round_up(rows.shape[0], self.block))
+        rows = self.rows(op)
+        return channel_table(op, rows, _round_up(rows.shape[0], self.block))
 
     def _common(self, op: Operator, ctx: EmitContext) -> dict[str, object]:
-        rows, _ = self.rows(op)
+        rows = self.rows(op)
         values: dict[str, object] = {
-            "act": activation_range(activation_of(op), op.outputs[0]),
+            "act": fused_range(op),
             "input": ctx.tensor(op.input(0)),
             "output": ctx.tensor(op.outputs[0]),
-            "weights": ctx.const("fast_weights", self.layout(rows), "int8_t"),
+            "weights": ctx.const("fast_weights", self.layout(rows), "int8_t", Role.WEIGHTS),
             "scratch": ctx.scratch,
             "scratch_size": self.scratch_bytes(op),
         }
@@ -183,12 +170,12 @@ class _FastConvBase(FastKernel):
 
     def _geometry_values(self, op: Operator) -> dict[str, object]:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        assert inp.quant
-        pad_h, pad_w = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
+        window = window_of(op)
+        pad_h, pad_w = window.pad_hw
         return {
-            "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+            "stride": window.stride[::-1],
             "padding": (pad_w, pad_h),
-            "input_zero_point": inp.quant.zero_point,
+            "input_zero_point": quant(inp).zero_point,
             "input_dims": dims4(inp.shape),
             "filter_dims": dims4(w.shape),
             "output_dims": dims4(out.shape),
@@ -197,18 +184,17 @@ class _FastConvBase(FastKernel):
 
 def _plain_conv(op: Operator) -> bool:
     """No dilation, no groups: what both fast convolutions need."""
-    dilated = op.attrs.get("dilation_h_factor", 1) != 1 or op.attrs.get("dilation_w_factor", 1) != 1
-    return not dilated and op.input(1).shape[3] == op.input(0).shape[3]
+    return not window_of(op).dilated and op.input(1).shape[3] == op.input(0).shape[3]
 
 
 class FastConv1x1(_FastConvBase):
     """CONV_2D 1x1, no padding, input channels a multiple of 4 -> tm_fast_conv1x1_s8."""
 
     def covers(self, op: Operator) -> bool:
-        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        inp, w = op.input(0), op.input(1)
         if w.shape[1:3] != (1, 1) or not _plain_conv(op) or inp.shape[3] % 4:
             return False
-        return window_padding(op, inp.shape[1:3], (1, 1), out.shape[1:3]) == (0, 0)
+        return window_of(op).pad_hw == (0, 0)
 
     def scratch_bytes(self, op: Operator) -> int:
         return 2 * _round_up(op.input(0).shape[3], 4) * 2
@@ -217,8 +203,7 @@ class FastConv1x1(_FastConvBase):
         """A pixel pair is packed into the scratch before its outputs are written. With no more output
         channels than input ones, those end below the next pair's input (strides only move that further);
         with more, the kernel walks backwards, and at stride 1 they start at or after the pair's input."""
-        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
-        if op.outputs[0].shape[3] <= op.input(0).shape[3] or unit_stride:
+        if op.outputs[0].shape[3] <= op.input(0).shape[3] or window_of(op).stride == (1, 1):
             return InPlace(0, self.scratch_bytes(op))
         return None
 
@@ -245,9 +230,9 @@ class FastConv(_FastConvBase):
         """Stride 1, shape kept, one image: row by row, saving padding.h + 1 input rows in a ring
         (tm_fast_conv_s8_in_place_get_buffer_size)."""
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        pad_h, _ = window_padding(op, inp.shape[1:3], w.shape[1:3], out.shape[1:3])
-        unit_stride = op.attrs["stride_h"] == op.attrs["stride_w"] == 1
-        if not unit_stride or inp.shape != out.shape or inp.shape[0] != 1 or pad_h >= w.shape[1]:
+        window = window_of(op)
+        pad_h = window.pad_hw[0]
+        if window.stride != (1, 1) or inp.shape != out.shape or inp.shape[0] != 1 or pad_h >= w.shape[1]:
             return None
         return InPlace(0, self.scratch_bytes(op) + (pad_h + 1) * inp.shape[2] * inp.shape[3])
 
@@ -271,17 +256,17 @@ class FastDepthwise3x3(FastKernel):
 
     def covers(self, op: Operator) -> bool:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        stride = (op.attrs["stride_h"], op.attrs["stride_w"])
-        dilated = op.attrs.get("dilation_h_factor", 1) != 1 or op.attrs.get("dilation_w_factor", 1) != 1
-        if w.shape[1:3] != (3, 3) or inp.shape[3] != out.shape[3] or dilated or stride not in ((1, 1), (2, 2)):
+        window = window_of(op)
+        stride = window.stride
+        if w.shape[1:3] != (3, 3) or inp.shape[3] != out.shape[3] or window.dilated or stride not in ((1, 1), (2, 2)):
             return False
-        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        pad_h, pad_w = window.pad_hw
         return pad_h <= 1 and pad_w <= 1 and out.shape[1] * out.shape[2] >= self.min_outputs[stride[0]]
 
-    def rows(self, op: Operator) -> tuple[np.ndarray, int]:
+    def rows(self, op: Operator) -> np.ndarray:
         w = op.input(1).data
         assert w is not None
-        return w.reshape(9, -1).T, 3
+        return w.reshape(9, -1).T
 
     def layout(self, rows: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(rows, dtype=np.int8).reshape(-1)
@@ -292,11 +277,12 @@ class FastDepthwise3x3(FastKernel):
         Images narrower than tall are walked transposed.
         """
         inp, out = op.input(0), op.outputs[0]
-        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        window = window_of(op)
+        pad_h, pad_w = window.pad_hw
         (in_h, in_w), (out_h, out_w) = inp.shape[1:3], out.shape[1:3]
         if in_w < in_h:
             in_h, in_w, out_h, out_w, pad_h, pad_w = in_w, in_h, out_w, out_h, pad_w, pad_h
-        s = op.attrs["stride_w"]
+        s = window.stride[1]
         need_w = _round_up(out_w, 2) + 2 if s == 1 else 2 * out_w + 2
         need_h = (out_h - 1) * s + 3
         return max(need_h, in_h + pad_h), _round_up(max(need_w, in_w + pad_w), 2), out_w
@@ -312,13 +298,13 @@ class FastDepthwise3x3(FastKernel):
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
-        assert inp.quant
-        pad_h, pad_w = window_padding(op, inp.shape[1:3], (3, 3), out.shape[1:3])
+        window = window_of(op)
+        pad_h, pad_w = window.pad_hw
         values = {
             **self._common(op, ctx),
-            "stride": (op.attrs["stride_w"], op.attrs["stride_h"]),
+            "stride": window.stride[::-1],
             "padding": (pad_w, pad_h),
-            "input_zero_point": inp.quant.zero_point,
+            "input_zero_point": quant(inp).zero_point,
             "input_dims": dims4(inp.shape),
             "output_dims": dims4(out.shape),
         }
@@ -332,14 +318,9 @@ class FastFullyConnected(FastKernel):
     block = 4
 
     def check(self, op: Operator) -> None:
-        REGISTRY[op.type].check(op)
-        w = op.input(1)
-        if op.input(0).dtype != "int8" or op.outputs[0].dtype != "int8" or w.dtype != "int8" or w.data is None:
-            raise Unsupported("int8 with constant weights only")
-        if w.quant is None or any(z != 0 for z in w.quant.zero_points) or len(w.shape) != 2:
-            raise Unsupported("2-D weights with zero point 0 only")
-        if op.input(0).num_elements % w.shape[1]:
-            raise Unsupported("input size is not a multiple of the depth")
+        if any(z != 0 for z in quant(op.input(1)).zero_points):
+            raise Unsupported(f"the {self.label} {op.type} kernel takes weights with zero point 0 only")
+        super().check(op)
 
     #: fewer output units than this lose to CMSIS-NN (expanding the input costs more than it saves)
     min_units: ClassVar[int] = 4
@@ -353,7 +334,7 @@ class FastFullyConnected(FastKernel):
         table = self.channels(op)
         assert table is not None
         # the bias on its own; one requantization for all rows when they share it (per-tensor weights)
-        values["bias"] = ctx.const("fast_bias", np.ascontiguousarray(table[:, 0]), "int32_t")
+        values["bias"] = ctx.const("fast_bias", np.ascontiguousarray(table[:, 0]), "int32_t", Role.BIAS)
         quant = table[:units, 1:]
         shared = bool((quant == quant[0]).all())
         values["channels"] = ctx.const("fast_channels", (table[:1] if shared else table).reshape(-1), "int32_t")

@@ -15,9 +15,9 @@ from typing import Any
 
 from tinyml.ir.graph import Graph
 from tinyml.kernels.costs import core_name, op_cycles
-from tinyml.kernels.portable.region import COPY
 from tinyml.measure.protocol import Result
 from tinyml.measure.report.data import layer_groups, tile_count
+from tinyml.ops.region import COPY
 from tinyml.plan import MemoryPlan
 from tinyml.target.boards import Board
 from tinyml.target.qemu import instructions_per_cycle

@@ -109,13 +109,13 @@ def input_specs(graph: Graph) -> list[InputSpec]:
 
 def encode(tensor: Tensor, x: np.ndarray) -> bytes:
     """One float sample as the input tensor's bytes: quantized with its scale and zero point when it is integer."""
-    dtype = np.dtype(tensor.dtype)
-    if dtype.kind == "f" or tensor.quant is None:
-        return np.asarray(x, dtype=dtype).tobytes()
+    etype = tensor.type
+    if etype.is_float or tensor.quant is None:
+        return etype.pack(np.asarray(x, dtype=etype.np_dtype)).tobytes()
     scaled = np.asarray(x, np.float32) / np.float32(tensor.quant.scale)
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))  # TFLite rounds half away from zero
-    info = np.iinfo(dtype)
-    return np.clip(rounded + tensor.quant.zero_point, info.min, info.max).astype(dtype).tobytes()
+    lo, hi = etype.range
+    return etype.pack(np.clip(rounded + tensor.quant.zero_point, lo, hi).astype(etype.np_dtype)).tobytes()
 
 
 def evaluate(
@@ -166,7 +166,7 @@ def evaluate(
     with meter(dataset.n, f"running on {where}", progress) as done:
         outputs = run(inputs, done)
     out = graph.outputs[0]
-    predictions = np.array([int(np.frombuffer(o, dtype=out.dtype).argmax()) for o in outputs], dtype=np.int64)
+    predictions = np.array([int(out.type.unpack(o, out.num_elements).argmax()) for o in outputs], dtype=np.int64)
     summary = dataset.summary(specs)
     summary["class_names"] = dataset.classes
     result = EvalResult(model, int8_file, graph.name, graph.source_hash, where, summary, dataset.labels, predictions)

@@ -12,9 +12,7 @@ import math
 
 import numpy as np
 
-from tinyml.ir.graph import Quantization, Tensor
-
-INT8_MIN, INT8_MAX = -128, 127
+from tinyml.ir.graph import Quantization
 
 
 def round_half_away(x: float) -> float:
@@ -48,35 +46,6 @@ def quantize_scalar(value: float, quant: Quantization) -> int:
     """TFLM's kernel_util Quantize(): float division, C rounding, then zero point."""
     tmp = round_half_away(f32(np.float32(value) / np.float32(quant.scale)))
     return quant.zero_point + int(tmp)
-
-
-def activation_range(activation: str, out: Tensor) -> tuple[int, int]:
-    """Clamp bounds for a fused activation on an int8 output (CalculateActivationRangeQuantized)."""
-    qmin, qmax = INT8_MIN, INT8_MAX
-    if out.dtype == "int16":
-        qmin, qmax = -32768, 32767
-    if activation == "NONE" or out.quant is None:
-        return qmin, qmax
-    if activation == "RELU":
-        return max(qmin, quantize_scalar(0.0, out.quant)), qmax
-    if activation == "RELU6":
-        return max(qmin, quantize_scalar(0.0, out.quant)), min(qmax, quantize_scalar(6.0, out.quant))
-    if activation == "RELU_N1_TO_1":
-        return max(qmin, quantize_scalar(-1.0, out.quant)), min(qmax, quantize_scalar(1.0, out.quant))
-    raise ValueError(f"unsupported fused activation {activation}")
-
-
-def conv_multipliers(inp: Tensor, weights: Tensor, out: Tensor, channels: int) -> tuple[list[int], list[int]]:
-    """Per-output-channel multiplier and shift (PopulateConvolutionQuantizationParams)."""
-    assert inp.quant and weights.quant and out.quant
-    in_scale, out_scale = inp.quant.scale, out.quant.scale
-    mults, shifts = [], []
-    for c in range(channels):
-        w_scale = weights.quant.scales[c] if weights.quant.per_channel else weights.quant.scales[0]
-        m, s = quantize_multiplier(in_scale * w_scale / out_scale)
-        mults.append(m)
-        shifts.append(s)
-    return mults, shifts
 
 
 def preprocess_softmax_scaling(beta: float, input_scale: float, integer_bits: int) -> tuple[int, int]:
@@ -122,18 +91,3 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     mult, shift = quantize_multiplier(input_scale / output_scale)
     extra = min(count.bit_length() - 1, 32, 31 + shift)
     return (mult << extra) // count, shift - extra
-
-
-def add_multipliers(in1: Quantization, in2: Quantization, out: Quantization, left_shift: int) -> list[tuple[int, int]]:
-    """TFLM's int8 ADD Prepare: (multiplier, shift) for input 1, input 2 and the output.
-
-    Both inputs are scaled up by 2^left_shift and then down to a common scale,
-    twice the larger input scale, so their sum cannot overflow; the sum is then
-    rescaled to the output. TFLM requires every multiplier below 1, so a
-    ValueError here means TFLM would refuse the model too.
-    """
-    twice_max = 2 * max(in1.scale, in2.scale)
-    reals = (in1.scale / twice_max, in2.scale / twice_max, twice_max / ((1 << left_shift) * out.scale))
-    if not all(0.0 < r < 1.0 for r in reals):
-        raise ValueError(f"ADD rescaling factors {reals} are not all in (0, 1)")
-    return [quantize_multiplier(r) for r in reals]

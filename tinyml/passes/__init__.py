@@ -8,7 +8,7 @@ with where they are, so the user sees the full list in one go).
 from __future__ import annotations
 
 from tinyml.ir.graph import Graph
-from tinyml.passes.check import check_supported
+from tinyml.passes.check import check_op, check_supported
 from tinyml.passes.cleanup import remove_dead_ops
 from tinyml.passes.fold import fold_constants
 from tinyml.passes.fuse import fuse_space_to_batch_convs
@@ -24,4 +24,4 @@ def optimize(graph: Graph) -> Graph:
     return graph
 
 
-__all__ = ["PASSES", "check_supported", "optimize"]
+__all__ = ["PASSES", "check_op", "check_supported", "optimize"]

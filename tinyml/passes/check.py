@@ -1,27 +1,34 @@
-"""The last pass: every op must have a kernel that accepts its variant; all problems are reported at once."""
+"""The last pass: every op must have a definition that allows its variant and a kernel that runs it; all problems
+are reported at once."""
 
 from __future__ import annotations
 
 from tflite.BuiltinOperator import BuiltinOperator
 
 from tinyml.errors import UnsupportedOpError
-from tinyml.ir.graph import Graph
-from tinyml.kernels import REGISTRY, Unsupported
+from tinyml.ir.graph import Graph, Operator
+from tinyml.kernels import REGISTRY
+from tinyml.ops import DEFINITIONS, Unsupported
+
+
+def check_op(op: Operator) -> None:
+    """Raise Unsupported unless `op` has a definition that validates it and a kernel that runs it: the
+    portable one, which every backend falls back to when its own kernels do not take the variant."""
+    definition = DEFINITIONS.get(op.type)
+    if definition is None or op.type not in REGISTRY:
+        raise Unsupported(f"operator {op.type} is not supported")
+    definition.validate(op)
+    REGISTRY[op.type].check(op)
 
 
 def check_supported(graph: Graph) -> None:
     """Raise UnsupportedOpError naming every op (and variant) we cannot compile."""
     problems: list[str] = []
     for op in graph.ops:
-        kernel = REGISTRY.get(op.type)
-        where = f"{op.label} (output {op.outputs[0].name!r})"
-        if kernel is None:
-            problems.append(f"{where}: operator {op.type} is not supported")
-            continue
         try:
-            kernel.check(op)
+            check_op(op)
         except Unsupported as e:
-            problems.append(f"{where}: {e}")
+            problems.append(f"{op.label} (output {op.outputs[0].name!r}): {e}")
     if problems:
         # TFLite's operators only: the registry also holds ops tinyml makes itself, which no model can contain
         supported = ", ".join(sorted(t for t in REGISTRY if hasattr(BuiltinOperator, t)))

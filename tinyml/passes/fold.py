@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.kernels import Unsupported
+from tinyml.ops import DEFINITIONS, Unsupported
+from tinyml.ops.shape import concat_axis
 
 
 def _shape(op: Operator) -> np.ndarray:
@@ -63,7 +64,7 @@ def _reduce_prod(op: Operator) -> np.ndarray:
 
 
 def _concat(op: Operator) -> np.ndarray:
-    return np.concatenate([t.data for t in op.inputs if t is not None], axis=op.attrs.get("axis", 0))
+    return np.concatenate([t.data for t in op.inputs if t is not None], axis=concat_axis(op))
 
 
 def _reshape(op: Operator) -> np.ndarray:
@@ -87,46 +88,32 @@ _FOLDERS: dict[str, Callable[[Operator], np.ndarray]] = {
 def _foldable(op: Operator) -> bool:
     if op.type == "SHAPE":
         return True  # shapes are static, whatever the input's values
-    if op.type not in _FOLDERS or op.attrs.get("activation", "NONE") != "NONE":
+    if op.type not in _FOLDERS or getattr(op.attrs, "activation", "NONE") != "NONE":
         return False
     return all(t is None or t.is_const for t in op.inputs)
 
 
-def _reshape_target(op: Operator) -> tuple[int, ...] | None:
-    """RESHAPE's output shape from its (now constant) shape operand, -1 resolved."""
-    shape_t = op.opt_input(1)
-    if shape_t is not None and shape_t.data is not None:
-        dims = [int(d) for d in shape_t.data.reshape(-1)]
-    elif op.attrs.get("new_shape"):
-        dims = list(op.attrs["new_shape"])
-    else:
-        return None
-    total = op.input(0).num_elements
-    if dims.count(-1) == 1:
-        known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
-        dims[dims.index(-1)] = total // known if known else 0
-    return tuple(dims)
+#: ops whose output shapes the converter may store as placeholders
+_PLACEHOLDER_SHAPES = ("RESHAPE", "FULLY_CONNECTED")
 
 
 def _infer_shape(op: Operator) -> None:
-    """Recompute output shapes the converter could only store as placeholders.
+    """Recompute output shapes the converter could only store as placeholders, from the op's definition.
 
     Shapes computed at run time in TensorFlow (Dense on a 3-D input, say) are
     written to the flatbuffer as (1, 1); once their shape operands are folded,
     the real shapes follow.
     """
-    out = op.outputs[0]
-    if op.type == "RESHAPE":
-        target = _reshape_target(op)
-        if target is not None and int(np.prod(target, dtype=np.int64)) == op.input(0).num_elements:
-            out.shape = target
-    elif op.type == "FULLY_CONNECTED" and op.input(1).shape:
-        inp, units = op.input(0), op.input(1).shape[0]
-        depth = op.input(1).shape[-1]
-        if op.attrs.get("keep_num_dims"):
-            out.shape = (*inp.shape[:-1], units)
-        elif depth and inp.num_elements % depth == 0:
-            out.shape = (inp.num_elements // depth, units)
+    if op.type not in _PLACEHOLDER_SHAPES:
+        return
+    if op.type == "FULLY_CONNECTED" and (op.opt_input(1) is None or len(op.input(1).shape) != 2):
+        return
+    try:
+        shapes = DEFINITIONS[op.type].infer_shapes(op)
+    except Unsupported:
+        return
+    for t, shape in zip(op.outputs, shapes, strict=False):
+        t.shape = tuple(shape)
 
 
 def fold_constants(graph: Graph) -> None:
@@ -141,7 +128,7 @@ def fold_constants(graph: Graph) -> None:
                 kept.append(op)
                 continue
             out: Tensor = op.outputs[0]
-            out.data = value.astype(np.dtype(out.dtype)).reshape(out.shape)
+            out.data = value.astype(out.type.np_dtype).reshape(out.shape)
             continue
         kept.append(op)
     graph.ops = kept

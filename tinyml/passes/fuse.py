@@ -4,9 +4,12 @@ one dilated convolution (TFLite Micro cannot run that form correctly).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml.ir.graph import Graph, Operator
+from tinyml.ops.window import EXPLICIT, VALID
 
 
 def fuse_space_to_batch_convs(graph: Graph) -> None:
@@ -38,26 +41,28 @@ def _dilated_conv(graph: Graph, s2b: Operator, conv: Operator, b2s: Operator) ->
         return None
     if b2s.input(0) is not conv.outputs[0] or len(graph.consumers(s2b.outputs[0])) != 1:
         return None
-    if len(graph.consumers(conv.outputs[0])) != 1 or conv.attrs.get("padding") != "VALID":
+    if len(graph.consumers(conv.outputs[0])) != 1 or conv.attrs.padding != VALID:
         return None
     block, pads, crops = s2b.input(1).data, s2b.input(2).data, b2s.input(2).data
     if block is None or pads is None or crops is None or b2s.input(1).data is None:
         return None
     if block.shape != (2,) or not np.array_equal(block, b2s.input(1).data):
         return None
-    if conv.attrs.get("stride_h", 1) != 1 or conv.attrs.get("stride_w", 1) != 1:
-        return None
-    if conv.attrs.get("dilation_h_factor", 1) != 1 or conv.attrs.get("dilation_w_factor", 1) != 1:
+    if conv.attrs.stride != (1, 1) or conv.attrs.dilation != (1, 1):
         return None
     pad_top, pad_left = int(pads[0][0] - crops[0][0]), int(pads[1][0] - crops[1][0])
-    if pad_top < 0 or pad_left < 0:
+    inp, out, kernel = s2b.input(0), b2s.outputs[0], conv.input(1).shape[1:3]
+    if len(inp.shape) != 4 or len(out.shape) != 4 or len(kernel) != 2:
         return None
-    attrs = dict(conv.attrs)
-    attrs.update(
-        padding="EXPLICIT",
-        explicit_padding=(pad_top, pad_left),
-        dilation_h_factor=int(block[0]),
-        dilation_w_factor=int(block[1]),
+    dilation = (int(block[0]), int(block[1]))
+    # what the output size needs after the image (the crops take the rest of space-to-batch's padding)
+    span = [(k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True)]
+    pad_bottom = out.shape[1] - 1 + span[0] - pad_top - inp.shape[1]
+    pad_right = out.shape[2] - 1 + span[1] - pad_left - inp.shape[2]
+    if min(pad_top, pad_left, pad_bottom, pad_right) < 0:
+        return None
+    attrs = replace(
+        conv.attrs, padding=EXPLICIT, explicit_padding=(pad_top, pad_left, pad_bottom, pad_right), dilation=dilation
     )
     inputs = [s2b.input(0), *conv.inputs[1:]]
     return Operator(conv.type, inputs, list(b2s.outputs), attrs, index=conv.index)

@@ -112,9 +112,10 @@ def _signature(op: Operator) -> Hashable | None:
     def operand(t: Tensor | None) -> Hashable:
         if t is None:
             return None
-        return id(t) if t.is_const else (t.shape, t.dtype, t.bits, t.quant)
+        return id(t) if t.is_const else (t.shape, t.type, t.quant)
 
-    key = (op.type, tuple(map(operand, op.inputs)), tuple(map(operand, op.outputs)), tuple(sorted(op.attrs.items())))
+    attrs = tuple(sorted(op.attrs.items())) if isinstance(op.attrs, dict) else op.attrs
+    key = (op.type, tuple(map(operand, op.inputs)), tuple(map(operand, op.outputs)), attrs)
     try:
         hash(key)
     except TypeError:

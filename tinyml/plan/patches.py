@@ -19,38 +19,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.kernels import REGISTRY
-from tinyml.kernels.portable.conv import window_padding
-from tinyml.kernels.portable.region import COPY
-
-#: ops a stage may contain: windowed ops and elementwise ops on same-shape operands
-WINDOWED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
-ELEMENTWISE = ("ADD", "MUL", "RELU", "RELU6")
-
-
-@dataclass(frozen=True)
-class Region:
-    """Rows [y0, y1) and columns [x0, x1) of a feature map."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-    @property
-    def rows(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def cols(self) -> int:
-        return self.x1 - self.x0
-
-    def union(self, other: Region) -> Region:
-        return Region(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+from tinyml.ops import Role, definition
+from tinyml.ops.region import COPY, RegionAttrs
+from tinyml.ops.window import EXPLICIT, Region, Window
 
 
 @dataclass(frozen=True)
@@ -65,36 +41,12 @@ class PatchConfig:
         return f"{self.rows}x{self.cols} patches over the first {self.split} ops"
 
 
-#: (kh, kw, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left) of a windowed op
-Window = tuple[int, int, int, int, int, int, int, int]
-
-
-def _window(op: Operator) -> Window:
-    """The window of a windowed op (see Window)."""
-    inp, out = op.input(0), op.outputs[0]
-    if op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        kh, kw, dh, dw = op.attrs["filter_height"], op.attrs["filter_width"], 1, 1
-    else:
-        kh, kw = op.input(1).shape[1:3]
-        dh, dw = op.attrs.get("dilation_h_factor", 1), op.attrs.get("dilation_w_factor", 1)
-    pad_h, pad_w = window_padding(op, inp.shape[1:3], (kh, kw), out.shape[1:3])
-    return kh, kw, op.attrs["stride_h"], op.attrs["stride_w"], dh, dw, pad_h, pad_w
-
-
-def _needed(window: Window | None, out: Region, t: Tensor) -> Region:
-    """The region of input `t` that computing `out` of an op's output reads, clipped to the image.
-
-    `window` is the op's window, or None for an elementwise op (which reads the same region)."""
-    if window is None:
-        return out
-    kh, kw, sh, sw, dh, dw, ph, pw = window
-    _, h, w, _ = t.shape
-    return Region(
-        max(0, out.y0 * sh - ph),
-        min(h, (out.y1 - 1) * sh - ph + (kh - 1) * dh + 1),
-        max(0, out.x0 * sw - pw),
-        min(w, (out.x1 - 1) * sw - pw + (kw - 1) * dw + 1),
-    )
+def _needed(op: Operator, window: Window | None, out: Region, i: int) -> Region:
+    """The region of input i that computing `out` of the op's output reads, clipped to the image: the
+    definition's receptive field (through the op's window, worked out once per op, for windowed ops)."""
+    if window is not None:
+        return window.receptive_field(out, op.input(i).shape[1:3])
+    return definition(op).receptive_field(op, out, i)
 
 
 def stage_candidates(graph: Graph) -> list[int]:
@@ -104,7 +56,7 @@ def stage_candidates(graph: Graph) -> list[int]:
     splits = []
     for split in range(1, len(graph.ops)):
         stage = graph.ops[:split]
-        if not all(_stageable(op) for op in stage):
+        if not all(definition(op).patchable(op) for op in stage):
             break
         produced = {id(t) for op in stage for t in op.outputs}
         read_later = {id(t) for op in graph.ops[split:] for t in op.inputs if t is not None and id(t) in produced}
@@ -118,34 +70,17 @@ def stage_candidates(graph: Graph) -> list[int]:
     return splits
 
 
-def _stageable(op: Operator) -> bool:
-    if op.type in WINDOWED:
-        return len(op.input(0).shape) == 4 and op.input(0).shape[0] == 1
-    if op.type in ELEMENTWISE:
-        acts = [t for t in op.inputs if t is not None and not t.is_const]
-        # a constant operand is cut per patch (see _const_part), so it must broadcast to the 4-D output
-        consts = [t for t in op.inputs if t is not None and t.is_const]
-        fits = all(len(t.shape) <= 4 and _broadcasts(t.shape, op.outputs[0].shape) for t in consts)
-        return fits and all(t.shape == op.outputs[0].shape for t in acts) and len(op.outputs[0].shape) == 4
-    return False
-
-
-def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
-    padded = (1,) * (len(to) - len(shape)) + tuple(shape)
-    return len(padded) == len(to) and all(a in (1, b) for a, b in zip(padded, to, strict=True))
-
-
-def _const_part(t: Tensor, region: Region, tag: str) -> Tensor:
-    """The part of constant operand `t` an elementwise op reads for output `region`: a constant that varies over
-    rows or columns is cut to the region (one constant per patch), one that does not is passed whole."""
-    shape4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
-    if shape4[1] == 1 and shape4[2] == 1:
+def _const_part(t: Tensor, out: Region, read: Region, tag: str) -> Tensor:
+    """The part `read` (its receptive field) of constant operand `t` an elementwise op reads for output region
+    `out`: a constant that varies over rows or columns is cut (one constant per patch), one that does not is passed
+    whole."""
+    _, h, w, _ = shape4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+    if h == 1 and w == 1:
         return t
-    rows = slice(region.y0, region.y1) if shape4[1] > 1 else slice(None)
-    cols = slice(region.x0, region.x1) if shape4[2] > 1 else slice(None)
-    data = np.ascontiguousarray(t.data.reshape(shape4)[:, rows, cols, :])
-    name = f"{t.name} [{tag}, rows {region.y0}-{region.y1 - 1} cols {region.x0}-{region.x1 - 1}]"
-    return Tensor(name, data.shape, t.dtype, t.quant, data, t.bits, t.index)
+    assert t.data is not None
+    data = np.ascontiguousarray(t.data.reshape(shape4)[:, read.y0 : read.y1, read.x0 : read.x1, :])
+    name = f"{t.name} [{tag}, rows {out.y0}-{out.y1 - 1} cols {out.x0}-{out.x1 - 1}]"
+    return Tensor(name, data.shape, t.type, t.quant, data, t.index)
 
 
 def _tiles(size: int, parts: int) -> list[tuple[int, int]]:
@@ -168,14 +103,21 @@ def expand(graph: Graph, config: PatchConfig) -> Graph:
         for (y0, y1), (x0, x1) in itertools.product(_tiles(out_h, config.rows), _tiles(out_w, config.cols))
     ]
     # once per op, not per patch: the planner expands every candidate stage and grid
-    windows = {id(op): _window(op) for op in stage if op.type in WINDOWED}
+    windows = {id(op): definition(op).window(op) for op in stage}
+    padded: dict[tuple[int, tuple[int, ...]], Any] = {}  # (op, explicit padding) -> its attributes, shared by tiles
     for number, tile in enumerate(tiles):
-        ops.extend(_patch_ops(graph, stage, windows, stage_out, tile, f"patch {number + 1}/{len(tiles)}"))
+        ops.extend(_patch_ops(graph, stage, windows, padded, stage_out, tile, f"patch {number + 1}/{len(tiles)}"))
     return replace(graph, ops=ops + graph.ops[config.split :])
 
 
 def _patch_ops(
-    graph: Graph, stage: list[Operator], windows: dict[int, Window], stage_out: Tensor, tile: Region, tag: str
+    graph: Graph,
+    stage: list[Operator],
+    windows: dict[int, Window | None],
+    padded: dict[tuple[int, tuple[int, ...]], Any],
+    stage_out: Tensor,
+    tile: Region,
+    tag: str,
 ) -> list[Operator]:
     # regions: what each stage tensor must hold for this tile (union of its consumers' needs)
     need: dict[int, Region] = {id(stage_out): tile}
@@ -183,27 +125,31 @@ def _patch_ops(
         out_region = need.get(id(op.outputs[0]))
         if out_region is None:
             continue
-        for t in op.inputs:
+        for i, t in enumerate(op.inputs):
             if t is not None and not t.is_const:
-                r = _needed(windows.get(id(op)), out_region, t)
+                r = _needed(op, windows[id(op)], out_region, i)
                 need[id(t)] = need[id(t)].union(r) if id(t) in need else r
 
     patch: dict[int, Tensor] = {}  # original tensor -> its patch tensor
 
     def patch_tensor(t: Tensor, region: Region, suffix: str = "") -> Tensor:
         shape = (1, region.rows, region.cols, t.shape[3])
-        return Tensor(f"{t.name} [{tag}{suffix}]", shape, t.dtype, t.quant, None, t.bits, t.index)
+        return Tensor(f"{t.name} [{tag}{suffix}]", shape, t.type, t.quant, None, t.index)
 
     ops: list[Operator] = []
     graph_input = graph.inputs[0]
     for op in stage:
         inputs: list[Tensor | None] = []
         out_region = need[id(op.outputs[0])]
-        for t in op.inputs:
-            if t is None or t.is_const:
-                inputs.append(t if t is None or op.type in WINDOWED else _const_part(t, out_region, tag))
+        roles = definition(op).roles(op)
+        for i, t in enumerate(op.inputs):
+            if t is not None and t.is_const and roles[i] is Role.FEATURE:  # an elementwise op's constant operand
+                inputs.append(_const_part(t, out_region, _needed(op, None, out_region, i), tag))
                 continue
-            want = _needed(windows.get(id(op)), out_region, t)
+            if t is None or t.is_const:  # weights, biases, parameters: whole
+                inputs.append(t)
+                continue
+            want = _needed(op, windows[id(op)], out_region, i)
             have = need[id(t)]
             if t is graph_input or want != have:  # gather the exact region this op reads
                 source = graph_input if t is graph_input else patch[id(t)]
@@ -215,24 +161,26 @@ def _patch_ops(
                 inputs.append(patch[id(t)])
         out = patch_tensor(op.outputs[0], out_region)
         patch[id(op.outputs[0])] = out
-        attrs = dict(op.attrs)
-        if op.type in WINDOWED:
-            *_, sh, sw, _, _, ph, pw = windows[id(op)]
-            want = _needed(windows[id(op)], out_region, op.input(0))
-            attrs["padding"] = "EXPLICIT"
-            attrs["explicit_padding"] = (ph + want.y0 - out_region.y0 * sh, pw + want.x0 - out_region.x0 * sw)
+        attrs = op.attrs
+        window = windows[id(op)]
+        if window is not None:  # the window's padding on this patch: the image's at its borders, none inside
+            pads = window.explicit_for(out_region, _needed(op, window, out_region, 0))
+            key = (id(op), pads)
+            if key not in padded:
+                padded[key] = replace(attrs, padding=EXPLICIT, explicit_padding=pads)
+            attrs = padded[key]
         ops.append(Operator(op.type, inputs, [out], attrs, index=op.index))
     ops.append(_copy(patch[id(stage_out)], stage_out, 0, 0, tile.y0, tile.x0, tile, stage[-1].index))
     return ops
 
 
 def _copy(src: Tensor, dst: Tensor, sy: int, sx: int, dy: int, dx: int, region: Region, index: int) -> Operator:
-    attrs = {"src": (sy, sx), "dst": (dy, dx), "size": (region.rows, region.cols)}
+    attrs = RegionAttrs((sy, sx), (dy, dx), (region.rows, region.cols))
     return Operator(COPY, [src], [dst], attrs, index=index)
 
 
 def mac_overhead(graph: Graph, expanded: Graph) -> float:
     """MACs of the expanded graph relative to the original (>= 1: halos are recomputed)."""
-    original = sum(REGISTRY[op.type].macs(op) for op in graph.ops)
-    after = sum(REGISTRY[op.type].macs(op) for op in expanded.ops)
+    original = sum(definition(op).macs(op) for op in graph.ops)
+    after = sum(definition(op).macs(op) for op in expanded.ops)
     return after / original if original else 1.0

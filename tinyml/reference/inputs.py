@@ -14,10 +14,10 @@ def random_inputs(model: Path, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     result = []
     for t in load_model(model).inputs:
-        dt = np.dtype(t.dtype)
-        if dt.kind == "f":
+        dt = t.type.np_dtype
+        if t.type.is_float:
             result.append(rng.uniform(-4, 4, size=t.shape).astype(dt))
         else:
-            info = np.iinfo(dt)
-            result.append(rng.integers(info.min, info.max + 1, size=t.shape, dtype=dt))
+            lo, hi = t.type.range
+            result.append(rng.integers(lo, hi + 1, size=t.shape, dtype=dt))
     return result

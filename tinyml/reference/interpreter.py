@@ -1,4 +1,4 @@
-"""Run an IR graph op by op on the reference semantics: the model's meaning, independent of any C.
+"""Run an IR graph op by op on its definitions' references: the model's meaning, independent of any C.
 
 Works on the graph at every stage: as loaded, after optimisation, and after
 patch expansion (whose region copies write parts of one tensor). `run_bytes`
@@ -12,15 +12,19 @@ import numpy as np
 
 from tinyml.errors import InputDataError, UnsupportedOpError
 from tinyml.ir.graph import Graph, Operator, Tensor
-from tinyml.kernels.portable.region import COPY
-from tinyml.semantics.base import SEMANTICS, Arrays
+from tinyml.ops import DEFINITIONS, Arrays
+from tinyml.ops.region import COPY
 
 
 def _check_input(t: Tensor, x: np.ndarray, i: int) -> np.ndarray:
-    if x.dtype != np.dtype(t.dtype) or x.size != t.num_elements:
+    """The array as the input tensor's values: its container dtype (int8 for int4), size and, for sub-byte
+    types, range."""
+    lo, hi = t.type.range if t.type.sub_byte else (0, 0)
+    out_of_range = t.type.sub_byte and x.size and (int(x.min()) < lo or int(x.max()) > hi)
+    if x.dtype != t.type.np_dtype or x.size != t.num_elements or out_of_range:
         raise InputDataError(
-            f"input {i} ({t.name!r}) is {x.dtype}{list(x.shape)}; the model expects {t.dtype}{list(t.shape)}",
-            f"pass {t.num_elements} values of type {t.dtype}",
+            f"input {i} ({t.name!r}) is {x.dtype}{list(x.shape)}; the model expects {t.type}{list(t.shape)}",
+            f"pass {t.num_elements} values of type {t.type}",
         )
     return x.reshape(t.shape)
 
@@ -52,16 +56,16 @@ def run(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     pairs = enumerate(zip(graph.inputs, inputs, strict=True))
     values = {id(t): _check_input(t, np.asarray(x), i) for i, (t, x) in pairs}
     for op in graph.ops:
-        fn = SEMANTICS.get(op.type)
-        if fn is None:
+        definition = DEFINITIONS.get(op.type)
+        if definition is None:
             raise UnsupportedOpError(
                 f"{op.label} (output {op.outputs[0].name!r}): operator {op.type} has no reference implementation",
                 "optimise the model first (it folds shape computations) or re-export it with supported operators",
             )
-        results = fn(op, _operands(op, values))
+        results = definition.reference(op, _operands(op, values))
         for t, y in zip(op.outputs, results, strict=True):
-            if y.shape != tuple(t.shape) or y.dtype != np.dtype(t.dtype):
-                raise AssertionError(f"{op.label} computed {y.dtype}{y.shape} for {t.dtype}{t.shape} {t.name!r}")
+            if y.shape != tuple(t.shape) or y.dtype != t.type.np_dtype:
+                raise AssertionError(f"{op.label} computed {y.dtype}{y.shape} for {t.type}{t.shape} {t.name!r}")
             values[id(t)] = y
     outputs = []
     for t in graph.outputs:
@@ -77,7 +81,7 @@ def run_bytes(graph: Graph, data: bytes) -> bytes:
     order, any number of inferences back to back; the outputs likewise."""
     need = sum(t.nbytes for t in graph.inputs)
     if not data or len(data) % need:
-        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in graph.inputs)
+        shapes = ", ".join(f"{t.type}{list(t.shape)}" for t in graph.inputs)
         raise InputDataError(
             f"{len(data)} bytes of input; one inference needs {need} bytes ({shapes})",
             "write the input tensors as raw bytes in model order (numpy: array.astype(dtype).tofile(path))",
@@ -86,9 +90,8 @@ def run_bytes(graph: Graph, data: bytes) -> bytes:
     for start in range(0, len(data), need):
         inputs, pos = [], start
         for t in graph.inputs:
-            dtype = np.dtype(t.dtype).newbyteorder("<")
-            inputs.append(np.frombuffer(data, dtype, t.num_elements, pos).astype(t.dtype))
+            inputs.append(t.type.unpack(data[pos : pos + t.nbytes], t.num_elements))
             pos += t.nbytes
-        for y in run(graph, inputs):
-            result += np.ascontiguousarray(y, dtype=np.dtype(y.dtype).newbyteorder("<")).tobytes()
+        for t, y in zip(graph.outputs, run(graph, inputs), strict=True):
+            result += t.type.pack(y).tobytes()
     return bytes(result)

@@ -1,25 +1,12 @@
-"""ADD and MUL (int8, per-tensor), with broadcasting of either operand and fused activations."""
+"""ADD and MUL (int8, per-tensor), with broadcasting of either operand and fused activations: tm_add_s8, tm_mul_s8."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import (
-    Call,
-    EmitContext,
-    InPlace,
-    Kernel,
-    Unsupported,
-    activation_of,
-    register,
-    require_int8,
-    require_per_tensor,
-)
-from tinyml.ops.fixedpoint import activation_range, add_multipliers, quantize_multiplier
+from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, register
+from tinyml.ops.requant import ADD_LEFT_SHIFT, BinaryRequant, add_requant, mul_requant
 
 Dims4 = tuple[int, int, int, int]
-
-#: TFLM's headroom for int8 ADD: inputs are scaled up by 2^20 before rescaling
-ADD_LEFT_SHIFT = 20
 
 
 def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...]) -> tuple[Dims4, Dims4, Dims4]:
@@ -52,25 +39,15 @@ def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...])
     return da4, db4, do4  # type: ignore[return-value]
 
 
-def _check_binary(op: Operator) -> None:
+def binary_values(op: Operator, ctx: EmitContext, r: BinaryRequant) -> dict[str, object]:
+    """Template values ADD and MUL share, in every kernel family: offsets, clamp, merged dims and data."""
     in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    require_int8(op, in1, in2, out)
-    for t in (in1, in2, out):
-        require_per_tensor(t)
-    broadcast_dims(in1.shape, in2.shape, out.shape)
-    activation_of(op)
-
-
-def _binary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    """Template values shared by ADD and MUL: offsets, clamp, merged dims and data."""
-    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    assert in1.quant and in2.quant and out.quant
     dims1, dims2, dims_out = broadcast_dims(in1.shape, in2.shape, out.shape)
     return {
-        "input1_offset": -in1.quant.zero_point,
-        "input2_offset": -in2.quant.zero_point,
-        "output_offset": out.quant.zero_point,
-        "act": activation_range(activation_of(op), out),
+        "input1_offset": r.input1_offset,
+        "input2_offset": r.input2_offset,
+        "output_offset": r.output_offset,
+        "act": r.act,
         "input1_dims": dims1,
         "input2_dims": dims2,
         "output_dims": dims_out,
@@ -83,67 +60,45 @@ def _binary_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
 
 def add_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
     """ADD's template values: TFLM's scheme of per-input multipliers on a 2^20-shifted common scale."""
-    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    assert in1.quant and in2.quant and out.quant
-    values = _binary_values(op, ctx)
-    values["left_shift"] = ADD_LEFT_SHIFT
-    values["quant"] = add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
-    return values
+    r = add_requant(op)
+    return {**binary_values(op, ctx, r), "left_shift": ADD_LEFT_SHIFT, "quant": list(r.quant)}
 
 
 def mul_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
     """MUL's template values: one multiplier, in1_scale * in2_scale / out_scale."""
-    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    assert in1.quant and in2.quant and out.quant
-    values = _binary_values(op, ctx)
-    values["quant"] = quantize_multiplier(in1.quant.scale * in2.quant.scale / out.quant.scale)
-    return values
+    r = mul_requant(op)
+    return {**binary_values(op, ctx, r), "quant": r.quant[0]}
 
 
 def same_shape_input(op: Operator) -> InPlace | None:
     """Elementwise kernels read element i of each input before writing element i of the output, in
     increasing order, so the output may overwrite an input of its own shape (not a broadcast one)."""
     for k in (0, 1):
-        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).dtype == op.outputs[0].dtype:
+        if op.input(k).num_elements == op.outputs[0].num_elements and op.input(k).type == op.outputs[0].type:
             return InPlace(k, 0)
     return None
 
 
-@register
-class Add(Kernel):
-    op_types = ("ADD",)
-
+class _Binary(Kernel):
     def check(self, op: Operator) -> None:
-        _check_binary(op)
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        assert in1.quant and in2.quant and out.quant
-        try:
-            add_multipliers(in1.quant, in2.quant, out.quant, ADD_LEFT_SHIFT)
-        except ValueError as e:
-            raise Unsupported(str(e)) from None
-
-    def macs(self, op: Operator) -> int:
-        return op.outputs[0].num_elements
+        self.require_int8(op)
+        broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
 
     def in_place(self, op: Operator) -> InPlace | None:
         return same_shape_input(op)
+
+
+@register
+class Add(_Binary):
+    op_types = ("ADD",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         return Call("ops/add_s8.c.j2", add_values(op, ctx))
 
 
 @register
-class Mul(Kernel):
+class Mul(_Binary):
     op_types = ("MUL",)
-
-    def check(self, op: Operator) -> None:
-        _check_binary(op)
-
-    def macs(self, op: Operator) -> int:
-        return op.outputs[0].num_elements
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return same_shape_input(op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         return Call("ops/mul_s8.c.j2", mul_values(op, ctx))

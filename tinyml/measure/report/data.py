@@ -15,15 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tinyml import __version__
-from tinyml.codegen.render import LayerCode, ModelCode, render_model
+from tinyml.codegen.render import ModelCode, render_model
 from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.kernels.costs import core_name, op_cycles
-from tinyml.kernels.portable.region import COPY
 from tinyml.measure.report.budgets import budget_entry, budget_failures, fits
+from tinyml.ops import Role, definition
+from tinyml.ops.region import COPY
 from tinyml.plan import MemoryPlan, Planned, align
 from tinyml.target.boards import Board
 
@@ -48,29 +47,10 @@ _STRUCT = re.compile(r"static const (\w+) \w+ = ([^;]*);")
 RUNTIME_STATIC_BYTES = 64
 RUNTIME_PER_LAYER_BYTES = 4
 
-#: the input that holds an op's filter (weights) tensor, by op type
-FILTER_INPUT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
-
-
 # --- option values --------------------------------------------------------------------------------------------------
 
 
 # --- the report as data ---------------------------------------------------------------------------------------------
-
-
-def _filter_bytes(layer: LayerCode) -> int:
-    """Bytes of this layer's flash arrays that hold its filter tensor, as is or re-laid out for a fast kernel
-    (the rest are computed constants)."""
-    k = FILTER_INPUT.get(layer.op.type)
-    w = layer.op.inputs[k] if k is not None and k < len(layer.op.inputs) else None
-    if w is None or w.data is None:
-        return 0
-    for arr in layer.consts:
-        if arr.values is w.data or (arr.values.shape == w.data.shape and np.array_equal(arr.values, w.data)):
-            return arr.nbytes
-        if "_fast_weights" in arr.name:
-            return arr.nbytes
-    return 0
 
 
 def _live_split(graph: Graph, plan: MemoryPlan) -> list[dict[str, int]]:
@@ -166,14 +146,14 @@ def _op_rows(graph: Graph, plan: MemoryPlan, code: ModelCode, core: str) -> list
     rows = []
     for layer in code.layers:
         op, i = layer.op, layer.index
-        weights = _filter_bytes(layer)
+        weights = layer.flash_bytes(Role.WEIGHTS)
         rows.append(
             {
                 "op": op.type,
                 "cycles": op_cycles(op, plan.kernels[i], core, i in plan.in_place),
                 "kernel": plan.kernels[i].library,
                 "in_place": i in plan.in_place,
-                "macs": plan.kernels[i].macs(op),
+                "macs": definition(op).macs(op),
                 "live_bytes": plan.live_bytes[i],
                 "live_activations_bytes": split[i]["activations"],
                 "live_io_bytes": split[i]["io"],
@@ -228,7 +208,7 @@ def _layers(planned: Planned, code: ModelCode, core: str) -> list[dict[str, Any]
             op,
             [rows[i] for i in positions],
             tile_count(planned.graph, positions),
-            whole.plan.kernels[k].macs(op),
+            definition(op).macs(op),
         )
         for k, (op, positions) in enumerate(zip(whole.graph.ops, groups, strict=True))
     ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyml.ir.types import ElementType
+
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 #: 1.0 in Q0: the largest raw value, since 1 itself is not representable
@@ -62,9 +64,11 @@ def multiply_by_quantized_multiplier(
     return rounding_divide_by_pot(sat_rounding_doubling_high_mul(shifted, multiplier), np.maximum(-shift, 0))
 
 
-def saturate_int8(x: np.ndarray, lo: int = -128, hi: int = 127) -> np.ndarray:
-    """Clamp to [lo, hi] (an activation range within int8) and store as int8."""
-    return np.clip(x, lo, hi).astype(np.int8)
+def saturate(x: np.ndarray, etype: ElementType, act: tuple[int, int] | None = None) -> np.ndarray:
+    """Clamp to `act` (an activation range within the type's), else to the type's range, and store in the
+    type's container dtype (int8 for sub-byte types: the values stay unpacked)."""
+    lo, hi = etype.range if act is None else act
+    return np.clip(x, lo, hi).astype(etype.np_dtype)
 
 
 def truncating_divide(x: np.ndarray, d: np.ndarray | int) -> np.ndarray:
@@ -146,3 +150,16 @@ def integer_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if bound < 2.0**53:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return as_int64(a) @ as_int64(b)
+
+
+def requantize_output(
+    acc: np.ndarray,
+    multiplier: np.ndarray | int,
+    shift: np.ndarray | int,
+    output_offset: int,
+    act: tuple[int, int],
+    etype: ElementType,
+) -> np.ndarray:
+    """An int32 accumulator (wrapped like C's) rescaled to the output, offset, clamped to the fused range."""
+    y = multiply_by_quantized_multiplier(wrap_int32(acc), multiplier, shift) + output_offset
+    return saturate(y, etype, act)
