@@ -15,6 +15,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.quant.search import ACTIVATIONS, WEIGHTS, Assignment, Knob
 
@@ -190,8 +192,17 @@ class MemoryModel:
 
 
 def retype(t: Tensor, bits: int, kind: str) -> None:
-    """Give `t` the element type its `bits` store it as: the planner then sizes it, and codegen emits it, packed."""
-    t.bits = bits
+    """Give `t` the element type its `bits` store it as: the planner then sizes it, and codegen emits it, packed.
+    Weights are signed (INT4: TFLite's own; INT2: −2 … 1); activations, on 2^b levels from the zero point up,
+    are unsigned codes."""
+    from tinyml.ir.types import INT2, INT4, UINT2, UINT4
+
+    if kind == WEIGHTS:
+        t.type = INT4 if bits == 4 else INT2
+        if t.data is not None:
+            t.data = np.clip(t.data, t.type.min, t.type.max).astype(t.type.np_dtype)
+    else:
+        t.type = UINT4 if bits == 4 else UINT2
 
 
 def _carriers(graph: Graph, out: Tensor) -> list[Tensor]:
