@@ -171,10 +171,16 @@ def _rusci_activation(model: MemoryModel, assignment: Assignment, fp: Footprint)
         others = sorted((x for x in live if x.role == "live"), key=lambda x: -_elements_bits(x, assignment))
         for x in [*ends, *others]:
             if x.knob is not None and x.knob.lower(x.knob.get(assignment)) is not None:
-                what = "larger" if x is ends[0] else "smaller" if x.role != "live" else "live"
+                what = (
+                    f"its larger tensor, the {x.role}"
+                    if x is ends[0]
+                    else f"its {x.role}, as the larger tensor cannot shrink"
+                    if x.role != "live"
+                    else "a tensor live across it, as its input and output cannot shrink"
+                )
                 return x.knob, (
                     f"SRAM: {model.label(position)} has {fp.live_bytes[position]:,} bytes live, over the "
-                    f"{limit:,} the budget leaves for the arena; cut its {what} tensor ({x.role})"
+                    f"{limit:,} the budget leaves for the arena; cut {what}"
                 )
     # the busiest layers cannot shrink, but the plan (patches, placement) may still gain from others
     knob = max(_movable(model, assignment), key=lambda k: model.size_bits(k, assignment))
@@ -183,6 +189,12 @@ def _rusci_activation(model: MemoryModel, assignment: Assignment, fp: Footprint)
 
 def _rusci_weights(model: MemoryModel, assignment: Assignment, fp: Footprint) -> tuple[Knob, str]:
     movable = [k for k in _movable(model, assignment) if k.kind == WEIGHTS]
+    if not movable:  # the weights cannot shrink further, and kernels' code keeps the model over
+        knob = max(_movable(model, assignment), key=lambda k: model.size_bits(k, assignment))
+        return knob, (
+            f"flash: {fp.flash_over:,} bytes over with the weights as low as they go (the kernels' code counts "
+            "too); the largest activation left"
+        )
     knob = max(movable, key=lambda k: fp.layer_weights[model.position[k.layer]])
     share = fp.layer_weights[model.position[knob.layer]]
     return knob, (
@@ -197,26 +209,17 @@ def _rusci_weights(model: MemoryModel, assignment: Assignment, fp: Footprint) ->
 def _by_sensitivity(model: MemoryModel, assignment: Assignment, int8: Footprint, s: Sensitivity) -> Choice:
     choice = Choice("sensitivity", assignment, int8, int8)
     fp = int8
-    slack = 0  # flash the weights' program must leave besides what the last footprint showed (code that grew)
-    for _ in range(8):
-        if fp.flash_over:
-            choice.assignment, reasons = _weights_program(model, choice.assignment, fp, s, slack)
-            choice.reasons.update(reasons)
-            new = model.footprint(choice.assignment)
-            slack += new.flash_over
-            fp = new
-        if fp.sram_over:
-            fp = _activations_greedy(model, choice, fp, s)
-        if fp.fits:
-            break
-    else:
-        raise AssertionError(f"the sensitivity rule found no assignment that fits, yet 2 bits fit: {choice.assignment}")
+    if fp.flash_over:
+        choice.assignment, reasons = _weights_program(model, choice.assignment, fp, s)
+        choice.reasons.update(reasons)
+        fp = model.footprint(choice.assignment)
+    fp = _greedy(model, choice, fp, s)
     choice.footprint = _refine(model, choice, fp, s)
     return choice
 
 
 def _weights_program(
-    model: MemoryModel, assignment: Assignment, fp: Footprint, s: Sensitivity, slack: int
+    model: MemoryModel, assignment: Assignment, fp: Footprint, s: Sensitivity
 ) -> tuple[Assignment, dict[tuple[str, str], str]]:
     """The weight bits with the least total sensitivity whose flash fits (an integer program); activations as in
     `assignment`. Each layer's weight bytes at each bits come from the report (one footprint per bit width)."""
@@ -233,7 +236,7 @@ def _weights_program(
         measured[b] = model.footprint(trial)
     current = sum(fp.layer_weights[model.position[k.layer]] for k in knobs)
     assert fp.flash_limit is not None
-    room = fp.flash_limit - (fp.flash_bytes - current) - slack
+    room = fp.flash_limit - (fp.flash_bytes - current)
     columns = [(k, b) for k in knobs for b in k.bits]
     size = np.array([measured[b].layer_weights[model.position[k.layer]] for k, b in columns], dtype=float)
     # ties (choices that cost nothing measurable) go to the higher bits
@@ -245,7 +248,8 @@ def _weights_program(
         integrality=np.ones(len(columns)),
         bounds=Bounds(0, 1),
     )
-    # no solution: the code around the weights grew past what 2 bits leave; the weights go as low as they can
+    # no solution: the code around the weights takes more than 2-bit weights leave; they go as low as they can,
+    # and the greedy steps cut what else can shrink
     chosen = (
         {columns[i] for i, v in enumerate(result.x) if v > 0.5}
         if result.x is not None
@@ -256,50 +260,68 @@ def _weights_program(
         assignment = k.put(assignment, b)
         if b < 8:
             reasons[(k.layer, k.kind)] = (
-                f"flash: the integer program's least-sensitivity weights within {room:,} bytes "
-                f"(sensitivity {s.cost(k.layer, WEIGHTS, b):.3g} at {b} bits)"
+                f"flash: {fp.flash_over:,} bytes over; of the weight bits that fit, the least total sensitivity "
+                f"(integer program); {s.cost(k.layer, WEIGHTS, b):.3g} at {b} bits"
             )
     return assignment, reasons
 
 
-def _activations_greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -> Footprint:
-    """Cut activations one step at a time, the least cost per share of the SRAM excess removed, until SRAM fits."""
-    for _ in range(2 * len(model.knobs) + 2):
-        if not fp.sram_over:
+def excess(fp: Footprint) -> float:
+    """How far `fp` is over its budgets, as a fraction of each limit, summed: 0 when it fits."""
+    sram = fp.sram_over / fp.sram_limit if fp.sram_limit else 0.0
+    flash = fp.flash_over / fp.flash_limit if fp.flash_limit else 0.0
+    return sram + flash
+
+
+def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -> Footprint:
+    """Cut one knob one step at a time until the model fits: of the cuts that can help (over SRAM: the
+    activations live where the plan is over; over flash: any knob, as kernels' code counts too), the one whose
+    sensitivity grows least per share of the excess it removes (`excess`, by the planner and report)."""
+    for _ in range(sum(len(k.bits) for k in model.knobs)):
+        if fp.fits:
             return fp
-        limit = fp.arena_limit or 0
-        over = [i for i, b in enumerate(fp.live_bytes) if b > limit] or [fp.peak_layer]
-        candidates: dict[Knob, int] = {}
-        for position in over:
-            for x in model.live(position):
-                bits = x.knob.get(choice.assignment) if x.knob else 8
-                if x.knob is not None and x.knob.kind == ACTIVATIONS and x.knob.lower(bits) is not None:
-                    candidates[x.knob] = candidates.get(x.knob, 0) + x.tensor.num_elements
-        if not candidates:  # the busiest layers cannot shrink: any other knob, by its tensor's size
-            candidates = {k: model.size_bits(k, choice.assignment) for k in _movable(model, choice.assignment)}
-        best: tuple[float, int, Knob, Footprint] | None = None
-        for knob in sorted(candidates, key=lambda k: model.position[k.layer]):
+        candidates: dict[Knob, int] = {}  # knob -> elements it frees where the plan is over
+        if fp.sram_over:
+            limit = fp.arena_limit or 0
+            over = [i for i, b in enumerate(fp.live_bytes) if b > limit] or [fp.peak_layer]
+            for position in over:
+                for x in model.live(position):
+                    if x.knob is not None and x.knob.lower(x.knob.get(choice.assignment)) is not None:
+                        candidates[x.knob] = candidates.get(x.knob, 0) + x.tensor.num_elements
+        if fp.flash_over or not candidates:  # flash, or the busiest layers cannot shrink: any other knob
+            for k in _movable(model, choice.assignment):
+                candidates.setdefault(k, model.size_bits(k, choice.assignment) // 8)
+        best: tuple[float, float, Knob, Footprint] | None = None
+        for knob in sorted(candidates, key=lambda k: (model.position[k.layer], k.kind)):
             now = knob.get(choice.assignment)
             lower = knob.lower(now)
             assert lower is not None
             trial = model.footprint(knob.put(choice.assignment, lower))
-            saved = fp.sram_bytes - trial.sram_bytes
-            progress = min(saved, fp.sram_over) / fp.sram_over if saved > 0 else 0.0
+            progress = excess(fp) - excess(trial)
             extra = max(0.0, s.cost(knob.layer, knob.kind, lower) - s.cost(knob.layer, knob.kind, now))
-            # a cut that moves no byte of the peak (another op is as busy) ranks by the bytes it frees there
-            score = extra / progress if progress else 1e9 + extra / candidates[knob]
-            if best is None or (score, -saved) < (best[0], -best[1]):
-                best = (score, saved, knob, trial)
+            # a cut that moves no byte of the excess (another op is as busy) ranks by the bytes it frees there
+            score = extra / progress if progress > 0 else 1e9 + extra / max(candidates[knob], 1)
+            if best is None or (score, -progress) < (best[0], -best[1]):
+                best = (score, progress, knob, trial)
         assert best is not None
-        _, saved, knob, trial = best
+        _, progress, knob, trial = best
         lower = knob.lower(knob.get(choice.assignment))
         assert lower is not None
+        cost = s.cost(knob.layer, knob.kind, lower)
+        over = " and ".join(
+            f"{n:,} bytes over on {what}" for n, what in ((fp.sram_over, "SRAM"), (fp.flash_over, "flash")) if n
+        )
         choice.reasons[(knob.layer, knob.kind)] = (
-            f"SRAM: {fp.sram_over:,} bytes over; the cut with the least sensitivity per byte saved "
-            f"({saved:,} bytes, sensitivity {s.cost(knob.layer, knob.kind, lower):.3g} at {lower} bits)"
+            f"{over}; the least sensitivity per share of that removed: sensitivity {cost:.3g} at {lower} bits "
+            f"(SRAM {fp.sram_bytes - trial.sram_bytes:,} bytes less, flash {fp.flash_bytes - trial.flash_bytes:,})"
+            if progress > 0
+            else f"{over}, and no single cut lowers it; the least sensitivity per byte freed where it is over: "
+            f"sensitivity {cost:.3g} at {lower} bits"
         )
         choice.assignment = knob.put(choice.assignment, lower)
         fp = trial
+    if not fp.fits:
+        raise AssertionError(f"the sensitivity rule found no assignment that fits, yet 2 bits fit: {choice.assignment}")
     return fp
 
 
