@@ -108,6 +108,17 @@ class MemoryModel:
         self._cache: dict[tuple[tuple[str, int, int], ...], Footprint] = {}
         self.evaluations = 0
 
+    def with_budgets(self, sram_budget: int | None, flash_budget: int | None) -> MemoryModel:
+        """The same model and target under other budgets (None: the board's RAM or flash)."""
+        from dataclasses import replace
+
+        other = copy.copy(self)
+        other.plan_options = replace(self.plan_options, sram_budget=sram_budget)
+        other.flash_budget = flash_budget
+        other._cache = {}
+        other.evaluations = 0
+        return other
+
     # --- evaluation -------------------------------------------------------------------------------------------
 
     def footprint(self, assignment: Assignment) -> Footprint:
