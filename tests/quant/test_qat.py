@@ -194,7 +194,7 @@ def test_8_bit_qat_is_bit_exact_and_at_least_as_accurate_as_ptq(qat, tmp_path):
     from tinyml.frontend import load_model
 
     graph = load_model(out)
-    assert [t.dtype for t in graph.inputs + graph.outputs] == ["int8", "int8"]
+    assert [str(t.type) for t in graph.inputs + graph.outputs] == ["int8", "int8"]
 
 
 def test_w4a8_stores_int4_weights_that_tflite_micro_runs(qat, tmp_path):
