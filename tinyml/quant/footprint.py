@@ -141,11 +141,14 @@ class MemoryModel:
         return graph
 
     def _evaluate(self, assignment: Assignment) -> Footprint:
+        self.evaluations += 1
+        return self.measure(self.graph_for(assignment))
+
+    def measure(self, graph: Graph) -> Footprint:
+        """The footprint of `graph` (this model's, at any bits: a written file's, say) on this target."""
         from tinyml import pipeline
         from tinyml.measure.report import build_report
 
-        self.evaluations += 1
-        graph = self.graph_for(assignment)
         planned = pipeline.plan(graph, self.board, self.backend, self.plan_options)
         code = pipeline.render(planned, self.board, self.backend)
         report = build_report(
