@@ -280,17 +280,17 @@ def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
     for _ in range(sum(len(k.bits) for k in model.knobs)):
         if fp.fits:
             return fp
-        candidates: dict[Knob, int] = {}  # knob -> elements it frees where the plan is over
+        candidates: set[Knob] = set()
+        over: list[int] = []  # where the plan is over the SRAM budget
         if fp.sram_over:
             limit = fp.arena_limit or 0
             over = [i for i, b in enumerate(fp.live_bytes) if b > limit] or [fp.peak_layer]
             for position in over:
                 for x in model.live(position):
                     if x.knob is not None and x.knob.lower(x.knob.get(choice.assignment)) is not None:
-                        candidates[x.knob] = candidates.get(x.knob, 0) + x.tensor.num_elements
+                        candidates.add(x.knob)
         if fp.flash_over or not candidates:  # flash, or the busiest layers cannot shrink: any other knob
-            for k in _movable(model, choice.assignment):
-                candidates.setdefault(k, model.size_bits(k, choice.assignment) // 8)
+            candidates.update(_movable(model, choice.assignment))
         best: tuple[float, float, Knob, Footprint] | None = None
         for knob in sorted(candidates, key=lambda k: (model.position[k.layer], k.kind)):
             now = knob.get(choice.assignment)
@@ -299,11 +299,16 @@ def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
             trial = model.footprint(knob.put(choice.assignment, lower))
             progress = excess(fp) - excess(trial)
             extra = max(0.0, s.cost(knob.layer, knob.kind, lower) - s.cost(knob.layer, knob.kind, now))
-            # a cut that moves no byte of the excess (another op is as busy) ranks by the bytes it frees there
-            score = extra / progress if progress > 0 else 1e9 + extra / max(candidates[knob], 1)
+            # a cut that moves no byte of the excess (another op is as busy) ranks by the live bytes it frees
+            # where the plan is over; one that frees none there does not help at all
+            freed = sum(max(0, fp.live_bytes[i] - trial.live_bytes[i]) for i in over)
+            if progress <= 0 and freed <= 0:
+                continue
+            score = extra / progress if progress > 0 else 1e9 + extra / freed
             if best is None or (score, -progress) < (best[0], -best[1]):
                 best = (score, progress, knob, trial)
-        assert best is not None
+        if best is None:
+            raise AssertionError(f"no cut brings the model closer to its budgets, yet 2 bits fit: {choice.assignment}")
         _, progress, knob, trial = best
         lower = knob.lower(knob.get(choice.assignment))
         assert lower is not None
@@ -396,6 +401,6 @@ def no_fit(model: MemoryModel, fp: Footprint, source: str) -> BudgetExceededErro
     return BudgetExceededError(
         f"{source} does not fit {budget_name(fp, 'flash')} at any bits: with 2-bit weights it needs "
         f"{fp.flash_bytes:,} bytes of flash ({fp.weights_bytes:,} of weights), {fp.flash_over:,} over{where}",
-        f"raise --flash-budget to at least {fp.flash_bytes:,} bytes, use a board with more flash, or use a "
-        "smaller model",
+        f"raise --flash-budget to at least {fp.flash_bytes:,} bytes, use a board with more flash"
+        + (", or --kernels portable (less code)" if model.backend.name != "portable" else ", or a smaller model"),
     )
