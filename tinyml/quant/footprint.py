@@ -2,11 +2,17 @@
 included, stack and runtime counted) and flash (weights packed at their bits, code, constants).
 
 The model is converted once, at 8 bits; `MemoryModel` holds its int8 IR graph and knows which tensors each layer's
-choices retype: a layer's weights, and its output activation together with the outputs of the max pools, reshapes
-and squeezes that pass it on unchanged (they keep its quantization, so the converted file holds them at the same
-bits). Evaluating an assignment copies the graph, gives those tensors their element types (`retype`), plans it for
-the board as `tinyml compile` would, renders it and builds the report: no TensorFlow, no conversion, milliseconds
-for a small model and well under a second for the MLPerf Tiny ones. Results are kept per assignment.
+choices change: a layer's weights, and its output activation together with the outputs of the pools, reshapes and
+squeezes that pass it on with its quantization. Evaluating an assignment copies the graph and makes it what the
+converted file will be (`as_converted`): 4-bit weights become INT4 tensors, 2-bit weights int8 values in −2 … 1,
+and a b-bit activation gets the scale 6/(2^b − 1), zero point −128 and fused RELU6 that confine it to 2^b levels.
+The graph optimiser then stores packed whatever tinyml stores packed when it compiles that file (passes/subbyte.py:
+where the kernels that write and read a tensor take it packed), and the copy is planned for the board as `tinyml
+compile` plans it, rendered and reported. No TensorFlow and no conversion: milliseconds for a small model, well
+under a second for the MLPerf Tiny ones. Results are kept per assignment.
+
+`restricted` keeps for each knob only the bits tinyml can compile and stores packed: a sub-byte activation that
+would be stored as int8 (its readers have no packed kernels) would cost accuracy and save nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.quant.search import ACTIVATIONS, WEIGHTS, Assignment, Knob
 
 #: ops whose output carries their input's values unchanged (a sub-byte activation stays sub-byte through them)
-PASS_THROUGH = ("MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+PASS_THROUGH = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 
 
 @dataclass(frozen=True)
@@ -99,14 +105,53 @@ class MemoryModel:
         #: layer name -> its weights tensor, and the activation tensors its activation bits set
         self.weights = {name: op.input(1) for name, op in layers.items()}
         self.activations = {name: _carriers(graph, op.outputs[0]) for name, op in layers.items()}
+        #: layer name -> its operator
+        self.ops = dict(layers)
         self._owner: dict[int, Knob] = {}
-        for knob in knobs:
-            if knob.kind == ACTIVATIONS:
-                for t in self.activations[knob.layer]:
-                    self._owner[id(t)] = knob
+        self._set_knobs(knobs)
         self._lifetimes = _lifetimes(graph)
         self._cache: dict[tuple[tuple[str, int, int], ...], Footprint] = {}
         self.evaluations = 0
+
+    def _set_knobs(self, knobs: list[Knob]) -> None:
+        self.knobs = knobs
+        self._owner = {}
+        for knob in knobs:
+            if knob.kind == ACTIVATIONS and len(knob.bits) > 1:
+                for t in self.activations[knob.layer]:
+                    self._owner[id(t)] = knob
+
+    def restricted(self) -> MemoryModel:
+        """This model with each knob's bits restricted to those tinyml compiles, and stores packed when they are
+        activations (see the module docstring); a knob left at 8 bits says why."""
+        from dataclasses import replace
+
+        from tinyml.errors import UnsupportedOpError
+
+        knobs = []
+        top: Assignment = {k.layer: (8, 8) for k in self.knobs}
+        for knob in self.knobs:
+            allowed, why = [8], ""
+            for bits in knob.bits[1:]:
+                try:
+                    _, memo = self._converted(knob.put(top, bits))
+                except UnsupportedOpError:
+                    why = why or (
+                        f"8 bits: tinyml has no kernel for {self.label(self.position[knob.layer])} with {bits}-bit "
+                        f"{knob.kind}"
+                    )
+                    continue
+                if knob.kind == ACTIVATIONS and not memo[id(self.activations[knob.layer][0])].type.sub_byte:
+                    why = why or "8 bits: tinyml would store it as int8 (what reads it has no kernel for packed inputs)"
+                    continue
+                allowed.append(bits)
+            knobs.append(
+                replace(knob, bits=tuple(allowed), fixed_why=knob.fixed_why or (why if len(allowed) == 1 else ""))
+            )
+        other = copy.copy(self)
+        other._set_knobs(knobs)
+        other._cache = {}
+        return other
 
     def with_budgets(self, sram_budget: int | None, flash_budget: int | None) -> MemoryModel:
         """The same model and target under other budgets (None: the board's RAM or flash)."""
@@ -129,16 +174,34 @@ class MemoryModel:
         return self._cache[key]
 
     def graph_for(self, assignment: Assignment) -> Graph:
-        """A copy of the int8 graph whose tensors hold `assignment`'s bits."""
+        """A copy of the int8 graph as tinyml compiles the file converted at `assignment`'s bits."""
+        return self._converted(assignment)[0]
+
+    def _converted(self, assignment: Assignment) -> tuple[Graph, dict[int, Any]]:
+        """`graph_for`, and the copy's memo (id of an original object -> its copy)."""
+        from dataclasses import replace
+
+        from tinyml.ir.graph import Quantization
+        from tinyml.ir.types import INT4
+        from tinyml.passes import optimize
+        from tinyml.quant.options import sub_byte_scale
+
         memo: dict[int, Any] = {}
         graph = copy.deepcopy(self.graph, memo)
         for name, (w, a) in assignment.items():
             if w < 8:
-                retype(memo[id(self.weights[name])], w, WEIGHTS)
+                t = memo[id(self.weights[name])]
+                if w == 4:  # a TFLite INT4 tensor: values in [-7, 7]
+                    t.type, t.data = INT4, np.clip(t.data, -7, 7).astype(np.int8)
+                else:  # int8 values -2 .. 1
+                    t.data = np.clip(t.data, -2, 1).astype(np.int8)
             if a < 8:
+                op = memo[id(self.ops[name])]
+                op.attrs = replace(op.attrs, activation="RELU6")
+                quant = Quantization((float(np.float32(sub_byte_scale(a))),), (-128,))
                 for t in self.activations[name]:
-                    retype(memo[id(t)], a, ACTIVATIONS)
-        return graph
+                    memo[id(t)].quant = quant
+        return optimize(graph), memo
 
     def _evaluate(self, assignment: Assignment) -> Footprint:
         self.evaluations += 1
@@ -203,20 +266,6 @@ class MemoryModel:
         op = self.graph.ops[position]
         name = next((n for n, p in self.position.items() if p == position), None)
         return f"layer {name!r} ({op.type})" if name is not None else f"{op.type} (op {position})"
-
-
-def retype(t: Tensor, bits: int, kind: str) -> None:
-    """Give `t` the element type its `bits` store it as: the planner then sizes it, and codegen emits it, packed.
-    Weights are signed (INT4: TFLite's own; INT2: −2 … 1); activations, on 2^b levels from the zero point up,
-    are unsigned codes."""
-    from tinyml.ir.types import INT2, INT4, UINT2, UINT4
-
-    if kind == WEIGHTS:
-        t.type = INT4 if bits == 4 else INT2
-        if t.data is not None:
-            t.data = np.clip(t.data, t.type.min, t.type.max).astype(t.type.np_dtype)
-    else:
-        t.type = UINT4 if bits == 4 else UINT2
 
 
 def _carriers(graph: Graph, out: Tensor) -> list[Tensor]:

@@ -158,11 +158,6 @@ def prepare(
     if labelled is not None:
         require_classifier(keras_model, carried, path, labelled)
     knobs = knobs_of(carried)
-    if not any(len(k.bits) > 1 for k in knobs):
-        raise UnsupportedModelError(
-            f"{path}: has no convolution, depthwise convolution or dense layer whose bits could change",
-            "quantize it to int8 without --board and the budgets: tinyml quantize MODEL -o OUT.tflite --calib DATA",
-        )
     raw, converter = convert_trained(
         fakequant.calibrated(carried, {k.layer: (8, 8) for k in knobs}, ranges.inputs), path, quant.float_io
     )
@@ -183,9 +178,14 @@ def prepare(
         raise AssertionError(f"the converted model has no operator for layer(s) {', '.join(missing)}")
     memory = MemoryModel(
         graph, layers, knobs, board, backend, PlanOptions(sram_budget=mixed.sram_budget), mixed.flash_budget
-    )
+    ).restricted()
+    if not any(len(k.bits) > 1 for k in memory.knobs):
+        raise UnsupportedModelError(
+            f"{path}: has no convolution, depthwise convolution or dense layer whose bits tinyml could lower",
+            "quantize it to int8 without --board and the budgets: tinyml quantize MODEL -o OUT.tflite --calib DATA",
+        )
     require_feasible(memory, path.name)
-    return Prepared(path, kind, loader, inputs, carried, keras_model, ranges, labelled, knobs, memory, converter)
+    return Prepared(path, kind, loader, inputs, carried, keras_model, ranges, labelled, memory.knobs, memory, converter)
 
 
 def require_keras(model: Path) -> tuple[str, Path]:
@@ -235,7 +235,8 @@ def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Any:
     from tinyml.quant.progress import meter
 
     with meter(sensitivity.runs(prepared.knobs), "sensitivity", progress) as done:
-        return sensitivity.measure(prepared.carried, prepared.knobs, prepared.ranges.inputs, progress=done)
+        ranges = prepared.ranges
+        return sensitivity.measure(prepared.carried, prepared.knobs, ranges.inputs, ranges.labels, progress=done)
 
 
 def choose(prepared: Prepared, rule: str, sensitivity: Any = None) -> Choice:

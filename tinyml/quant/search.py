@@ -274,9 +274,10 @@ def excess(fp: Footprint) -> float:
 
 
 def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -> Footprint:
-    """Cut one knob one step at a time until the model fits: of the cuts that can help (over SRAM: the
-    activations live where the plan is over; over flash: any knob, as kernels' code counts too), the one whose
-    sensitivity grows least per share of the excess it removes (`excess`, by the planner and report)."""
+    """Cut one knob at a time until the model fits: of the cuts that can help (over SRAM: the activations live where
+    the plan is over; over flash: any knob, as kernels' code counts too), each to any of its lower bits (2 bits may
+    cost less than 4), the one whose sensitivity grows least per share of the excess it removes (`excess`, by the
+    planner and report)."""
     for _ in range(sum(len(k.bits) for k in model.knobs)):
         if fp.fits:
             return fp
@@ -291,37 +292,36 @@ def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
                         candidates.add(x.knob)
         if fp.flash_over or not candidates:  # flash, or the busiest layers cannot shrink: any other knob
             candidates.update(_movable(model, choice.assignment))
-        best: tuple[float, float, Knob, Footprint] | None = None
+        # a cut that removes none of the excess ranks by the live bytes it frees where the plan is over (another op
+        # is as busy), or anywhere when SRAM fits (the plan the planner then finds may need less code: no patch
+        # stage, say); one that frees none does not help at all
+        where = over or range(len(fp.live_bytes))
+        best: tuple[float, float, Knob, int, Footprint] | None = None
         for knob in sorted(candidates, key=lambda k: (model.position[k.layer], k.kind)):
             now = knob.get(choice.assignment)
-            lower = knob.lower(now)
-            assert lower is not None
-            trial = model.footprint(knob.put(choice.assignment, lower))
-            progress = excess(fp) - excess(trial)
-            extra = max(0.0, s.cost(knob.layer, knob.kind, lower) - s.cost(knob.layer, knob.kind, now))
-            # a cut that moves no byte of the excess (another op is as busy) ranks by the live bytes it frees
-            # where the plan is over; one that frees none there does not help at all
-            freed = sum(max(0, fp.live_bytes[i] - trial.live_bytes[i]) for i in over)
-            if progress <= 0 and freed <= 0:
-                continue
-            score = extra / progress if progress > 0 else 1e9 + extra / freed
-            if best is None or (score, -progress) < (best[0], -best[1]):
-                best = (score, progress, knob, trial)
+            for lower in (b for b in knob.bits if b < now):
+                trial = model.footprint(knob.put(choice.assignment, lower))
+                progress = excess(fp) - excess(trial)
+                extra = max(0.0, s.cost(knob.layer, knob.kind, lower) - s.cost(knob.layer, knob.kind, now))
+                freed = sum(max(0, fp.live_bytes[i] - trial.live_bytes[i]) for i in where)
+                if progress <= 0 and freed <= 0:
+                    continue
+                score = extra / progress if progress > 0 else 1e9 + extra / freed
+                if best is None or (score, -progress) < (best[0], -best[1]):
+                    best = (score, progress, knob, lower, trial)
         if best is None:
             raise AssertionError(f"no cut brings the model closer to its budgets, yet 2 bits fit: {choice.assignment}")
-        _, progress, knob, trial = best
-        lower = knob.lower(knob.get(choice.assignment))
-        assert lower is not None
+        _, progress, knob, lower, trial = best
         cost = s.cost(knob.layer, knob.kind, lower)
-        over = " and ".join(
+        excess_text = " and ".join(
             f"{n:,} bytes over on {what}" for n, what in ((fp.sram_over, "SRAM"), (fp.flash_over, "flash")) if n
         )
         choice.reasons[(knob.layer, knob.kind)] = (
-            f"{over}; the least sensitivity per share of that removed: sensitivity {cost:.3g} at {lower} bits "
+            f"{excess_text}; the least sensitivity per share of that removed: sensitivity {cost:.3g} at {lower} bits "
             f"(SRAM {fp.sram_bytes - trial.sram_bytes:,} bytes less, flash {fp.flash_bytes - trial.flash_bytes:,})"
             if progress > 0
-            else f"{over}, and no single cut lowers it; the least sensitivity per byte freed where it is over: "
-            f"sensitivity {cost:.3g} at {lower} bits"
+            else f"{excess_text}, and no single cut lowers it; the least sensitivity per byte freed where it is "
+            f"over: sensitivity {cost:.3g} at {lower} bits"
         )
         choice.assignment = knob.put(choice.assignment, lower)
         fp = trial
@@ -342,7 +342,9 @@ def _refine(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
             up = k.higher(now)
             if up is not None:
                 steps.append((s.cost(k.layer, k.kind, now) - s.cost(k.layer, k.kind, up), k, up))
-        for _, k, up in sorted(steps, key=lambda x: -x[0]):
+        for gain, k, up in sorted(steps, key=lambda x: -x[0]):
+            if gain < 0:  # the knob costs less where it is: leave it
+                continue
             trial_assignment = k.put(choice.assignment, up)
             trial = model.footprint(trial_assignment)
             if trial.fits:

@@ -3,11 +3,14 @@ activations, go to fewer bits, measured on calibration data with fake quantizati
 
 The float model (carried: batch norms folded, ReLUs fused, as TFLite computes it) runs once as the reference. Then
 for each choice alone (one layer's weights at 4 bits, at 2 bits; its activations at 4 bits, at 2 bits) it runs
-again with that one tensor fake-quantized as the converted file will hold it, and the disagreement with the
-reference is that choice's sensitivity:
+again with that one tensor fake-quantized as the converted file will hold it, and what changed is that choice's
+sensitivity:
 
-  * a model ending in a softmax: the mean KL divergence KL(p_float || p_quantized) of its class probabilities,
-    as ZeroQ measures sensitivity;
+  * with labelled calibration data and a classifier (one output scoring as many classes as the labels need,
+    logits or softmax): the increase of the mean cross-entropy loss, as it measures what accuracy rests on. A cut
+    the data finds harmless (the loss does not grow) costs nothing;
+  * else, a model ending in a softmax: the mean KL divergence KL(p_float || p_quantized) of its class
+    probabilities, as ZeroQ measures sensitivity;
   * any other model: the mean squared output error, relative to the mean square of the float outputs.
 
 Weights are quantized in NumPy on the same grids as fakequant.py's quantizers (symmetric, narrow range, per output
@@ -41,15 +44,15 @@ _BATCH = 64
 class Sensitivity:
     """Each choice's output disagreement with the float model, and how it was measured."""
 
-    #: "kl" (softmax outputs) or "relative-mse"
+    #: "loss" (the cross-entropy's increase), "kl" (softmax outputs) or "relative-mse"
     metric: str
     samples: int
-    #: (layer, WEIGHTS or ACTIVATIONS, bits) -> disagreement; 8 bits are not measured and count as 0
+    #: (layer, WEIGHTS or ACTIVATIONS, bits) -> the measure; 8 bits are not measured and count as 0
     values: dict[tuple[str, str, int], float]
 
     def cost(self, layer: str, kind: str, bits: int) -> float:
-        """The disagreement of this choice alone (0 at 8 bits)."""
-        return 0.0 if bits >= 8 else self.values[(layer, kind, bits)]
+        """What this choice alone costs: its measure, 0 at 8 bits and where the loss did not grow."""
+        return 0.0 if bits >= 8 else max(0.0, self.values[(layer, kind, bits)])
 
     def as_dict(self) -> dict[str, Any]:
         """For the metadata: per layer, "w4", "w2", "a4", "a2" -> value."""
@@ -80,11 +83,12 @@ def measure(
     carried: Carried,
     knobs: Sequence[Knob],
     inputs: list[np.ndarray],
+    labels: np.ndarray | None = None,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> Sensitivity:
     """The sensitivity of every sub-byte choice of `knobs` on the calibration `inputs` (one (n, *shape) array per
-    model input); `progress(1)` after each run."""
+    model input) and their `labels` when there are some; `progress(1)` after each run."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
     import tf_keras
@@ -120,6 +124,9 @@ def measure(
         return [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, list) else [out])]
 
     reference = run()
+    metric = "kl" if softmax else "relative-mse"
+    if labels is not None and _scores_classes(reference, labels):
+        metric = "loss"
     values: dict[tuple[str, str, int], float] = {}
     for knob in knobs:
         for bits in knob.bits:
@@ -137,10 +144,14 @@ def measure(
                 probe.levels.assign(float(2**bits - 1))
                 outputs = run()
                 probe.levels.assign(0.0)
-            values[(knob.layer, knob.kind, bits)] = _disagreement(reference, outputs, softmax)
+            values[(knob.layer, knob.kind, bits)] = (
+                _loss(outputs[0], labels, softmax) - _loss(reference[0], labels, softmax)
+                if metric == "loss" and labels is not None
+                else _disagreement(reference, outputs, softmax)
+            )
             if progress is not None:
                 progress(1)
-    return Sensitivity("kl" if softmax else "relative-mse", len(np.asarray(inputs[0])), values)
+    return Sensitivity(metric, len(np.asarray(inputs[0])), values)
 
 
 def runs(knobs: Sequence[Knob]) -> int:
@@ -160,6 +171,21 @@ def _ends_in_softmax(carried: Carried) -> bool:
         return False
     last = carried.layer(carried.outputs[0])
     return last.kind == "Softmax" or (last.kind == "Activation" and last.activation == "softmax")
+
+
+def _scores_classes(outputs: list[np.ndarray], labels: np.ndarray) -> bool:
+    """Whether the model has one output of shape (n, classes) with a score for every label."""
+    return len(outputs) == 1 and outputs[0].ndim == 2 and 2 <= int(labels.max()) + 1 <= outputs[0].shape[1]
+
+
+def _loss(scores: np.ndarray, labels: np.ndarray, probabilities: bool) -> float:
+    """The mean cross-entropy of class scores (probabilities, or logits) against the labels."""
+    if probabilities:
+        log_p = np.log(np.clip(scores, 1e-12, None))
+    else:
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(log_p[np.arange(len(labels)), labels.astype(np.int64)]))
 
 
 def _disagreement(reference: list[np.ndarray], outputs: list[np.ndarray], softmax: bool) -> float:
