@@ -10,7 +10,7 @@ import pytest
 
 from tinyml.errors import UnsupportedOpError
 from tinyml.ir.builder import GraphBuilder
-from tinyml.ir.types import INT4, INT8, INT16, INT32
+from tinyml.ir.types import INT2, INT4, INT8, INT16, INT32
 from tinyml.kernels import REGISTRY
 from tinyml.ops import Region, Role, Unsupported, Window, definition
 from tinyml.ops.arith import multiply_by_quantized_multiplier
@@ -184,21 +184,26 @@ def test_validation_names_the_variant():
     assert _refusal(b.ops[-1]) == f"bias {b.ops[-1].input(2).name!r} has 3 values for 2 output channels"
 
 
-def test_int4_weights_are_valid_but_no_kernel_takes_them():
-    """The definition (and its reference) takes int4 weights; the portable kernel refuses them by name."""
-    b = GraphBuilder("int4")
-    x = b.input((1, 6, 6, 2))
-    w = b.weights(RNG.integers(-8, 8, (3, 3, 3, 2)), type=INT4, scales=[0.1, 0.2, 0.1])
-    b.conv2d(x, w, np.zeros(3), name="y")
-    op = b.ops[-1]
-    definition(op).validate(op)
-    assert w.nbytes == 27 and w.data.dtype == np.int8
-    with pytest.raises(UnsupportedOpError) as e:
-        check_supported(b.graph())
-    assert f"op #0 CONV_2D (output 'y'): tensor {w.name!r} is int4; the portable CONV_2D kernel takes int8 weights" in (
-        str(e.value)
-    )
-    assert not REGISTRY["CONV_2D"].accepts(op)
+def test_int4_weights_are_taken_and_int2_weights_refused_by_name():
+    """The definition (and its reference) takes int4 and int2 weights; the portable kernel runs int4 ones (its s4
+    variant, tests/kernels/test_int4.py) and refuses int2 ones by name."""
+    for weights_type, lo in ((INT4, -8), (INT2, -2)):
+        b = GraphBuilder(str(weights_type))
+        x = b.input((1, 6, 6, 2))
+        w = b.weights(RNG.integers(lo, -lo, (3, 3, 3, 2)), type=weights_type, scales=[0.1, 0.2, 0.1])
+        b.conv2d(x, w, np.zeros(3), name="y")
+        op = b.ops[-1]
+        definition(op).validate(op)
+        assert w.nbytes == weights_type.nbytes(54) and w.data.dtype == np.int8
+        if weights_type == INT4:
+            check_supported(b.graph())
+            assert REGISTRY["CONV_2D"].accepts(op)
+            continue
+        with pytest.raises(UnsupportedOpError) as e:
+            check_supported(b.graph())
+        want = f"op #0 CONV_2D (output 'y'): tensor {w.name!r} is int2; the portable CONV_2D kernel takes int8 or int4"
+        assert want in str(e.value)
+        assert not REGISTRY["CONV_2D"].accepts(op)
 
 
 def test_4_bit_activations_are_refused_by_name():

@@ -57,6 +57,20 @@ def test_patchable_only_on_equal_4d_shapes():
     assert definition(same).receptive_field(same, Region(1, 3, 0, 2), 1) == Region(1, 3, 0, 2)
 
 
+def test_constants_that_broadcast_are_patchable_and_read_where_they_vary():
+    """A patch stage cuts a constant operand to its receptive field: the rows and columns it varies over."""
+    g = GraphBuilder()
+    x = g.input((1, 6, 8, 3))
+    for shape in [(3,), (1, 1, 8, 3), (6, 1, 3), (1, 6, 8, 3)]:
+        g.mul(x, g.const(np.ones(shape), scale=0.1))
+    g.add(x, g.const(np.ones((2, 6, 8, 3)), scale=0.1), shape=x.shape)  # a batch of 2 does not broadcast to 1
+    *broadcast, batch = g.ops
+    out = Region(2, 4, 1, 5)
+    fields = [definition(op).receptive_field(op, out, 1) for op in broadcast]
+    assert all(definition(op).patchable(op) for op in broadcast) and not definition(batch).patchable(batch)
+    assert fields == [Region(0, 1, 0, 1), Region(0, 1, 1, 5), Region(2, 4, 0, 1), out]
+
+
 def test_add_reference_and_requantization():
     g = GraphBuilder()
     a, b = g.input((2, 3, 4), scale=0.05, zero_point=3), g.input((4,), scale=0.1, zero_point=-7)

@@ -50,7 +50,7 @@ def test_reference_is_the_weighted_sum(weights_type, scales, zero_point):
     bias = RNG.integers(-2000, 2000, 5)
     b.fully_connected(x, w, bias, activation="RELU", scale=0.3, zero_point=-20)
     op = b.ops[-1]
-    definition(op).validate(op)  # int4 weights: valid, computed by the reference; no kernel yet
+    definition(op).validate(op)  # per-channel int4 weights: valid, computed by the reference (no kernel: TFLM has none)
     xs = RNG.integers(-128, 128, x.shape).astype(np.int8)
     (got,) = run(b.graph(), [xs])
     acc = (xs.astype(np.int64) + 9) @ (w.data.astype(np.int64) - zero_point).T + bias

@@ -1,5 +1,6 @@
 """A TFLite model with INT4 weights: read as INT4, computed by the definitions' references exactly as TFLite Micro
-computes it (the oracle issue 11's int4 kernels will be held to), and refused by name by every kernel today."""
+computes it (the oracle the int4 kernels are held to), and taken by the s4 kernels only (tests/kernels/test_int4.py
+runs them)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import int4_weights_model
-from test_semantics import assert_matches_tflm
+from reference.test_semantics import assert_matches_tflm
 
-from tinyml.errors import UnsupportedOpError
 from tinyml.frontend import load_model
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.backends import CoreFeatures
@@ -45,21 +45,13 @@ def test_reference_matches_tflm(model):
     assert_matches_tflm(model, {"loaded": load_model(model)}, seeds=range(20))
 
 
-def test_kernels_refuse_int4_weights_by_name(model):
-    with pytest.raises(UnsupportedOpError) as e:
-        optimize(load_model(model))
-    message = str(e.value)
-    graph = load_model(model)
-    for op in (graph.ops[0], graph.ops[1], graph.ops[3]):
-        w = op.input(1)
-        assert f"{op.label} (output {op.outputs[0].name!r}): tensor {w.name!r} is int4; " in message
-        assert f"the portable {op.type} kernel takes int8 weights" in message
-    assert message.startswith("3 unsupported operator(s)")
+def test_only_s4_kernels_take_int4_weights(model):
+    graph = optimize(load_model(model))
     for features in (CoreFeatures(dsp=True), CoreFeatures(dsp=True, mve=True)):
         kernels = cmsis_kernels(features)
         for op in graph.ops:
-            for kernel in kernels.get(op.type, ()):
-                assert not kernel.accepts(op), (kernel, op.type)
-    # the definitions themselves accept int4 weights: only kernels are missing
+            takes = [type(k).__name__ for k in kernels.get(op.type, ()) if k.accepts(op)]
+            assert all(name.endswith("S4") for name in takes), (op.type, takes)
+    # the definitions themselves accept int4 weights
     for op in graph.ops:
         definition(op).validate(op)

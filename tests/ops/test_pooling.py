@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyml.ir.builder import GraphBuilder
-from tinyml.ops import Region, Unsupported, definition
+from tinyml.ops import Region, Role, Unsupported, definition
 from tinyml.passes import check_op
 from tinyml.reference import run
 
@@ -31,7 +31,7 @@ def test_shapes_windows_and_macs(size, stride, padding, out_hw, pads):
     assert avg.shape == (1, *out_hw, 3) and definition(a).window(a).padding == pads
     kh, kw = (size, size) if isinstance(size, int) else size
     assert definition(a).macs(a) == avg.num_elements * kh * kw and definition(m).macs(m) == 0
-    assert definition(a).patchable(a)
+    assert definition(a).patchable(a) and definition(m).roles(m) == (Role.FEATURE,)
     check_op(a)
     check_op(m)
 

@@ -66,7 +66,12 @@ class GraphBuilder:
         self._count += 1
         t = Tensor(name or f"t{self._count}", tuple(int(d) for d in shape), type, quant, data, index=self._count - 1)
         if data is not None:
-            t.data = np.asarray(data).astype(t.type.np_dtype).reshape(t.shape)
+            values = np.asarray(data)
+            if t.type.is_int and values.size:
+                lo, hi = t.type.range
+                if values.min() < lo or values.max() > hi:  # astype would wrap them silently
+                    raise ValueError(f"{t.name}: values outside {t.type}'s range [{lo}, {hi}]")
+            t.data = values.astype(t.type.np_dtype).reshape(t.shape)
         return t
 
     def input(
@@ -270,9 +275,9 @@ class GraphBuilder:
     def concatenation(self, xs: Sequence[Tensor], axis: int = -1, **out: Any) -> Tensor:
         return self.op("CONCATENATION", list(xs), ConcatAttrs(axis), **out)
 
-    def reshape(self, x: Tensor, shape: Sequence[int], **out: Any) -> Tensor:
-        """RESHAPE to `shape` (one -1 allowed), given as a constant shape operand as the converter writes it."""
-        target = self.const(np.array(shape, dtype=np.int32), INT32)
+    def reshape(self, x: Tensor, new_shape: Sequence[int], **out: Any) -> Tensor:
+        """RESHAPE to `new_shape` (one -1 allowed), given as a constant shape operand as the converter writes it."""
+        target = self.const(np.array(new_shape, dtype=np.int32), INT32)
         return self.op("RESHAPE", [x, target], ReshapeAttrs(), **out)
 
     def squeeze(self, x: Tensor, dims: Sequence[int] = (), **out: Any) -> Tensor:

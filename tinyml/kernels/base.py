@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
-from tinyml.ir.types import INT8
+from tinyml.ir.types import INT4, INT8, ElementType
 from tinyml.ops.base import Role, Unsupported, definition
 
 __all__ = ["REGISTRY", "Call", "EmitContext", "InPlace", "Kernel", "Unsupported", "register"]
@@ -123,14 +123,16 @@ class Kernel(ABC):
     def emit(self, op: Operator, ctx: EmitContext) -> Call | None:
         """The call implementing `op`, or None when it needs no code (an alias)."""
 
-    def require_int8(self, op: Operator) -> None:
-        """Refuse, by tensor and kernel name, any feature, weights or output tensor that is not int8:
-        "tensor 'w' is int4; the portable CONV_2D kernel takes int8 weights"."""
+    def require_int8(self, op: Operator, weights: tuple[ElementType, ...] = (INT8,)) -> None:
+        """Refuse, by tensor and kernel name, any feature or output tensor that is not int8, and weights not of
+        one of `weights`: "tensor 'w' is int2; the portable CONV_2D kernel takes int8 or int4 weights"."""
         roles = definition(op).roles(op)
-        named = [(t, r.value) for t, r in zip(op.inputs, roles, strict=True) if r in (Role.FEATURE, Role.WEIGHTS)]
-        for t, what in [*named, *((t, "output") for t in op.outputs)]:
-            if t is not None and t.type != INT8:
-                noun = "an int8 output" if what == "output" else f"int8 {what}"
+        named = [(t, r) for t, r in zip(op.inputs, roles, strict=True) if r in (Role.FEATURE, Role.WEIGHTS)]
+        for t, role in [*named, *((t, None) for t in op.outputs)]:
+            allowed = weights if role is Role.WEIGHTS else (INT8,)
+            if t is not None and t.type not in allowed:
+                names = " or ".join(map(str, allowed))
+                noun = "an int8 output" if role is None else f"{names} {role.value}"
                 raise Unsupported(f"tensor {t.name!r} is {t.type}; the {self.label} {op.type} kernel takes {noun}")
 
 
@@ -177,6 +179,11 @@ def register(cls: type[Kernel]) -> type[Kernel]:
 
 
 # --- helpers shared by kernels ---
+
+
+def packed_weights(op: Operator) -> bool:
+    """Whether the op's weights (input 1) are int4, two to a byte in flash: its s4 kernels run it."""
+    return op.input(1).type == INT4
 
 
 def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:

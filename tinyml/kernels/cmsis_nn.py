@@ -11,6 +11,10 @@ which is what tinyml uses; a few sizes differ under Arm Compiler 6).
 Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16, odd bias types)
 are refused by `accepts`, and the backend then uses the portable kernel.
 
+Int4 weights (TFLite's INT4, packed two to a byte, low nibble first) go to
+CMSIS-NN's _s4 kernels, which read that packing as it is: the `*S4` classes,
+one per op, beside the _s8 ones (each refuses the other's weights).
+
 Data CMSIS-NN wants precomputed is computed here instead of on the device:
 fully connected on MVE reads per-row "kernel sums" (bias + input offset times
 the row sums of the weights, what `arm_vector_sum_s8` computes). TFLM computes
@@ -27,10 +31,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
-from tinyml.ir.types import INT32
+from tinyml.ir.types import INT4, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
 from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
+from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
 
@@ -176,6 +181,36 @@ def depthwise_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
 def fully_connected_buffer_size(core: Core, filter_dims: Dims) -> int:
     """arm_fully_connected_s8_get_buffer_size{,_dsp,_mve}: MVE's int32 kernel sum per output (filter_dims.c)."""
     return filter_dims[3] * 4 if core == "mve" else 0
+
+
+def is_conv_1x1_s4(g: ConvGeometry) -> bool:
+    """arm_convolve_wrapper_s4's 1x1 test: unlike the s8 one, it does not compare the channel counts."""
+    return g.padding == (0, 0) and g.filter[1:3] == (1, 1) and g.dilation == (1, 1)
+
+
+def conv_s4_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_convolve_wrapper_s4_get_buffer_size as a core's build compiles it.
+
+    An MVE build returns the s8 wrapper's MVE size (CMSIS-NN 7.0.0 defines it
+    so), which covers every s4 path it dispatches to; elsewhere 1x1 needs
+    none, anything else two int16 im2col columns.
+    """
+    if core == "mve":
+        return conv_wrapper_buffer_size("mve", g)
+    if is_conv_1x1_s4(g):
+        return 0
+    return 2 * g.input[3] * g.filter[1] * g.filter[2] * 2
+
+
+def depthwise_s4_wrapper_buffer_size(core: Core, g: ConvGeometry) -> int:
+    """arm_depthwise_conv_wrapper_s4_get_buffer_size as a core's build compiles it: the optimised kernel (depth
+    multiplier 1, one batch, no dilation) takes int16 copies of a window, or on MVE four blocks of channels;
+    the generic one nothing. Unlike s8, there is no 3x3 kernel, and plain C takes the DSP size."""
+    if g.input[3] != g.output[3] or g.input[0] != 1 or g.dilation != (1, 1):
+        return 0
+    if core == "mve":
+        return 4 * CH_IN_BLOCK_MVE * g.filter[2] * g.filter[1]
+    return g.input[3] * g.filter[2] * g.filter[1] * 2
 
 
 def avgpool_buffer_size(core: Core, output_w: int, channels: int) -> int:
@@ -391,6 +426,101 @@ class CmsisFullyConnected(CmsisKernel):
         return Call("cmsis/fully_connected_s8.c.j2", values)
 
 
+class CmsisConv2DS4(CmsisConv2D):
+    """CONV_2D with int4 weights -> arm_convolve_wrapper_s4, which picks the 1x1, 1xN, (on MVE) even-depth or
+    generic kernel. It has no grouped convolutions: arm_convolve_s4 takes the input's channels as the filter's
+    depth."""
+
+    label = "CMSIS-NN s4"
+
+    def check(self, op: Operator) -> None:
+        self.require_int8(op, weights=(INT4,))
+        _check_bias(self, op)
+        g = self.geometry(op)
+        _check_uint16(self, op, g)
+        if g.filter[3] != g.input[3]:
+            raise Unsupported(f"the {self.label} {op.type} kernel runs no grouped convolutions")
+
+    def buffer_size(self, op: Operator) -> int:
+        return conv_s4_wrapper_buffer_size(self.core, self.geometry(op))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        g = self.geometry(op)
+        return Call("cmsis/conv_s4.c.j2", _conv_values(op, ctx, g, self.scratch_bytes(op)))
+
+
+class CmsisDepthwiseConv2DS4(CmsisDepthwiseConv2D):
+    """DEPTHWISE_CONV_2D with int4 weights -> arm_depthwise_conv_wrapper_s4 (the optimised multiplier-1 kernel,
+    or the generic one; no 3x3 kernel and no MVE conversion to a convolution, unlike s8).
+
+    Two kinds of layer are refused, and run on the portable s4 kernel, because their outputs would differ from
+    TFLite Micro's reference kernels: CMSIS-NN 7.0.0's generic s4 kernel (depth multiplier above 1, batches or
+    dilation) misreads the packed weights when the input has an odd number of channels; and on MVE the
+    optimised kernel's Helium code unpacks nibbles under a constant lane predicate (0x0F0F) that GCC 12
+    miscompiles to all lanes (fixed in GCC 13), so odd channels get the wrong weights.
+    """
+
+    label = "CMSIS-NN s4"
+
+    def check(self, op: Operator) -> None:
+        self.require_int8(op, weights=(INT4,))
+        _check_bias(self, op)
+        g = self.geometry(op)
+        _check_uint16(self, op, g)
+        generic = g.ch_mult != 1 or g.input[0] != 1 or g.dilation != (1, 1)
+        if generic and g.input[3] % 2:
+            raise Unsupported(
+                f"the {self.label} {op.type} kernel misreads the weights of an odd number of input channels "
+                "with a depth multiplier above 1, batches or dilation"
+            )
+        if not generic and self.core == "mve":
+            raise Unsupported(f"the {self.label} {op.type} kernel's Helium code is miscompiled by GCC 12")
+
+    def buffer_size(self, op: Operator) -> int:
+        return depthwise_s4_wrapper_buffer_size(self.core, self.geometry(op))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        g = self.geometry(op)
+        return Call("cmsis/depthwise_conv_s4.c.j2", _conv_values(op, ctx, g, self.scratch_bytes(op)))
+
+
+class CmsisFullyConnectedS4(CmsisFullyConnected):
+    """FULLY_CONNECTED with per-tensor int4 weights -> arm_fully_connected_s4. It needs no scratch and no
+    kernel sums on any core (its MVE code adds the input offset itself)."""
+
+    label = "CMSIS-NN s4"
+
+    def check(self, op: Operator) -> None:
+        self.require_int8(op, weights=(INT4,))
+        _check_bias(self, op)
+        require_per_tensor_int4(self, op)
+
+    def buffer_size(self, op: Operator) -> int:
+        return 0
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        g = self.geometry(op)
+        units = g.output[3]
+        r = conv_requant(op)
+        values: dict[str, object] = {
+            "input_offset": r.input_offset,
+            "output_offset": r.output_offset,
+            "act": r.act,
+            "multiplier": int(r.multipliers[0]),
+            "shift": int(r.shifts[0]),
+            "input_dims": g.input,
+            "filter_dims": g.filter,
+            "bias_dims": (1, 1, 1, units),
+            "output_dims": g.output,
+            "input": ctx.tensor(inp),
+            "filter": ctx.tensor(w),
+            "bias": _bias(op, ctx, units),
+            "output": ctx.tensor(out),
+        }
+        return Call("cmsis/fully_connected_s4.c.j2", values)
+
+
 @dataclass(frozen=True)
 class PoolGeometry:
     stride: Tile
@@ -509,8 +639,11 @@ class CmsisSoftmax(CmsisKernel):
 
 KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisConv2D,
+    CmsisConv2DS4,
     CmsisDepthwiseConv2D,
+    CmsisDepthwiseConv2DS4,
     CmsisFullyConnected,
+    CmsisFullyConnectedS4,
     CmsisAveragePool2D,
     CmsisMaxPool2D,
     CmsisAdd,
@@ -527,7 +660,10 @@ def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[
     CMSIS-NN's faster Helium kernels, for where the planner wants their scratch or in-place runs.
     """
     core = core_of(features)
-    kernels: dict[str, tuple[Kernel, ...]] = {t: (cls(core),) for cls in KERNELS for t in cls.op_types}
+    kernels: dict[str, tuple[Kernel, ...]] = {}
+    for cls in KERNELS:
+        for t in cls.op_types:
+            kernels[t] = (*kernels.get(t, ()), cls(core))
     if fast and core == "dsp":
         return {t: (*FAST_KERNELS.get(t, ()), *ks) for t, ks in kernels.items()}
     if fast and core == "mve":

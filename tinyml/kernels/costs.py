@@ -34,10 +34,12 @@ kernels, which is what choosing between them needs, carry over.
 Fallbacks: a core without coefficients borrows another's (`FALLBACK_CORES`:
 the host takes the Cortex-M7's, as a relative measure only; any other core the
 Cortex-M4's). A key missing on a core (a kernel the fit never saw run there) is
-looked up on that fallback core, then priced as the portable kernel of its op
-type; an op type nothing was measured on gets `DEFAULT_PER_MAC` and
-`DEFAULT_PER_ELEMENT`, a rough guess. SOFTMAX depends on the data (exponentials
-are only computed near each row's maximum), so its estimate is an average.
+looked up on that fallback core, then derived from a fitted key when `DERIVED`
+names one (the int4-weight kernels, until a refit measures them), then priced
+as the portable kernel of its op type; an op type nothing was measured on gets
+`DEFAULT_PER_MAC` and `DEFAULT_PER_ELEMENT`, a rough guess. SOFTMAX depends on
+the data (exponentials are only computed near each row's maximum), so its
+estimate is an average.
 
 Nothing here builds or runs code: measuring is `benchmarks/fit_costs.py`'s job.
 """
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from tinyml.ir.graph import Graph, Operator
 from tinyml.ir.types import INT8
 from tinyml.kernels import REGISTRY, Kernel
+from tinyml.kernels.base import packed_weights
 from tinyml.kernels.fast import FastDepthwise3x3
 from tinyml.kernels.portable.elementwise import broadcast_dims
 from tinyml.ops import definition, window_of
@@ -361,11 +364,40 @@ def _cmsis_depthwise_variant(op: Operator, kernel: Kernel) -> str:
     return "generic"
 
 
+def _cmsis_conv_s4_variant(op: Operator, kernel: Kernel) -> str:
+    """The function arm_convolve_wrapper_s4 dispatches to (MVE has an even-depth kernel)."""
+    from tinyml.kernels.cmsis_nn import is_conv_1_x_n, is_conv_1x1_s4
+
+    g = kernel.geometry(op)  # type: ignore[attr-defined]
+    if is_conv_1x1_s4(g):
+        return "1x1_fast" if g.stride == (1, 1) else "1x1"
+    if is_conv_1_x_n(g):
+        return "1xn"
+    if kernel.core == "mve" and (g.filter[1] * g.filter[2] * g.input[3]) % 2 == 0:  # type: ignore[attr-defined]
+        return "even"
+    return "generic"
+
+
+def _cmsis_depthwise_s4_variant(op: Operator, kernel: Kernel) -> str:
+    """The function arm_depthwise_conv_wrapper_s4 dispatches to."""
+    g = kernel.geometry(op)  # type: ignore[attr-defined]
+    return "opt" if g.ch_mult == 1 and g.input[0] == 1 and g.dilation == (1, 1) else "generic"
+
+
 def _portable_conv_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
-    """The in-place portable convolutions are separate C functions: one pixel at a time (1x1), or row by row."""
+    """The in-place portable convolutions are separate C functions: one pixel at a time (1x1), or row by row;
+    so is the one for int4 weights."""
+    if packed_weights(op):
+        return "s4"
     if not in_place:
         return ""
     return "inplace_1x1" if op.input(1).shape[1:3] == (1, 1) else "inplace_rows"
+
+
+def _portable_fc_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
+    if packed_weights(op):
+        return "s4"
+    return "per_channel" if op.input(1).quant.per_channel else ""
 
 
 @dataclass(frozen=True)
@@ -390,10 +422,10 @@ def _fast_depthwise(op: Operator) -> Features:
 
 _FAMILIES: dict[str, _Family] = {
     "Conv2D": _Family(_conv, _portable_conv_variant),
-    "DepthwiseConv2D": _Family(_depthwise, lambda op, kernel, in_place: "inplace" if in_place else ""),
-    "FullyConnected": _Family(
-        _fc_features, lambda op, kernel, in_place: "per_channel" if op.input(1).quant.per_channel else ""
+    "DepthwiseConv2D": _Family(
+        _depthwise, lambda op, kernel, in_place: "s4" if packed_weights(op) else "inplace" if in_place else ""
     ),
+    "FullyConnected": _Family(_fc_features, _portable_fc_variant),
     "AveragePool2D": _Family(_pool_features),
     "MaxPool2D": _Family(_pool_features),
     "Add": _Family(_binary_features),
@@ -417,6 +449,9 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisFullyConnected": _Family(
         _fc_features, lambda op, kernel, in_place: "per_channel" if op.input(1).quant.per_channel else ""
     ),
+    "CmsisConv2DS4": _Family(_conv, lambda op, kernel, in_place: _cmsis_conv_s4_variant(op, kernel)),
+    "CmsisDepthwiseConv2DS4": _Family(_depthwise, lambda op, kernel, in_place: _cmsis_depthwise_s4_variant(op, kernel)),
+    "CmsisFullyConnectedS4": _Family(_fc_features),
     "CmsisAveragePool2D": _Family(_pool_features),
     "CmsisMaxPool2D": _Family(_pool_features),
     "CmsisAdd": _Family(_binary_features),
@@ -468,6 +503,32 @@ KEY_FEATURES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Keys no fit has measured yet, priced as a fitted key of the same family times a factor per core ("*": any
+#: other core): the int4-weight (s4) kernels, from their int8 twins. Each factor is the instructions the s4
+#: kernel took under QEMU -icount, divided by the base key's estimate, over the layers of one int4 model
+#: (tests/int4_models.py: a 3x3 conv 16 -> 32 and a 1x1 conv 32 -> 32 on 16x16, 3x3 depthwise on 32
+#: channels with multiplier 1 and 2, a strided 3x3 conv 7 -> 9, fully connected 512 -> 64 -> 33) on
+#: mps2-an386, mps2-an500 and mps3-an547. The portable s4 kernels run the s8 loops and decode nibbles as they
+#: go (about 1.2-1.4x the s8 time; their fully connected kernel is a little faster, as it pairs units);
+#: CMSIS-NN's s4 kernels unpack nibbles before multiplying (1.4-2.5x its s8 kernels on DSP cores; its
+#: generic depthwise kernel, faster in s4, is the exception).
+#: Variants the model did not reach borrow the factor of the nearest one. A refit of benchmarks/fit_costs.py
+#: on int4 models replaces these by measured coefficients (a fitted key always wins).
+DERIVED: dict[str, tuple[str, dict[str, float]]] = {
+    "Conv2D.s4": ("Conv2D", {"cortex-m4": 1.34, "cortex-m7": 1.27, "cortex-m55": 1.39, "*": 1.34}),
+    "DepthwiseConv2D.s4": ("DepthwiseConv2D", {"cortex-m4": 1.25, "cortex-m7": 1.13, "cortex-m55": 1.19, "*": 1.25}),
+    "FullyConnected.s4": ("FullyConnected", {"cortex-m55": 1.01, "*": 0.86}),
+    "CmsisConv2DS4.generic": ("CmsisConv2D.generic", {"cortex-m55": 1.31, "*": 1.81}),
+    "CmsisConv2DS4.even": ("CmsisConv2D.generic", {"*": 1.46}),  # MVE only
+    "CmsisConv2DS4.1x1_fast": ("CmsisConv2D.1x1_fast", {"cortex-m55": 1.59, "*": 1.64}),
+    "CmsisConv2DS4.1x1": ("CmsisConv2D.1x1", {"cortex-m55": 1.59, "*": 1.64}),
+    "CmsisConv2DS4.1xn": ("CmsisConv2D.1xn", {"cortex-m55": 1.31, "*": 1.81}),
+    "CmsisDepthwiseConv2DS4.opt": ("CmsisDepthwiseConv2D.opt", {"*": 1.25}),  # refused on MVE
+    "CmsisDepthwiseConv2DS4.generic": ("CmsisDepthwiseConv2D.generic", {"cortex-m55": 0.75, "*": 0.79}),
+    "CmsisFullyConnectedS4": ("CmsisFullyConnected", {"cortex-m55": 0.87, "*": 2.47}),
+}
+
+
 def cost_key(op: Operator, kernel: Kernel, in_place: bool = False) -> str:
     """Which coefficients price `kernel` on `op`: its class, and the variant of its C it runs there."""
     name = type(kernel).__name__
@@ -478,13 +539,14 @@ def cost_key(op: Operator, kernel: Kernel, in_place: bool = False) -> str:
     return f"{name}.{variant}" if variant else name
 
 
-def features(op: Operator, kernel: Kernel, in_place: bool = False) -> Features:
-    """The loop counts `kernel`'s cost on `op` is a combination of (only the key's own, see KEY_FEATURES)."""
+def features(op: Operator, kernel: Kernel, in_place: bool = False, key: str | None = None) -> Features:
+    """The loop counts `kernel`'s cost on `op` is a combination of (only the key's own, see KEY_FEATURES; or
+    those of `key`, a key of the same family)."""
     family = _FAMILIES.get(type(kernel).__name__)
     if family is None or kernel.alias_input(op) is not None:
         return {}
     every = family.features(op)
-    wanted = KEY_FEATURES.get(cost_key(op, kernel, in_place))
+    wanted = KEY_FEATURES.get(key or cost_key(op, kernel, in_place))
     return every if wanted is None else {f: every[f] for f in wanted}
 
 
@@ -554,6 +616,13 @@ class CostModel:
         for costs in (self.core(core), self.core(FALLBACK_CORES.get(core, DEFAULT_CORE))):
             if key in costs.kernels:
                 return _combine(costs.kernels[key], features(op, kernel, in_place))
+        if key in DERIVED:
+            base, factors = DERIVED[key]
+            for name in (core, FALLBACK_CORES.get(core, DEFAULT_CORE)):
+                costs = self.core(name)
+                if base in costs.kernels:
+                    factor = factors.get(name, factors.get(FALLBACK_CORES.get(name, ""), factors["*"]))
+                    return factor * _combine(costs.kernels[base], features(op, kernel, in_place, base))
         portable = REGISTRY.get(op.type)
         if portable is not None and portable is not kernel:
             return self.estimate(op, portable, core, False)

@@ -86,8 +86,8 @@ class ConcatAttrs:
 
 
 def concat_axis(op: Operator) -> int:
-    """The concatenation axis in [0, rank)."""
-    rank = len(op.outputs[0].shape)
+    """The concatenation axis in [0, rank), of the inputs' rank (the output's, once validated)."""
+    rank = len(concat_inputs(op)[0].shape)
     axis = op.attrs.axis + rank if op.attrs.axis < 0 else op.attrs.axis
     if not 0 <= axis < rank:
         raise Unsupported(f"axis {op.attrs.axis} of a rank {rank} tensor")

@@ -47,6 +47,26 @@ tm_status tm_depthwise_conv2d_s8(const tm_context *ctx, const tm_dw_conv_params 
                                  const int32_t *bias, const tm_dims *output_dims, int8_t *output);
 
 /*
+ * CONV_2D and DEPTHWISE_CONV_2D with packed int4 weights (the *_s4 twins of
+ * the two above: same params, dims and folded bias). `filter` holds the
+ * flattened filter two weights per byte, low nibble first, as TFLite's INT4
+ * and CMSIS-NN's s4 kernels store it: element i is in byte i / 2, in its low
+ * nibble when i is even. Rows need not start on a byte.
+ */
+int32_t tm_conv2d_s4_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
+                                     const tm_dims *filter_dims, const tm_dims *output_dims);
+tm_status tm_conv2d_s4(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
+                       const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
+                       const int8_t *filter, const tm_dims *bias_dims, const int32_t *bias,
+                       const tm_dims *output_dims, int8_t *output);
+int32_t tm_depthwise_conv2d_s4_get_buffer_size(const tm_dw_conv_params *params, const tm_dims *input_dims,
+                                               const tm_dims *filter_dims, const tm_dims *output_dims);
+tm_status tm_depthwise_conv2d_s4(const tm_context *ctx, const tm_dw_conv_params *params,
+                                 const tm_per_channel_quant *quant, const tm_dims *input_dims, const int8_t *input,
+                                 const tm_dims *filter_dims, const int8_t *filter, const tm_dims *bias_dims,
+                                 const int32_t *bias, const tm_dims *output_dims, int8_t *output);
+
+/*
  * DEPTHWISE_CONV_2D in place: `data` holds the input on entry and the output on
  * return (depth multiplier 1, output no larger than the input). Each channel's
  * plane is first copied into scratch, padded with the input zero point, so

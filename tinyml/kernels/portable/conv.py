@@ -1,10 +1,12 @@
-"""CONV_2D and DEPTHWISE_CONV_2D (int8, per-channel weights): tm_conv2d_s8, tm_depthwise_conv2d_s8 and their
-in-place variants."""
+"""CONV_2D and DEPTHWISE_CONV_2D (int8 activations; int8 or packed int4 weights, per channel or per tensor):
+tm_conv2d_s8, tm_depthwise_conv2d_s8 and their in-place variants, and tm_conv2d_s4 and tm_depthwise_conv2d_s4,
+which read TFLite's INT4 weights as flash holds them, two to a byte (they have no in-place variants)."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, register
+from tinyml.ir.types import INT4, INT8
+from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, packed_weights, register
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant
 from tinyml.ops.window import Window
@@ -68,16 +70,20 @@ class Conv2D(Kernel):
     op_types = ("CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        self.require_int8(op, weights=(INT8, INT4))
 
     def in_place(self, op: Operator) -> InPlace | None:
+        if packed_weights(op):
+            return None
         variant = _conv_in_place(op, window_of(op))
         return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         window = window_of(op)
-        variant = _conv_in_place(op, window) if ctx.in_place else None
         values = conv_values(op, ctx, window)
+        if packed_weights(op):
+            return Call("ops/conv2d_s4.c.j2", {**values, "scratch_size": 0})
+        variant = _conv_in_place(op, window) if ctx.in_place else None
         values["scratch_size"] = variant[1] if variant else 0
         return Call(variant[0] if variant else "ops/conv2d_s8.c.j2", values)
 
@@ -87,12 +93,18 @@ class DepthwiseConv2D(Kernel):
     op_types = ("DEPTHWISE_CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        self.require_int8(op, weights=(INT8, INT4))
 
     def in_place(self, op: Operator) -> InPlace | None:
-        """Channel by channel through one padded plane of scratch (depth multiplier 1, output no larger)."""
+        """Channel by channel through one padded plane of scratch (int8 weights, depth multiplier 1, output no
+        larger)."""
         inp, out = op.input(0), op.outputs[0]
-        if inp.shape[0] != 1 or inp.shape[3] != out.shape[3] or out.num_elements > inp.num_elements:
+        if (
+            packed_weights(op)
+            or inp.shape[0] != 1
+            or inp.shape[3] != out.shape[3]
+            or out.num_elements > inp.num_elements
+        ):
             return None
         return InPlace(0, _padded_plane(op, window_of(op)))
 
@@ -100,5 +112,7 @@ class DepthwiseConv2D(Kernel):
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}
+        if packed_weights(op):
+            return Call("ops/depthwise_conv2d_s4.c.j2", {**values, "scratch_size": 0})
         values["scratch_size"] = _padded_plane(op, window) if ctx.in_place else 0
         return Call("ops/depthwise_conv2d_inplace_s8.c.j2" if ctx.in_place else "ops/depthwise_conv2d_s8.c.j2", values)

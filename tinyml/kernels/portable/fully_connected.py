@@ -1,9 +1,11 @@
-"""FULLY_CONNECTED (int8; per-tensor or per-channel weights): tm_fully_connected_s8."""
+"""FULLY_CONNECTED (int8 activations): tm_fully_connected_s8 and its per-channel twin for int8 weights, and
+tm_fully_connected_s4 for per-tensor int4 weights, read packed two to a byte as flash holds them."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.ir.types import INT4, INT8
+from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, packed_weights, register
 from tinyml.ops.base import Role
 from tinyml.ops.requant import conv_requant
 
@@ -13,7 +15,8 @@ class FullyConnected(Kernel):
     op_types = ("FULLY_CONNECTED",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        self.require_int8(op, weights=(INT8, INT4))
+        require_per_tensor_int4(self, op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
@@ -41,4 +44,15 @@ class FullyConnected(Kernel):
             values["shift"] = ctx.const("shift", r.shifts, "int32_t")
         else:
             values["multiplier"], values["shift"] = int(r.multipliers[0]), int(r.shifts[0])
-        return Call("ops/fully_connected_s8.c.j2", values)
+        return Call("ops/fully_connected_s4.c.j2" if packed_weights(op) else "ops/fully_connected_s8.c.j2", values)
+
+
+def require_per_tensor_int4(kernel: Kernel, op: Operator) -> None:
+    """Refuse int4 fully connected weights with a scale per unit: TFLite Micro runs per-tensor ones only, so
+    neither it nor CMSIS-NN could check or run them."""
+    w = op.input(1)
+    if packed_weights(op) and w.quant is not None and w.quant.per_channel:
+        raise Unsupported(
+            f"tensor {w.name!r} is int4 with a scale per unit; the {kernel.label} {op.type} kernel takes "
+            "per-tensor int4 weights (the only int4 form TFLite Micro runs)"
+        )

@@ -392,7 +392,7 @@ def test_report_includes_cmsis_scratch(cache):
         layers[board] = {(layer["index"], layer["op"]): layer["scratch_bytes"] for layer in report["layers"]}
         assert report["kernels"] == "cmsis-nn" and max(layers[board].values()) > 0
     # the first conv (10x4 window, one channel) im2cols through int16 columns on DSP, int8 ones on MVE
-    # on the M7 the conv and depthwise run tinyml's fast DSP kernels (tests/test_fast_kernels.py), whose
+    # on the M7 the conv and depthwise run tinyml's fast DSP kernels (tests/kernels/test_fast.py), whose
     # scratch is their own; the M55 keeps CMSIS-NN's MVE kernels and their buffer sizes
     assert layers["mps2-an500"][(0, "CONV_2D")] == 208 and layers["mps3-an547"][(0, "CONV_2D")] == 192
     # DSP: 3x3 depthwise needs nothing, average pooling an int32 per channel; MVE the reverse

@@ -60,7 +60,7 @@ from tinyml.target.boards import emulation_board, load_board
 from tinyml.target.build import require_tool
 
 RUNTIME = REPO / "firmware" / "runtime"
-TEST_FIRMWARE = Path(__file__).resolve().parent / "firmware"
+TEST_FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 STALL_MS = 300  # the test builds' TM_BENCH_FRAME_TIMEOUT_MS: stalls are quick to provoke
 STALL = STALL_MS / 1000
 MODELS = ("kws_ref_model", "ad01_int8", "vww_96_int8")  # vww: a 27,648-byte input streamed into the arena

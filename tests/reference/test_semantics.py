@@ -3,7 +3,7 @@
 Graphs run as loaded, optimised and patch-expanded. Where TFLM can run the
 same model, every tensor it computes is compared, not just the outputs. The
 per-op models are the ones the C kernel tests build (imported from
-test_ops_*.py), so the reference and the kernels face the same corners; no C
+kernels/portable/test_*.py), so the reference and the kernels face the same corners; no C
 is compiled here except for the one test of the host program's byte format.
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import kernels.portable.test_conv as conv_cases
+import kernels.portable.test_elementwise as elementwise_cases
+import kernels.portable.test_pooling as pooling_cases
+import kernels.portable.test_shape as shape_cases
+import kernels.portable.test_softmax as softmax_cases
 import numpy as np
 import pytest
-import test_ops_conv as conv_cases
-import test_ops_elementwise as elementwise_cases
-import test_ops_pooling as pooling_cases
-import test_ops_shape as shape_cases
-import test_ops_softmax as softmax_cases
 from keras_models import convert
 from support import compile_host, mlperf_dir
 

@@ -24,7 +24,7 @@ from tinyml.target.boards import Board, list_boards, load_board
 from tinyml.target.firmware import board_context, runtime_sources
 from tinyml.target.qemu import free_port, qemu_command
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "firmware" / "runtime"
 HELLO = REPO / "tests" / "firmware" / "hello.c"
 TOO_BIG = REPO / "tests" / "firmware" / "too_big.c"

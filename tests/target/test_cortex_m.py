@@ -89,7 +89,7 @@ def test_model_too_big_for_the_board_fails_clearly(tmp_path, cache):
     """
     board_dir = tmp_path / "boards"
     board_dir.mkdir()
-    text = (Path(__file__).resolve().parent.parent / "boards" / "mps2-an500.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "boards" / "mps2-an500.toml").read_text()
     text = text.replace('name = "mps2-an500"', 'name = "tiny-m7"').replace("size = 0x00400000", "size = 0x00010000", 1)
     (board_dir / "tiny-m7.toml").write_text(text)
     env = {**os.environ, "TINYML_CACHE": str(cache), "TINYML_BOARDS": str(board_dir)}

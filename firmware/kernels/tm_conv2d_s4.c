@@ -1,0 +1,106 @@
+/*
+ * CONV_2D, int8 activations, packed int4 weights, per-channel requantization.
+ *
+ * The filter stays packed as TFLite stores it (two weights per byte, low
+ * nibble first, over the flattened [out_c, kh, kw, c] tensor), so an output
+ * channel's weights start at element oc * kh * kw * c, which is in the middle
+ * of a byte when that is odd. The weights are decoded as they are read, and
+ * the arithmetic is that of tm_conv2d_s8: the bias already holds
+ * b[oc] + input_offset * sum(filter[oc]), and taps that fall in the padding
+ * take input_offset * filter back out. No scratch.
+ */
+#include "tinyml/tm_kernels.h"
+#include "tinyml/tm_dot.h"
+#include "tinyml/tm_math.h"
+
+int32_t tm_conv2d_s4_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
+                                     const tm_dims *filter_dims, const tm_dims *output_dims) {
+  (void)params;
+  (void)input_dims;
+  (void)filter_dims;
+  (void)output_dims;
+  return 0;
+}
+
+/* Two output channels share each input load when their weight rows start on the same half of a byte. */
+tm_status tm_conv2d_s4(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
+                       const tm_dims *input_dims, const int8_t *input, const tm_dims *filter_dims,
+                       const int8_t *filter, const tm_dims *bias_dims, const int32_t *bias,
+                       const tm_dims *output_dims, int8_t *output) {
+  (void)ctx;
+  (void)bias_dims;
+  const int32_t fc = filter_dims->c;
+  const int32_t in_c = input_dims->c;
+  if (fc <= 0 || in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
+      output_dims->c % (in_c / fc) != 0) {
+    return TM_ERROR_ARG;
+  }
+  const int32_t groups = in_c / fc;
+  const int32_t per_group = output_dims->c / groups;
+  const int32_t kh = filter_dims->h;
+  const int32_t kw = filter_dims->w;
+  const int32_t in_h = input_dims->h;
+  const int32_t in_w = input_dims->w;
+  const int32_t dil_h = params->dilation.h;
+  const int32_t dil_w = params->dilation.w;
+  const int32_t k = kh * kw * fc;
+  /* With unit dilation along x and no groups, a window row is one contiguous run. */
+  const int contiguous_rows = dil_w == 1 && groups == 1;
+  const int32_t in_offset = params->input_offset;
+  const int32_t out_offset = params->output_offset;
+  const int32_t act_min = params->activation.min;
+  const int32_t act_max = params->activation.max;
+  const int32_t row_stride = in_w * in_c;
+
+  for (int32_t b = 0; b < input_dims->n; ++b) {
+    const int8_t *image = input + b * in_h * row_stride;
+    for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+      const int32_t y0 = oy * params->stride.h - params->padding.h;
+      for (int32_t ox = 0; ox < output_dims->w; ++ox) {
+        const int32_t x0 = ox * params->stride.w - params->padding.w;
+        for (int32_t g = 0; g < groups; ++g) {
+          const int8_t *pixel = image + g * fc;
+          for (int32_t oc = g * per_group; oc < (g + 1) * per_group; oc += 2) {
+            const int pair = oc + 1 < (g + 1) * per_group;
+            const int32_t w0 = oc * k; /* element index of the channel's first weight */
+            const int32_t w1 = pair ? w0 + k : w0;
+            int32_t acc0 = bias[oc];
+            int32_t acc1 = pair ? bias[oc + 1] : 0;
+            for (int32_t ky = 0; ky < kh; ++ky) {
+              const int32_t y = y0 + ky * dil_h;
+              const int32_t wr0 = w0 + ky * kw * fc;
+              const int32_t wr1 = w1 + ky * kw * fc;
+              if (y < 0 || y >= in_h) {
+                acc0 -= in_offset * tm_sum_s4(filter, wr0, kw * fc);
+                acc1 -= in_offset * tm_sum_s4(filter, wr1, kw * fc);
+                continue;
+              }
+              const int8_t *row = pixel + y * row_stride;
+              if (contiguous_rows && x0 >= 0 && x0 + kw <= in_w) {
+                tm_dot2_s4(row + x0 * in_c, filter, wr0, wr1, kw * fc, &acc0, &acc1);
+                continue;
+              }
+              for (int32_t kx = 0; kx < kw; ++kx) {
+                const int32_t x = x0 + kx * dil_w;
+                if (x < 0 || x >= in_w) {
+                  acc0 -= in_offset * tm_sum_s4(filter, wr0 + kx * fc, fc);
+                  acc1 -= in_offset * tm_sum_s4(filter, wr1 + kx * fc, fc);
+                } else {
+                  tm_dot2_s4(row + x * in_c, filter, wr0 + kx * fc, wr1 + kx * fc, fc, &acc0, &acc1);
+                }
+              }
+            }
+            acc0 = tm_requantize(acc0, quant->multiplier[oc], quant->shift[oc]) + out_offset;
+            output[oc] = tm_clamp_s8(acc0, act_min, act_max);
+            if (pair) {
+              acc1 = tm_requantize(acc1, quant->multiplier[oc + 1], quant->shift[oc + 1]) + out_offset;
+              output[oc + 1] = tm_clamp_s8(acc1, act_min, act_max);
+            }
+          }
+        }
+        output += output_dims->c;
+      }
+    }
+  }
+  return TM_OK;
+}
