@@ -394,7 +394,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
     from tinyml.frontend.detect import FLOAT_KINDS
-    from tinyml.quant.flatbuf import quantized_tensors
 
     if args.output.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
@@ -460,14 +459,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         f"  size         {args.output.stat().st_size:,} bytes; quantized tensors: {held}, recorded in its "
         '"tinyml" metadata entry'
     )
-    if any(bits == 4 for _, _, bits in quantized_tensors(result.raw)):  # by storage: INT4 tensors
-        print(
-            "  note         its 4-bit weights are TFLite INT4 tensors: TFLite Micro runs them; tinyml's compiler "
-            "does not take INT4 weights yet"
+    if mixed is not None:
+        budgets = "".join(
+            f" --{which}-budget {value}"
+            for which, value in (("sram", args.sram_budget), ("flash", args.flash_budget))
+            if value is not None
         )
-    elif mixed is not None:
-        budget = f" --sram-budget {args.sram_budget}" if args.sram_budget is not None else ""
-        print(f"next: tinyml report {args.output} --board {args.board}{budget}")
+        print(f"next: tinyml report {args.output} --board {args.board}{budgets}")
     else:
         print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
     return 0
@@ -562,12 +560,13 @@ def _print_mixed(args: argparse.Namespace, result: Int8Model) -> None:
         print(
             f"  sensitivity  {m['cost']:.4g} in total ({s['metric']} against the float model, {s['samples']} samples)"
         )
+    layers = sorted(m["layers"].items(), key=lambda item: item[1]["op"])  # in graph order
     print(f"  {'layer':<12} {'bits':<6} {'SRAM saved':>10} {'flash saved':>11}")
-    for name, layer in m["layers"].items():
+    for name, layer in layers:
         bits = f"w{layer['weights']}a{layer['activations']}"
         saved = layer["saved"]
         print(f"  {name:<12} {bits:<6} {saved['sram_bytes']:>10,} {saved['flash_bytes']:>11,}")
-    for name, layer in m["layers"].items():
+    for name, layer in layers:
         for kind, why in layer["why"].items():
             if layer[kind] < 8:
                 print(f"  why          {name} {kind} at {layer[kind]} bits: {why}")

@@ -205,7 +205,7 @@ def test_cli_writes_a_file_that_fits_and_runs_bit_exact(prepared, model, tmp_pat
     mixed = entry["mixed"]
     assert mixed["budgets"]["sram"] == {"limit_bytes": prepared.sram, "source": "option"}
     layers = mixed["layers"]
-    assert list(layers) == list(WEIGHTED)
+    assert sorted(layers, key=lambda n: layers[n]["op"]) == list(WEIGHTED)
     for name, layer in layers.items():
         assert f"  {name:<12} w{layer['weights']}a{layer['activations']}" in proc.stdout
         for kind in ("weights", "activations"):
@@ -215,12 +215,23 @@ def test_cli_writes_a_file_that_fits_and_runs_bit_exact(prepared, model, tmp_pat
             assert layer["saved"]["sram_bytes"] > 0 or layer["saved"]["flash_bytes"] > 0, (name, layer)
     assert mixed["chosen"]["sram_bytes"] <= prepared.sram and mixed["chosen"]["flash_bytes"] <= prepared.flash
 
-    # what the file holds: sub-byte activations on 2^b levels while TFLite Micro runs it, 2-bit weights in [-2, 1]
+    # what the file holds: sub-byte activations on 2^b levels while TFLite Micro runs it, 4-bit weights as INT4
+    # tensors in [-7, 7], 2-bit weights as int8 values in [-2, 1]
+    from tinyml.frontend import load_model
+    from tinyml.ir.types import INT4, INT8
+
     bits = {t["index"]: t["bits"] for t in entry["tensors"]}
-    sub = [i for i, b in bits.items() if b < 8]
+    tensors = {t.index: t for t in load_model(out).tensors()}
+    sub = [i for i, b in bits.items() if b < 8 and not tensors[i].is_const]
+    assert sub, "no sub-byte activations chosen"
     levels = tflm_levels(out, model.x[:64], sub)
     for i in sub:
         assert len(levels[i]) <= 2 ** bits[i], (i, bits[i], sorted(levels[i]))
+    for i, b in bits.items():
+        t = tensors[i]
+        if t.is_const and b < 8:
+            assert t.type == (INT4 if b == 4 else INT8), (i, b, t.type)
+            assert -(2 ** (b - 1)) <= int(t.data.min()) and int(t.data.max()) < 2 ** (b - 1), (i, b)
     assert tflm_accuracy(out, model.x, model.y) > 0.85
 
     c = pipeline.compile_model(out, "host", pipeline.CompileOptions(kernels="portable"))

@@ -162,10 +162,7 @@ def prepare(
         fakequant.calibrated(carried, {k.layer: (8, 8) for k in knobs}, ranges.inputs), path, quant.float_io
     )
     check_int8(raw, path)
-    with tempfile.TemporaryDirectory(prefix="tinyml-mixed-") as tmp:
-        int8_file = Path(tmp) / f"{path.stem or 'model'}.tflite"
-        int8_file.write_bytes(raw)
-        graph = pipeline.load(int8_file)
+    graph = graph_of(raw, path)
     layers = {}
     names = {k.layer: None for k in knobs}
     for op in graph.ops:
@@ -293,8 +290,14 @@ def finish(
         differ = sorted(n for n in choice.assignment if found.get(n) != choice.assignment[n])
         raise AssertionError(f"the converted model holds other bits than chosen for layer(s) {', '.join(differ)}")
     memory = prepared.memory
+    written = written_footprint(raw, prepared)
+    if not written.fits:
+        raise AssertionError(
+            f"the converted model needs {written.sram_bytes:,} bytes of SRAM and {written.flash_bytes:,} of flash, "
+            f"where its bits were chosen to need {choice.footprint.sram_bytes:,} and {choice.footprint.flash_bytes:,}"
+        )
     saved = savings(memory, choice)
-    fp, int8 = choice.footprint, choice.int8
+    fp, int8 = written, choice.int8
     ops = _operators(raw, choice.assignment)
     entry_layers = {}
     for name, (w, a) in choice.assignment.items():
@@ -342,6 +345,22 @@ def finish(
         extra=extra,
     )
     return Int8Model(metadata.attach(raw, entry), prepared.path, prepared.kind, entry)
+
+
+def graph_of(raw: bytes, source: Path) -> Any:
+    """A converted model as tinyml's front end and graph optimiser load it (named after its float `source`)."""
+    from tinyml import pipeline
+
+    with tempfile.TemporaryDirectory(prefix="tinyml-mixed-") as tmp:
+        path = Path(tmp) / f"{source.stem or 'model'}.tflite"
+        path.write_bytes(raw)
+        return pipeline.load(path)
+
+
+def written_footprint(raw: bytes, prepared: Prepared) -> Any:
+    """What the converted model needs, by tinyml's front end, planner and report: the check that the file holds
+    what the memory model promised."""
+    return prepared.memory.measure(graph_of(raw, prepared.path))
 
 
 def savings(memory: Any, choice: Choice) -> dict[str, dict[str, int]]:

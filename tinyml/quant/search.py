@@ -318,7 +318,7 @@ def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
         )
         choice.reasons[(knob.layer, knob.kind)] = (
             f"{excess_text}; the least sensitivity per share of that removed: sensitivity {cost:.3g} at {lower} bits "
-            f"(SRAM {fp.sram_bytes - trial.sram_bytes:,} bytes less, flash {fp.flash_bytes - trial.flash_bytes:,})"
+            f"(SRAM {_less(fp.sram_bytes - trial.sram_bytes)}, flash {_less(fp.flash_bytes - trial.flash_bytes)})"
             if progress > 0
             else f"{excess_text}, and no single cut lowers it; the least sensitivity per byte freed where it is "
             f"over: sensitivity {cost:.3g} at {lower} bits"
@@ -328,6 +328,10 @@ def _greedy(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -
     if not fp.fits:
         raise AssertionError(f"the sensitivity rule found no assignment that fits, yet 2 bits fit: {choice.assignment}")
     return fp
+
+
+def _less(saved: int) -> str:
+    return f"{saved:,} bytes less" if saved >= 0 else f"{-saved:,} bytes more"
 
 
 def _refine(model: MemoryModel, choice: Choice, fp: Footprint, s: Sensitivity) -> Footprint:

@@ -213,7 +213,8 @@ def _precision_lines(report: dict[str, Any]) -> list[str]:
         f"    at 8 bits SRAM {int8['sram_bytes']:,} and flash {int8['flash_bytes']:,} bytes; as chosen SRAM "
         f"{chosen['sram_bytes']:,} and flash {chosen['flash_bytes']:,}",
     ]
-    for name, layer in p["layers"].items():
+    rows = sorted(p["layers"].items(), key=lambda item: -1 if item[1]["layer"] is None else item[1]["layer"])
+    for name, layer in rows:
         saved = layer["saved"]
         what = (
             f"saves SRAM {saved['sram_bytes']:,} and flash {saved['flash_bytes']:,} bytes"
