@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyml.errors import UnsupportedModelError, UsageError
 from tinyml.quant import metadata
@@ -31,6 +31,11 @@ from tinyml.quant.data import Dataset, InputSpec, fingerprint, open_data, read_d
 from tinyml.quant.options import QatOptions, QuantOptions
 from tinyml.quant.ptq import Int8Model, check_int8, require_float
 from tinyml.quant.search import ACTIVATIONS, RULES, WEIGHTS, Assignment, Choice, Knob, require_feasible
+
+if TYPE_CHECKING:
+    from tinyml.ir.graph import Graph
+    from tinyml.quant.footprint import Footprint, MemoryModel
+    from tinyml.quant.sensitivity import Sensitivity
 
 #: TFLite's BuiltinOperator numbers of the layers with weights
 _WEIGHTED_OPS = (3, 4, 9)
@@ -72,9 +77,15 @@ class Prepared:
     ranges: Dataset
     #: labelled training data, when there is some
     train: Dataset | None
-    knobs: list[Knob]
-    memory: Any
+    #: the int8 graph and what each assignment needs on the target
+    memory: MemoryModel
+    #: the converter that made the int8 model ("tensorflow 2.21.0")
     converter: str
+
+    @property
+    def knobs(self) -> list[Knob]:
+        """Each layer's weights and activation, with the bits tinyml can give them."""
+        return self.memory.knobs
 
 
 def quantize_mixed(
@@ -182,7 +193,7 @@ def prepare(
             "quantize it to int8 without --board and the budgets: tinyml quantize MODEL -o OUT.tflite --calib DATA",
         )
     require_feasible(memory, path.name)
-    return Prepared(path, kind, loader, inputs, carried, keras_model, ranges, labelled, memory.knobs, memory, converter)
+    return Prepared(path, kind, loader, inputs, carried, keras_model, ranges, labelled, memory, converter)
 
 
 def require_keras(model: Path) -> tuple[str, Path]:
@@ -226,7 +237,7 @@ def knobs_of(carried: Any) -> list[Knob]:
     return knobs
 
 
-def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Any:
+def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Sensitivity:
     """Stage 3: each sub-byte choice's output disagreement on the calibration data."""
     from tinyml.quant import sensitivity
     from tinyml.quant.progress import meter
@@ -236,7 +247,7 @@ def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Any:
         return sensitivity.measure(prepared.carried, prepared.knobs, ranges.inputs, ranges.labels, progress=done)
 
 
-def choose(prepared: Prepared, rule: str, sensitivity: Any = None) -> Choice:
+def choose(prepared: Prepared, rule: str, sensitivity: Sensitivity | None = None) -> Choice:
     """Stage 4: the assignment `rule` chooses."""
     from tinyml.quant import search
 
@@ -276,7 +287,7 @@ def finish(
     mixed: MixedOptions,
     quant: QuantOptions,
     choice: Choice,
-    sensitivity: Any,
+    sensitivity: Sensitivity | None,
     raw: bytes,
     training: dict[str, Any] | None,
     qat: QatOptions | None,
@@ -347,7 +358,7 @@ def finish(
     return Int8Model(metadata.attach(raw, entry), prepared.path, prepared.kind, entry)
 
 
-def graph_of(raw: bytes, source: Path) -> Any:
+def graph_of(raw: bytes, source: Path) -> Graph:
     """A converted model as tinyml's front end and graph optimiser load it (named after its float `source`)."""
     from tinyml import pipeline
 
@@ -357,13 +368,13 @@ def graph_of(raw: bytes, source: Path) -> Any:
         return pipeline.load(path)
 
 
-def written_footprint(raw: bytes, prepared: Prepared) -> Any:
+def written_footprint(raw: bytes, prepared: Prepared) -> Footprint:
     """What the converted model needs, by tinyml's front end, planner and report: the check that the file holds
     what the memory model promised."""
     return prepared.memory.measure(graph_of(raw, prepared.path))
 
 
-def savings(memory: Any, choice: Choice) -> dict[str, dict[str, int]]:
+def savings(memory: MemoryModel, choice: Choice) -> dict[str, dict[str, int]]:
     """Per layer, the SRAM and flash its cuts save: the footprint with that layer back at 8 bits (the rest as
     chosen) minus the chosen footprint."""
     out = {}
@@ -379,11 +390,11 @@ def savings(memory: Any, choice: Choice) -> dict[str, dict[str, int]]:
     return out
 
 
-def _figures(fp: Any) -> dict[str, int]:
+def _figures(fp: Footprint) -> dict[str, int]:
     return {"sram_bytes": fp.sram_bytes, "flash_bytes": fp.flash_bytes, "weights_bytes": fp.weights_bytes}
 
 
-def _budget(fp: Any, which: str) -> dict[str, Any] | None:
+def _budget(fp: Footprint, which: str) -> dict[str, Any] | None:
     entry = fp.report["budget"][which]
     return None if entry is None else {"limit_bytes": entry["limit_bytes"], "source": entry["source"]}
 
