@@ -184,6 +184,32 @@ class LayerConfig(_Q.QuantizeConfig):
         }
 
 
+class OutputConfig(_Q.QuantizeConfig):
+    """A layer without weights whose output alone is quantized, at `activation_bits` below 8: the ReLU (made a
+    ReLU6) after an Add, which TFLite fuses into the ADD."""
+
+    def __init__(self, activation_bits: int) -> None:
+        self.activation_bits = activation_bits
+
+    def get_weights_and_quantizers(self, layer: Any) -> list[tuple[Any, Any]]:
+        return []
+
+    def get_activations_and_quantizers(self, layer: Any) -> list[tuple[Any, Any]]:
+        return []
+
+    def set_quantize_weights(self, layer: Any, quantize_weights: list[Any]) -> None:
+        pass
+
+    def set_quantize_activations(self, layer: Any, quantize_activations: list[Any]) -> None:
+        pass
+
+    def get_output_quantizers(self, layer: Any) -> list[Any]:
+        return [SubByteActivation(self.activation_bits)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation_bits": self.activation_bits}
+
+
 class _AddReLU(_T.LayerReLUQuantize):
     """tfmot's ReLU fusion, for Add only: weighted layers carry their ReLU already (and keep their config)."""
 
@@ -194,6 +220,13 @@ class _AddReLU(_T.LayerReLUQuantize):
 class _AddReLUActivation(_T.LayerReLUQuantize):
     def pattern(self) -> Any:
         return _Pattern("Activation", config={"activation": "relu"}, inputs=[_Pattern("Add")])
+
+
+class _AddReLU6Activation(_T.LayerReLUQuantize):
+    """An Activation("relu") after an Add made a ReLU6 for sub-byte outputs: fused as the ReLU it was."""
+
+    def pattern(self) -> Any:
+        return _Pattern("Activation", config={"activation": "relu6"}, inputs=[_Pattern("Add")])
 
 
 class _Layout(_Q.QuantizeLayoutTransform):
@@ -207,6 +240,7 @@ class _Layout(_Q.QuantizeLayoutTransform):
             _T.ConcatTransform(),
             _AddReLU(),
             _AddReLUActivation(),
+            _AddReLU6Activation(),
         ]
         return _Q.graph_transformations.model_transformer.ModelTransformer(
             model, transforms, set(layer_quantize_map.keys()), layer_quantize_map
@@ -228,17 +262,24 @@ def custom_objects() -> dict[str, Any]:
         "SubByteActivation": SubByteActivation,
         "_AddReLU": _AddReLU,
         "_AddReLUActivation": _AddReLUActivation,
+        "_AddReLU6Activation": _AddReLU6Activation,
+        "OutputConfig": OutputConfig,
     }
 
 
 def fake_quantized(carried: Carried, bits: dict[str, tuple[int, int]]) -> tuple[Any, Any]:
     """The float tf-keras model and its fake-quantized twin (weights shared at the start) for per-layer `bits`
-    (weight, activation) of every weighted layer. Layers at sub-byte activation bits compute a ReLU6."""
+    (weight, activation) of every weighted layer, and of ReLU layers after an Add that get sub-byte outputs (their
+    weight bits unused). Layers at sub-byte activation bits compute a ReLU6."""
     relu6 = {name: "relu6" for name, (_, a) in bits.items() if a < 8}
     float_model = carried.build(activations=relu6)
 
     def annotate(tf_layer: Any, layer: Layer) -> Any:
-        config = LayerConfig(layer.kind, *bits[layer.name]) if layer.weighted else None
+        config = None
+        if layer.weighted:
+            config = LayerConfig(layer.kind, *bits[layer.name])
+        elif layer.name in bits and bits[layer.name][1] < 8:
+            config = OutputConfig(bits[layer.name][1])
         return _Q.quantize_annotate_layer(tf_layer, quantize_config=config)
 
     with _Q.quantize_scope(custom_objects()):

@@ -26,6 +26,8 @@ import numpy as np
 from tinyml.ir.graph import Graph, Operator, Tensor
 from tinyml.quant.search import ACTIVATIONS, WEIGHTS, Assignment, Knob
 
+#: the ops with weights (a knob's layer is one of them, or the ADD a ReLU was fused into)
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 #: ops whose output carries their input's values unchanged (a sub-byte activation stays sub-byte through them)
 PASS_THROUGH = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 
@@ -102,8 +104,8 @@ class MemoryModel:
         self.flash_budget = flash_budget
         #: layer name -> position of its op in the graph
         self.position = {name: graph.ops.index(op) for name, op in layers.items()}
-        #: layer name -> its weights tensor, and the activation tensors its activation bits set
-        self.weights = {name: op.input(1) for name, op in layers.items()}
+        #: layer name -> its weights tensor (layers with weights), and the activation tensors its activation bits set
+        self.weights = {name: op.input(1) for name, op in layers.items() if op.type in WEIGHTED_OPS}
         self.activations = {name: _carriers(graph, op.outputs[0]) for name, op in layers.items()}
         #: layer name -> its operator
         self.ops = dict(layers)

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from tinyml.quant.footprint import Footprint, MemoryModel
     from tinyml.quant.sensitivity import Sensitivity
 
-#: TFLite's BuiltinOperator numbers of the layers with weights
+#: TFLite's BuiltinOperator numbers of the layers with weights, and of ADD (which holds the ReLU after an Add)
 _WEIGHTED_OPS = (3, 4, 9)
+_ADD = 0
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,12 @@ def prepare(
     for op in graph.ops:
         if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             name = layer_of(op.input(1).name, names)
-            if name is not None:
-                layers[name] = op
+        elif op.type == "ADD":  # the ReLU after an Add, fused into it: named in the ADD's output
+            name = layer_of(op.outputs[0].name, names)
+        else:
+            continue
+        if name is not None:
+            layers[name] = op
     missing = [k.layer for k in knobs if k.layer not in layers]
     if missing:
         raise AssertionError(f"the converted model has no operator for layer(s) {', '.join(missing)}")
@@ -217,24 +222,44 @@ def require_keras(model: Path) -> tuple[str, Path]:
 
 
 def knobs_of(carried: Any) -> list[Knob]:
-    """Each convolution, depthwise convolution and dense layer's two knobs. Weights take 8, 4 or 2 bits. The output
+    """Each convolution, depthwise convolution and dense layer's two knobs, and the output knob of each ReLU after
+    an Add (TFLite fuses it into the ADD: the residual branches of a ResNet). Weights take 8, 4 or 2 bits. An output
     takes 4 or 2 bits only where a ReLU or ReLU6 follows the layer (it becomes a ReLU6 on 2^b levels) and the
     converted file keeps the layer's own quantization: not a model output, and not an input of a concatenation
     (which quantizes its inputs on its own range)."""
     knobs = []
-    for layer in carried.weighted():
-        knobs.append(Knob(layer.name, WEIGHTS, (8, 4, 2)))
-        consumers = carried.consumers(layer.name)
+    for layer in carried.layers:
+        if layer.weighted:
+            knobs.append(Knob(layer.name, WEIGHTS, (8, 4, 2)))
+            relu = layer.activation in ("relu", "relu6")
+        elif _relu_after_add(carried, layer):
+            relu = True
+        else:
+            continue
         if layer.name in carried.outputs:
             why = "8 bits: a model output"
-        elif layer.activation not in ("relu", "relu6"):
+        elif not relu:
             why = "8 bits: no ReLU or ReLU6 follows (sub-byte activations are ReLU6 outputs)"
-        elif any(c.kind == "Concatenate" for c in consumers):
+        elif any(c.kind == "Concatenate" for c in carried.consumers(layer.name)):
             why = "8 bits: read by a concatenation, which quantizes it on its own range"
         else:
             why = ""
         knobs.append(Knob(layer.name, ACTIVATIONS, (8,) if why else (8, 4, 2), why))
     return knobs
+
+
+def _relu_after_add(carried: Any, layer: Any) -> bool:
+    """A ReLU or ReLU6 (a ReLU layer or an Activation) that is the only reader of an Add."""
+    cap = layer.config.get("max_value")
+    plain = layer.kind == "ReLU" and cap in (None, 6.0) and not layer.config.get("negative_slope")
+    plain = plain and not layer.config.get("threshold")
+    plain = plain or (layer.kind == "Activation" and layer.activation in ("relu", "relu6"))
+    if not plain or len(layer.inputs) != 1:
+        return False
+    source = next((x for x in carried.layers if x.name == layer.inputs[0]), None)
+    return (
+        source is not None and source.kind == "Add" and [c.name for c in carried.consumers(source.name)] == [layer.name]
+    )
 
 
 def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Sensitivity:
@@ -311,12 +336,13 @@ def finish(
     fp, int8 = written, choice.int8
     ops = _operators(raw, choice.assignment)
     entry_layers = {}
+    weighted = {k.layer for k in prepared.knobs if k.kind == WEIGHTS}
     for name, (w, a) in choice.assignment.items():
         entry_layers[name] = {
             "op": ops.get(name),
-            "weights": w,
+            "weights": w if name in weighted else None,
             "activations": a,
-            "why": {kind: choice.reasons[(name, kind)] for kind in (WEIGHTS, ACTIVATIONS)},
+            "why": {kind: why for (layer, kind), why in choice.reasons.items() if layer == name},
             "saved": saved[name],
         }
     mixed_entry: dict[str, Any] = {
@@ -400,7 +426,8 @@ def _budget(fp: Footprint, which: str) -> dict[str, Any] | None:
 
 
 def _operators(raw: bytes, assignment: Assignment) -> dict[str, int]:
-    """The position of each layer's operator in the TFLite file, by its weights' tensor name."""
+    """The position of each layer's operator in the TFLite file, by its weights' tensor name (an ADD's ReLU, by the
+    ADD's output)."""
     from tinyml.quant.flatbuf import read_model
     from tinyml.quant.qat import layer_of
 
@@ -409,9 +436,11 @@ def _operators(raw: bytes, assignment: Assignment) -> dict[str, int]:
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     found = {}
     for i, op in enumerate(sub.operators):
-        if codes[op.opcodeIndex] in _WEIGHTED_OPS:
-            name = sub.tensors[op.inputs[1]].name
-            layer = layer_of(name.decode() if isinstance(name, bytes) else name or "", assignment)
-            if layer is not None:
-                found[layer] = i
+        code = codes[op.opcodeIndex]
+        if code not in _WEIGHTED_OPS and code != _ADD:
+            continue
+        name = sub.tensors[op.inputs[1] if code in _WEIGHTED_OPS else op.outputs[0]].name
+        layer = layer_of(name.decode() if isinstance(name, bytes) else name or "", assignment)
+        if layer is not None:
+            found[layer] = i
     return found

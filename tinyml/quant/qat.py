@@ -28,6 +28,8 @@ from tinyml.quant.ptq import Int8Model, check_int8, require_float
 #: TFLite's BuiltinOperator numbers of the layers with weights, and of the ops that pass values through unchanged
 _WEIGHTED_OPS = {3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED"}
 _PASS_THROUGH_OPS = {17: "MAX_POOL_2D", 22: "RESHAPE", 43: "SQUEEZE", 70: "EXPAND_DIMS"}
+#: TFLite's BuiltinOperator number of ADD, into which the converter fuses the ReLU after an Add
+_ADD = 0
 #: TFLite's ActivationFunctionType for RELU6, the clamp that confines a sub-byte activation
 _RELU6 = 3
 #: the activations a classifier's output may end in, and whether its scores are then logits
@@ -164,8 +166,9 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
 
     A layer's weights are known by name (the converter names tensors after the wrapped layers: ".../quant_NAME/");
     its output counts as b-bit only when the file confines it to 2^b levels (scale 6/(2^b − 1), zero point −128,
-    a fused RELU6), and then so does the output of a max pool or reshape of it. Anything else is recorded at its
-    storage's bits.
+    a fused RELU6), and then so does the output of a max pool or reshape of it. A ReLU layer after an Add named in
+    `bits` (mixed precision gives those sub-byte outputs too) is the ADD the converter fused it into, known by its
+    output's name. Anything else is recorded at its storage's bits.
     """
     from tinyml.quant.flatbuf import read_model
 
@@ -195,6 +198,17 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
             if confined:
                 tensor_bits[out] = a
             layers[name] = (w, a if confined else 8)
+        elif code == _ADD:  # an Add whose ReLU (a ReLU6 for sub-byte outputs) TFLite fused into it
+            out = int(op.outputs[0])
+            name = layer_of(_text(sub.tensors[out].name), bits)
+            if name is None:
+                continue
+            fused = getattr(op.builtinOptions, "fusedActivationFunction", None)
+            a = bits[name][1]
+            confined = a < 8 and fused == _RELU6 and _is_sub_byte(quantization(out), a)
+            if confined:
+                tensor_bits[out] = a
+            layers[name] = (bits[name][0], a if confined else 8)
         elif code in _PASS_THROUGH_OPS:
             source, out = int(op.inputs[0]), int(op.outputs[0])
             if source in tensor_bits and quantization(source) == quantization(out):
