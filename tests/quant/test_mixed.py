@@ -187,6 +187,54 @@ def test_budgets_no_bits_can_meet_are_refused(prepared):
         search.choose(over, "rusci", None, "cnn.keras")
 
 
+def test_residual_branches_take_sub_byte_outputs(tmp_path):
+    """The ReLU after an Add (fused into the ADD) is a knob of its own: under a tight SRAM budget Rusci's rule cuts
+    it, the converted file holds the ADD's output on 2^b levels, fits as the memory model said, and compiles
+    bit-exact with TFLite Micro."""
+    import keras
+
+    from tinyml.quant import search
+    from tinyml.quant.mixed import MixedOptions, convert_choice, finish, prepare
+
+    keras.utils.set_random_seed(1)
+    layers = keras.layers
+    x = keras.Input(SHAPE)
+    a = layers.Conv2D(16, 3, padding="same", activation="relu", name="a")(x)
+    b = layers.Conv2D(16, 3, padding="same", name="b")(a)
+    y = layers.ReLU(name="join")(layers.Add(name="add")([a, b]))
+    y = layers.Dense(4, name="fc")(layers.Flatten()(layers.MaxPooling2D(4)(y)))
+    keras.Model(x, y).save(tmp_path / "res.keras")
+    data, _ = quadrants(32, 2)
+    np.savez(tmp_path / "calib.npz", data)
+    quant = QuantOptions(samples=32)
+
+    p = prepare(tmp_path / "res.keras", MixedOptions(BOARD), quant, calib=tmp_path / "calib.npz")
+    knobs = {(k.layer, k.kind): k.bits for k in p.knobs}
+    assert knobs[("join", "activations")] == (8, 4, 2) and ("join", WEIGHTS) not in knobs
+    floor = uniform(p.knobs, lambda k: k.bits[-1])
+    lowest = p.memory.with_budgets(1, None).footprint(floor)
+    budget = lowest.sram_bytes + 64
+    mixed = MixedOptions(BOARD, rule="rusci", sram_budget=budget)
+    p.memory = p.memory.with_budgets(budget, None)
+    choice = search.choose(p.memory, "rusci")
+    assert choice.assignment["join"][1] < 8, choice.assignment
+    raw, _ = convert_choice(p, choice.assignment, quant)
+    result = finish(p, mixed, quant, choice, None, raw, None, None, 0.0)
+    assert result.metadata["mixed"]["chosen"]["sram_bytes"] == choice.footprint.sram_bytes <= budget
+    assert result.metadata["mixed"]["layers"]["join"]["weights"] is None
+    out = tmp_path / "res.tflite"
+    out.write_bytes(result.raw)
+    bits = {t["index"]: t["bits"] for t in result.metadata["tensors"]}
+    add = next(op for op in pipeline.load(out).ops if op.type == "ADD")
+    joined = add.outputs[0].index
+    assert bits[joined] == choice.assignment["join"][1] and add.outputs[0].type.sub_byte
+    levels = tflm_levels(out, data[:16], [joined])[joined]
+    assert len(levels) <= 2 ** bits[joined], sorted(levels)
+    c = pipeline.compile_model(out, "host", pipeline.CompileOptions(kernels="portable"))
+    inputs = [s.tobytes() for s in int8_inputs(out, data[:8])]
+    assert pipeline.run(c, inputs) == pipeline.tflm_expected(c, inputs)
+
+
 # --- the written file -------------------------------------------------------------------------------------------
 
 
