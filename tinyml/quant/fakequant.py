@@ -21,6 +21,9 @@ adds what it lacks for tinyml's bit widths:
     confines it to −128 … −128 + 2^b − 1. (With num_bits=b the converter emits sub-byte activation types TFLite
     cannot run.)
 
+  * OutputConfig: a sub-byte output for the ReLU after an Add (made a ReLU6, which TFLite fuses into the ADD), so
+    that mixed precision can shrink a residual branch's output too.
+
 The layout keeps tfmot's 8-bit transforms that still apply to a carried graph: a quantizer after each input,
 one range for a concatenation and its inputs, and an Add's ReLU fused into it.
 

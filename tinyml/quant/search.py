@@ -1,26 +1,28 @@
 """Choosing bits per layer so that the model fits its SRAM and flash budgets: two rules over the same memory model.
 
 Each layer with weights has two knobs: its weights (8, 4 or 2 bits) and its output activation (8, 4 or 2 bits
-where a ReLU or ReLU6 follows it, else 8). An assignment gives every knob its bits; footprint.MemoryModel says what
-it needs, by tinyml's planner and report. Both rules start from 8 bits everywhere and change nothing when that
-fits.
+where a ReLU or ReLU6 follows it, else 8); the ReLU after an Add has an activation knob too. An assignment gives
+every knob its bits; footprint.MemoryModel says what it needs, by tinyml's planner and report. Both rules start
+from 8 bits everywhere and change nothing when that fits.
 
 `rusci`: the memory-driven rule of Rusci et al. (MLSys 2020). Activations first: while the plan is over the SRAM
 budget, take the first layer whose working set (the arena bytes live while it runs, by the planner) is over what
 the budget leaves for the arena, and cut the larger of its input and output by one step (8 -> 4 -> 2), the other
 when the larger cannot shrink. Then weights: while over the flash budget, cut the layer holding the largest share
-of the weights by one step.
+of the weights by one step. (When the weights cannot shrink further and the kernels' code keeps the model over, it
+cuts the largest activation left.)
 
-`by_sensitivity`: the least total sensitivity (sensitivity.py: each choice's output disagreement, measured alone;
-their sum is the cost) that fits. Weights go by an integer program, as HAWQ-V3 does: flash is a sum over layers, so
-the choice of bits per layer minimising the cost under the flash budget is exact (scipy's milp; each layer's
-weight bytes at 8, 4 and 2 bits measured once by the report). SRAM is a peak over the plan, so activations go
-greedily: each step tries every activation live where the plan is over, by the planner, and takes the cut with the
-least cost per share of the excess it removes. Last, every cut is tried one step back up, the costliest first,
-and kept back up when the model still fits: the greedy steps may have overshot.
+`sensitivity`: the least total sensitivity that fits (sensitivity.py: each choice's cost, measured alone; their sum
+is the cost of an assignment, as HAWQ-V3 assumes). Over flash, the weights go first by an integer program, as in
+HAWQ-V3: their flash is a sum over layers, so the bits per layer with the least cost under the budget are exact
+(scipy's milp; each layer's weight bytes at 8, 4 and 2 bits measured by the report). What still does not fit goes
+greedily, since SRAM is a peak over the plan and code depends on the kernels the plan picks: each step tries every
+cut that can help (activations live where the plan is over SRAM; any knob over flash), to each lower bit width,
+by the planner, and takes the one with the least added cost per share of the excess it removes. Last, cuts are
+tried one step back up, the one saving the most cost first, and kept when the model still fits.
 
-A budget that 2 bits wherever allowed cannot meet is refused before searching (BudgetExceededError, exit status 3),
-naming the layer that cannot shrink further and by how much the model is over.
+A budget that the fewest bits every knob may take cannot meet is refused before searching (BudgetExceededError,
+exit status 3), naming the layer that cannot shrink further and by how much the model is over.
 """
 
 from __future__ import annotations
