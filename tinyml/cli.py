@@ -1367,8 +1367,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--mixed",
         choices=["sensitivity", "rusci"],  # tinyml.quant.search.RULES (imported lazily)
-        help="sensitivity (default): the least output disagreement, each layer's measured on the calibration data; "
-        "rusci: Rusci et al.'s memory-driven rule (the largest tensors and layers first)",
+        help="sensitivity (default): the least total sensitivity, each layer's measured on the calibration data "
+        "(the loss increase with labels, else the output's disagreement); rusci: Rusci et al.'s memory-driven rule "
+        "(the largest tensors and layers first)",
     )
     g.add_argument(
         "--kernels",

@@ -263,7 +263,7 @@ def _relu_after_add(carried: Any, layer: Any) -> bool:
 
 
 def measure_sensitivity(prepared: Prepared, *, progress: bool = False) -> Sensitivity:
-    """Stage 3: each sub-byte choice's output disagreement on the calibration data."""
+    """Stage 3: each sub-byte choice's sensitivity on the calibration data (and its labels, when it has some)."""
     from tinyml.quant import sensitivity
     from tinyml.quant.progress import meter
 
