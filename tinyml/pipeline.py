@@ -191,7 +191,27 @@ def load(
     from tinyml.passes import optimize
 
     path, _ = int8_model(model, calib, quant, progress=progress)
-    return optimize(load_model(path))
+    graph = optimize(load_model(path))
+    _warn_unpacked(graph, path)
+    return graph
+
+
+def _warn_unpacked(graph: Graph, path: Path) -> None:
+    """One warning line for each tensor the model's "tinyml" metadata marks as fewer than 8 bits (as `tinyml
+    quantize --qat` records them) that stays int8 in `graph`, and why: packing follows what the clamps and values
+    prove (tinyml.passes.subbyte), so a mark they do not bear out costs memory, never exactness."""
+    import sys
+
+    from tinyml.passes.subbyte import unpacked_marks
+    from tinyml.quant.metadata import read
+
+    entry = read(path.read_bytes())
+    try:
+        marks = {int(t["index"]): int(t["bits"]) for t in (entry or {}).get("tensors", [])}
+    except (KeyError, TypeError, ValueError):
+        return  # an entry this version cannot read says nothing
+    for line in unpacked_marks(graph, marks):
+        print(f"tinyml: warning: {line}", file=sys.stderr)
 
 
 def target(board: str | Board, emulate: bool = False) -> Board:

@@ -154,6 +154,20 @@ def test_estimate_matches_measurement(name, board, kernels, prefer, measured):
     assert sum(case.estimated_layers) <= case.estimated  # the total adds the per-layer call overhead
 
 
+def test_error_per_core_is_stated(measured, capsys):
+    """The error the cost model reaches, per core: printed with the run (README quotes it), and within tolerance."""
+    worst: dict[str, tuple[float, tuple[str, str, str, str]]] = {}
+    for case, c in measured.items():
+        error = (c.estimated - c.measured) / c.measured
+        board = case[1]
+        if board not in worst or abs(error) > abs(worst[board][0]):
+            worst[board] = (error, case)
+    with capsys.disabled():
+        for board, (error, (name, _, kernels, prefer)) in sorted(worst.items()):
+            print(f"\ncost model on {board}: worst total error {error:+.1%} ({name}, {kernels}, prefer {prefer})")
+    assert worst and all(abs(e) <= TOTAL_TOLERANCE for e, _ in worst.values())
+
+
 def test_cost_keys_tell_variants_apart():
     """The in-place portable convolutions and CMSIS-NN's wrappers run different C: they get their own keys."""
     graph = optimize(load_model(mlperf_dir() / "kws_ref_model.tflite"))

@@ -21,7 +21,7 @@ from tinyml import pipeline
 from tinyml.errors import ToolchainError, UnsupportedOpError
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.graph import Operator, Tensor
-from tinyml.ir.types import INT2, INT4
+from tinyml.ir.types import INT4
 from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels import cmsis_nn as cn
 from tinyml.kernels import costs as costmodel
@@ -371,15 +371,12 @@ def _builder_graph(weights_type, per_channel: bool, op_type: str):
 
 
 def test_unsupported_int4_variants_are_refused_by_name():
-    """Per-channel int4 fully connected weights (TFLite Micro runs per-tensor ones only) and int2 weights: one line
-    naming the tensor, its type and what the kernel takes."""
+    """Per-channel int4 fully connected weights (TFLite Micro runs per-tensor ones only): one line naming the tensor,
+    its type and what the kernel takes. (int2 weights run on the sub-byte kernels: tests/kernels/test_subbyte.py.)"""
     with pytest.raises(UnsupportedOpError) as e:
         optimize(_builder_graph(INT4, True, "FULLY_CONNECTED"))
     message = "is int4 with a scale per unit; the portable FULLY_CONNECTED kernel takes per-tensor int4 weights"
     assert message in str(e.value)
-    with pytest.raises(UnsupportedOpError) as e:
-        optimize(_builder_graph(INT2, True, "CONV_2D"))
-    assert "is int2; the portable CONV_2D kernel takes int8 or int4 weights" in str(e.value)
     fc = _builder_graph(INT4, True, "FULLY_CONNECTED").ops[0]
     for core in ("plain", "dsp", "mve"):
         with pytest.raises(Unsupported, match="per-tensor int4 weights"):

@@ -184,9 +184,9 @@ def test_validation_names_the_variant():
     assert _refusal(b.ops[-1]) == f"bias {b.ops[-1].input(2).name!r} has 3 values for 2 output channels"
 
 
-def test_int4_weights_are_taken_and_int2_weights_refused_by_name():
-    """The definition (and its reference) takes int4 and int2 weights; the portable kernel runs int4 ones (its s4
-    variant, tests/kernels/test_int4.py) and refuses int2 ones by name."""
+def test_int4_and_int2_weights_are_taken():
+    """The definition (and its reference) takes int4 and int2 weights; the portable kernel runs both (its s4 variant,
+    tests/kernels/test_int4.py, and its sub-byte one, tests/kernels/test_subbyte.py)."""
     for weights_type, lo in ((INT4, -8), (INT2, -2)):
         b = GraphBuilder(str(weights_type))
         x = b.input((1, 6, 6, 2))
@@ -195,15 +195,8 @@ def test_int4_weights_are_taken_and_int2_weights_refused_by_name():
         op = b.ops[-1]
         definition(op).validate(op)
         assert w.nbytes == weights_type.nbytes(54) and w.data.dtype == np.int8
-        if weights_type == INT4:
-            check_supported(b.graph())
-            assert REGISTRY["CONV_2D"].accepts(op)
-            continue
-        with pytest.raises(UnsupportedOpError) as e:
-            check_supported(b.graph())
-        want = f"op #0 CONV_2D (output 'y'): tensor {w.name!r} is int2; the portable CONV_2D kernel takes int8 or int4"
-        assert want in str(e.value)
-        assert not REGISTRY["CONV_2D"].accepts(op)
+        check_supported(b.graph())
+        assert REGISTRY["CONV_2D"].accepts(op)
 
 
 def test_4_bit_activations_are_refused_by_name():

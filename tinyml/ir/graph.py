@@ -27,6 +27,10 @@ class Quantization:
     scales: tuple[float, ...]
     zero_points: tuple[int, ...]
     axis: int = 0
+    #: what the stored values sit above: the int8 value TFLite computes is the stored value plus `level`. 0 but
+    #: for sub-byte activations (tinyml.passes.subbyte), which store the code value - level of a tensor whose
+    #: clamp confines it to [level, level + 2^bits - 1]; their zero points are then the codes' (minus level too)
+    level: int = 0
 
     @property
     def per_channel(self) -> bool:

@@ -59,6 +59,7 @@ from tinyml.ir.types import INT8
 from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels.base import packed_weights
 from tinyml.kernels.fast import FastDepthwise3x3
+from tinyml.kernels.portable import subbyte
 from tinyml.kernels.portable.elementwise import broadcast_dims
 from tinyml.ops import definition, window_of
 
@@ -386,7 +387,9 @@ def _cmsis_depthwise_s4_variant(op: Operator, kernel: Kernel) -> str:
 
 def _portable_conv_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
     """The in-place portable convolutions are separate C functions: one pixel at a time (1x1), or row by row;
-    so is the one for int4 weights."""
+    so is the one for int4 weights, and the sub-byte one."""
+    if subbyte.applies(op):
+        return "sb"
     if packed_weights(op):
         return "s4"
     if not in_place:
@@ -394,7 +397,19 @@ def _portable_conv_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
     return "inplace_1x1" if op.input(1).shape[1:3] == (1, 1) else "inplace_rows"
 
 
+def _portable_depthwise_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
+    """The portable depthwise convolution: in place (through a padded plane) or not, for int4 weights, and the
+    sub-byte one, in place or not."""
+    if subbyte.applies(op):
+        return "sb_inplace" if in_place else "sb"
+    if packed_weights(op):
+        return "s4"
+    return "inplace" if in_place else ""
+
+
 def _portable_fc_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
+    if subbyte.applies(op):
+        return "sb"
     if packed_weights(op):
         return "s4"
     return "per_channel" if op.input(1).quant.per_channel else ""
@@ -422,9 +437,7 @@ def _fast_depthwise(op: Operator) -> Features:
 
 _FAMILIES: dict[str, _Family] = {
     "Conv2D": _Family(_conv, _portable_conv_variant),
-    "DepthwiseConv2D": _Family(
-        _depthwise, lambda op, kernel, in_place: "s4" if packed_weights(op) else "inplace" if in_place else ""
-    ),
+    "DepthwiseConv2D": _Family(_depthwise, _portable_depthwise_variant),
     "FullyConnected": _Family(_fc_features, _portable_fc_variant),
     "AveragePool2D": _Family(_pool_features),
     "MaxPool2D": _Family(_pool_features),
@@ -442,6 +455,7 @@ _FAMILIES: dict[str, _Family] = {
     "CopyRegion": _Family(_copy_features),
     "FastConv": _Family(_conv, lambda op, kernel, in_place: "inplace" if in_place else ""),
     "FastConv1x1": _Family(_conv),
+    "FastConvPacked": _Family(_conv),
     "FastDepthwise3x3": _Family(_fast_depthwise),
     "FastFullyConnected": _Family(_fc_features),
     "CmsisConv2D": _Family(_conv, lambda op, kernel, in_place: _cmsis_conv_variant(op, kernel)),
@@ -526,6 +540,16 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     "CmsisDepthwiseConv2DS4.opt": ("CmsisDepthwiseConv2D.opt", {"*": 1.25}),  # refused on MVE
     "CmsisDepthwiseConv2DS4.generic": ("CmsisDepthwiseConv2D.generic", {"cortex-m55": 0.75, "*": 0.79}),
     "CmsisFullyConnectedS4": ("CmsisFullyConnected", {"cortex-m55": 0.87, "*": 2.47}),
+    # The sub-byte kernels (packed activations, 2-bit weights: tinyml.kernels.portable.subbyte), from their int8
+    # twins, measured the same way on mps2-an500 only (16x16x16 layers, tinyml/tests/subbyte_models.py): the
+    # portable conv 1.02x with packed inputs, 1.21x with int8 inputs, 1.36x with 2-bit weights; the depthwise conv
+    # 1.35x, 1.77x with 2-bit weights; the fully connected one 1.3x; tinyml's fast conv with packed activations
+    # 1.39-1.76x tm_fast_conv_s8's estimate (3x3 and 1x1).
+    "Conv2D.sb": ("Conv2D", {"*": 1.2}),
+    "DepthwiseConv2D.sb": ("DepthwiseConv2D", {"*": 1.5}),
+    "DepthwiseConv2D.sb_inplace": ("DepthwiseConv2D", {"*": 2.0}),  # through a plane, 1.3x the above
+    "FullyConnected.sb": ("FullyConnected", {"*": 1.3}),
+    "FastConvPacked": ("FastConv", {"*": 1.5}),
 }
 
 

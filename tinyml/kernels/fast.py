@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8, UINT2, UINT4
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range
@@ -35,6 +36,8 @@ _INT32 = 1 << 31
 _ACC_LIMIT = 1 << 30
 #: the largest |input - 0| an int8 input contributes per weight unit
 _INPUT_MAG = 128
+#: the activations tm_fast_conv_sb reads and writes: int8, and packed codes (tinyml.passes.subbyte)
+PACKED_ACTIVATIONS = (INT8, UINT4, UINT2)
 
 
 def tflm_requantize(x: int, multiplier: int, shift: int) -> int:
@@ -245,6 +248,42 @@ class FastConv(_FastConvBase):
         return Call("fast/conv_s8.c.j2", values)
 
 
+class FastConvPacked(_FastConvBase):
+    """An undilated, ungrouped CONV_2D with packed activations (tinyml.passes.subbyte) and int8 weights ->
+    tm_fast_conv_sb: the same blocked product, between a gather that unpacks each window and a store that packs
+    each pair of output pixels. int8 activations go to the kernels above."""
+
+    def check(self, op: Operator) -> None:
+        inp, w, out = op.input(0), op.input(1), op.outputs[0]
+        if not (inp.type.sub_byte or out.type.sub_byte):
+            raise Unsupported(f"the {self.label} packed {op.type} kernel takes packed activations only")
+        for t in (inp, out):
+            if t.type not in PACKED_ACTIVATIONS:
+                raise Unsupported(
+                    f"tensor {t.name!r} is {t.type}; the {self.label} packed {op.type} kernel "
+                    "takes int8, uint4 or uint2 activations"
+                )
+        if w.type != INT8:
+            raise Unsupported(
+                f"tensor {w.name!r} is {w.type}; the {self.label} packed {op.type} kernel takes int8 weights"
+            )
+        if not _plain_conv(op) or w.shape[1] > FastConv.max_kh:
+            raise Unsupported(f"the {self.label} packed {op.type} kernel does not cover this geometry")
+        if self.channels(op) is None:
+            raise Unsupported(f"the {self.label} {op.type} kernel cannot requantize these channels exactly")
+
+    def scratch_bytes(self, op: Operator) -> int:
+        """tm_fast_conv_sb_get_buffer_size: a pixel pair's cols, one int8 window, a pair of int8 outputs."""
+        w = op.input(1)
+        groups = -(-(w.shape[1] * w.shape[2] * w.shape[3]) // 4)
+        return 2 * groups * 8 + groups * 4 + 2 * op.outputs[0].shape[3]
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        values = {**self._common(op, ctx), **self._geometry_values(op)}
+        values.update(input_bits=op.input(0).type.bits, output_bits=op.outputs[0].type.bits)
+        return Call("fast/conv_sb.c.j2", values)
+
+
 class FastDepthwise3x3(FastKernel):
     """DEPTHWISE_CONV_2D 3x3, multiplier 1, equal strides 1 or 2, padding <= 1 -> tm_fast_depthwise3x3_s8."""
 
@@ -346,7 +385,7 @@ class FastFullyConnected(FastKernel):
 
 #: fast kernels by op type, most specialised first
 FAST_KERNELS: dict[str, tuple[FastKernel, ...]] = {
-    "CONV_2D": (FastConv1x1(), FastConv()),
+    "CONV_2D": (FastConv1x1(), FastConv(), FastConvPacked()),
     "DEPTHWISE_CONV_2D": (FastDepthwise3x3(),),
     "FULLY_CONNECTED": (FastFullyConnected(),),
 }

@@ -80,17 +80,20 @@ class AveragePool2D(_Pool2D):
         return op.outputs[0].num_elements * kh * kw
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
-        """The window's sum divided by its in-image tap count, halves rounded away from zero (C division)."""
+        """The window's sum divided by its in-image tap count, halves rounded away from zero (C division). The
+        rounding depends on the sign of the int8 values, so a packed input's codes are first lifted by its level
+        (and the result lowered by the output's)."""
         x = array(inputs, 0)
         out = op.outputs[0]
-        total = self.windows(op, x.astype(np.int64), 0).sum(axis=(-2, -1))
+        level = quant(op.input(0)).level
+        total = self.windows(op, x.astype(np.int64) + level, 0).sum(axis=(-2, -1))
         rows, cols = self.window(op).taps(x.shape[1:3], out.shape[1:3])
         if rows.min(initial=1) <= 0 or cols.min(initial=1) <= 0:
             raise ValueError(f"{op.label}: a window lies wholly outside the input")
         count = (rows[:, None] * cols[None, :])[None, :, :, None]
         half = count // 2
         mean = np.where(total > 0, truncating_divide(total + half, count), truncating_divide(total - half, count))
-        return [saturate(mean, out.type, fused_range(op)).reshape(out.shape)]
+        return [saturate(mean - quant(out).level, out.type, fused_range(op)).reshape(out.shape)]
 
 
 @define

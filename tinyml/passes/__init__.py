@@ -12,9 +12,10 @@ from tinyml.passes.check import check_op, check_supported
 from tinyml.passes.cleanup import remove_dead_ops
 from tinyml.passes.fold import fold_constants
 from tinyml.passes.fuse import fuse_space_to_batch_convs
+from tinyml.passes.subbyte import pack_subbyte
 
 #: the passes, in the order they run
-PASSES = (fold_constants, remove_dead_ops, fuse_space_to_batch_convs, check_supported)
+PASSES = (fold_constants, remove_dead_ops, fuse_space_to_batch_convs, check_supported, pack_subbyte)
 
 
 def optimize(graph: Graph) -> Graph:
@@ -24,4 +25,4 @@ def optimize(graph: Graph) -> Graph:
     return graph
 
 
-__all__ = ["PASSES", "check_op", "check_supported", "optimize"]
+__all__ = ["PASSES", "check_op", "check_supported", "optimize", "pack_subbyte"]

@@ -13,5 +13,6 @@
 #include "tinyml/tm_activation.h"
 #include "tinyml/tm_quantize.h"
 #include "tinyml/tm_fast.h"
+#include "tinyml/tm_subbyte.h"
 
 #endif /* TINYML_TM_KERNELS_H */

@@ -1,12 +1,14 @@
 """CONV_2D and DEPTHWISE_CONV_2D (int8 activations; int8 or packed int4 weights, per channel or per tensor):
 tm_conv2d_s8, tm_depthwise_conv2d_s8 and their in-place variants, and tm_conv2d_s4 and tm_depthwise_conv2d_s4,
-which read TFLite's INT4 weights as flash holds them, two to a byte (they have no in-place variants)."""
+which read TFLite's INT4 weights as flash holds them, two to a byte (they have no in-place variants). Packed
+activations and 2-bit weights take the sub-byte kernels (tinyml.kernels.portable.subbyte)."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, packed_weights, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant
 from tinyml.ops.window import Window
@@ -70,15 +72,25 @@ class Conv2D(Kernel):
     op_types = ("CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op, weights=(INT8, INT4))
+        if subbyte.applies(op):
+            subbyte.check_windowed(op, self)
+        else:
+            self.require_int8(op, weights=(INT8, INT4))
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return subbyte.conv_scratch(op) if subbyte.applies(op) else 0
 
     def in_place(self, op: Operator) -> InPlace | None:
+        if subbyte.applies(op):
+            return subbyte.conv_in_place(op)
         if packed_weights(op):
             return None
         variant = _conv_in_place(op, window_of(op))
         return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.conv_call(op, ctx)
         window = window_of(op)
         values = conv_values(op, ctx, window)
         if packed_weights(op):
@@ -93,12 +105,20 @@ class DepthwiseConv2D(Kernel):
     op_types = ("DEPTHWISE_CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op, weights=(INT8, INT4))
+        if subbyte.applies(op):
+            subbyte.check_windowed(op, self)
+        else:
+            self.require_int8(op, weights=(INT8, INT4))
+
+    def scratch_bytes(self, op: Operator) -> int:
+        return subbyte.conv_scratch(op) if subbyte.applies(op) else 0
 
     def in_place(self, op: Operator) -> InPlace | None:
         """Channel by channel through one padded plane of scratch (int8 weights, depth multiplier 1, output no
         larger)."""
         inp, out = op.input(0), op.outputs[0]
+        if subbyte.applies(op):
+            return subbyte.depthwise_in_place(op, _padded_plane(op, window_of(op)))
         if (
             packed_weights(op)
             or inp.shape[0] != 1
@@ -109,6 +129,8 @@ class DepthwiseConv2D(Kernel):
         return InPlace(0, _padded_plane(op, window_of(op)))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.depthwise_call(op, ctx, _padded_plane(op, window_of(op)))
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.requant import ADD_LEFT_SHIFT, BinaryRequant, add_requant, mul_requant
 
 Dims4 = tuple[int, int, int, int]
@@ -81,7 +82,10 @@ def same_shape_input(op: Operator) -> InPlace | None:
 
 class _Binary(Kernel):
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if op.type == "ADD" and subbyte.applies(op):
+            subbyte.check(op, self)
+        else:
+            self.require_int8(op)
         broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
 
     def in_place(self, op: Operator) -> InPlace | None:
@@ -93,6 +97,8 @@ class Add(_Binary):
     op_types = ("ADD",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.add_call(op, ctx, add_values(op, ctx))
         return Call("ops/add_s8.c.j2", add_values(op, ctx))
 
 

@@ -1,11 +1,13 @@
 """FULLY_CONNECTED (int8 activations): tm_fully_connected_s8 and its per-channel twin for int8 weights, and
-tm_fully_connected_s4 for per-tensor int4 weights, read packed two to a byte as flash holds them."""
+tm_fully_connected_s4 for per-tensor int4 weights, read packed two to a byte as flash holds them. Packed activations
+and 2-bit weights take the sub-byte kernel (tinyml.kernels.portable.subbyte)."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, packed_weights, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.base import Role
 from tinyml.ops.requant import conv_requant
 
@@ -15,10 +17,15 @@ class FullyConnected(Kernel):
     op_types = ("FULLY_CONNECTED",)
 
     def check(self, op: Operator) -> None:
+        if subbyte.applies(op):
+            subbyte.check(op, self)
+            return
         self.require_int8(op, weights=(INT8, INT4))
         require_per_tensor_int4(self, op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.fc_call(op, ctx)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
         units, depth = w.shape
         batches = inp.num_elements // depth

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, register
+from tinyml.kernels.portable import subbyte
 from tinyml.ops.base import window_of
 from tinyml.ops.requant import fused_range
 
@@ -16,9 +17,20 @@ class _Pool2D(Kernel):
     function: ClassVar[str]
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if not subbyte.applies(op):
+            self.require_int8(op)
+            return
+        subbyte.check(op, self)
+        inp, out = op.input(0), op.outputs[0]
+        if inp.type != out.type or inp.quant.level != out.quant.level:  # type: ignore[union-attr]
+            raise Unsupported(
+                f"tensors {inp.name!r} and {out.name!r} are packed differently; the {self.label} {op.type} kernel "
+                "keeps its input's packing"
+            )
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if subbyte.applies(op):
+            return subbyte.pool_call(op, ctx, self.function.replace("_s8", "_sb"))
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         pad_h, pad_w = window.pad_hw

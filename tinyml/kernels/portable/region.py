@@ -1,9 +1,10 @@
-"""TINYML_COPY_REGION (patch-based inference's gathers and scatters): tm_copy_region_s8."""
+"""TINYML_COPY_REGION (patch-based inference's gathers and scatters): tm_copy_region_s8, and tm_copy_region_sb for
+packed tensors (tinyml.passes.subbyte), whose patches stay packed."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, register
 from tinyml.ops.region import COPY
 
 
@@ -11,12 +12,20 @@ from tinyml.ops.region import COPY
 class CopyRegion(Kernel):
     op_types = (COPY,)
 
+    def check(self, op: Operator) -> None:
+        src, dst = op.input(0), op.outputs[0]
+        if src.type != dst.type or src.type.bits > 8:
+            raise Unsupported(
+                f"a region copy from {src.type} to {dst.type}; the portable kernel copies one 8-, 4- or 2-bit type"
+            )
+
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         src, dst = op.input(0), op.outputs[0]
         a = op.attrs
         return Call(
-            "ops/copy_region_s8.c.j2",
+            "ops/copy_region_sb.c.j2" if src.type.sub_byte else "ops/copy_region_s8.c.j2",
             {
+                "bits": src.type.bits,
                 "src_y": a.src[0],
                 "src_x": a.src[1],
                 "dst_y": a.dst[0],
