@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from tinyml.pipeline import Compiled, CompileOptions
     from tinyml.plan.patches import PatchConfig
     from tinyml.quant import QuantOptions
+    from tinyml.quant.mixed import MixedOptions
+    from tinyml.quant.options import QatOptions
     from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
 
@@ -392,19 +394,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
     from tinyml.frontend.detect import FLOAT_KINDS
-    from tinyml.quant.flatbuf import quantized_tensors
 
     if args.output.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
-    if args.qat:
+    given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
+    if given and not args.qat:
+        raise UsageError(
+            f"{given[0]} is an option of quantization-aware training",
+            f"add --qat to train the model (with --train DATA), or leave out {given[0]}",
+        )
+    mixed = _mixed_options(args)
+    if mixed is not None:
+        result = _quantize_mixed(args, mixed)
+    elif args.qat:
         result = _train_quantized(args)
     else:
-        given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
-        if given:
-            raise UsageError(
-                f"{given[0]} is an option of quantization-aware training",
-                f"add --qat to train the model (with --train DATA), or leave out {given[0]}",
-            )
         if args.calib is None:
             raise UsageError(
                 "quantizing a float model needs calibration data: --calib DATA",
@@ -416,7 +420,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     meta, cal = result.metadata, result.metadata["calibration"]
     chosen = "a seeded choice" if cal["samples"] < cal["available"] else "all"
     scaled = f"; pixels scaled to {cal['input_range']}" if cal["input_range"] else ""
-    if args.qat:
+    if mixed is not None:
+        _print_mixed(args, result)
+    elif args.qat:
         qat, train = meta["qat"], meta["qat"]["training"]
         print(
             f"trained {args.model}, a {FLOAT_KINDS[result.kind]}, with fake quantization at {qat['options']['bits']} "
@@ -430,8 +436,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             f"  ranges from  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}"
         )
         print(f"  layers       {', '.join(f'{name} {b}' for name, b in qat['layers'].items())}")
-    else:
-        print(f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}")
+    if mixed is not None or not args.qat:
+        if mixed is None:
+            print(
+                f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, to int8 with {meta['converter']}: {args.output}"
+            )
         print(
             f"  calibration  {cal['samples']:,} of {cal['available']:,} samples ({chosen}) from {cal['file']}{scaled}"
         )
@@ -450,14 +459,123 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         f"  size         {args.output.stat().st_size:,} bytes; quantized tensors: {held}, recorded in its "
         '"tinyml" metadata entry'
     )
-    if any(bits == 4 for _, _, bits in quantized_tensors(result.raw)):  # by storage: INT4 tensors
-        print(
-            "  note         its 4-bit weights are TFLite INT4 tensors: TFLite Micro runs them; tinyml's compiler "
-            "does not take INT4 weights yet"
+    if mixed is not None:
+        budgets = "".join(
+            f" --{which}-budget {value}"
+            for which, value in (("sram", args.sram_budget), ("flash", args.flash_budget))
+            if value is not None
         )
+        print(f"next: tinyml report {args.output} --board {args.board}{budgets}")
     else:
         print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
     return 0
+
+
+#: the options that ask for mixed precision, and their argparse names (--board turns it on)
+_MIXED = {"--sram-budget": "sram_budget", "--flash-budget": "flash_budget", "--mixed": "mixed", "--kernels": "kernels"}
+
+
+def _mixed_options(args: argparse.Namespace) -> MixedOptions | None:
+    """`quantize --board B [--sram-budget S] [--flash-budget F] [--mixed RULE] [--kernels K]`: what mixed
+    precision aims for; None without --board (the other options alone are refused: they need a board)."""
+    from tinyml.quant.mixed import MixedOptions
+
+    given = [flag for flag, dest in _MIXED.items() if getattr(args, dest) is not None]
+    if args.board is None:
+        if given:
+            raise UsageError(
+                f"{given[0]} chooses bits per layer to fit a board, so it needs --board",
+                f"add --board BOARD (`tinyml boards` lists them), or leave out {given[0]}",
+            )
+        return None
+    if args.bits is not None:
+        raise UsageError(
+            "--bits gives every layer the same bits, while --board chooses bits per layer to fit the board",
+            "leave out --bits (mixed precision), or --board and the budgets (the same bits everywhere)",
+        )
+    if args.qat and args.train is None:
+        raise UsageError(
+            "--qat fine-tunes the model at the chosen bits, so it needs labelled training data: --train DATA",
+            "add --train DATA: a folder with one sub-folder of images per class, or an .npz with x and y",
+        )
+    if args.calib is None and not args.qat:
+        raise UsageError(
+            "mixed precision needs calibration data: --calib DATA",
+            "add --calib DATA (an .npz of inputs, or a folder of images or of .bin tensors)",
+        )
+    from tinyml import pipeline
+
+    pipeline.target(args.board)  # an unknown board fails before TensorFlow loads
+    return MixedOptions(
+        board=args.board,
+        rule=args.mixed or "sensitivity",
+        sram_budget=args.sram_budget,
+        flash_budget=args.flash_budget,
+        kernels=args.kernels or "auto",
+    )
+
+
+def _quantize_mixed(args: argparse.Namespace, mixed: MixedOptions) -> Int8Model:
+    """`quantize --board`: bits per layer chosen, the model calibrated (or fine-tuned with --qat) and converted."""
+    from tinyml import pipeline
+
+    qat = _qat_options(args) if args.qat else None
+    return pipeline.quantize_mixed(
+        args.model,
+        mixed,
+        _quant_options(args),
+        calib=args.calib,
+        train=args.train if args.qat else None,
+        qat=qat,
+        progress=not args.quiet,
+    )
+
+
+def _print_mixed(args: argparse.Namespace, result: Int8Model) -> None:
+    """What mixed precision chose: the budgets, the memory at 8 bits and as chosen, and each layer's bits, the
+    memory its cuts saved and why."""
+    from tinyml.frontend.detect import FLOAT_KINDS
+
+    meta = result.metadata
+    m = meta["mixed"]
+    how = "fine-tuned at those bits" if "qat" in meta else "calibrated"
+    print(
+        f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, with bits per layer chosen for {m['board']} "
+        f"({m['rule']} rule), {how}, converted with {meta['converter']}: {args.output}"
+    )
+    limits = []
+    for which, label in (("sram", "SRAM"), ("flash", "flash")):
+        b = m["budgets"][which]
+        if b is not None:
+            source = f"--{which}-budget" if b["source"] == "option" else f"{m['board']}'s"
+            limits.append(f"{label} {b['limit_bytes']:,} bytes ({source})")
+    print(f"  budgets      {', '.join(limits) or 'none'}; kernels {m['kernels']}")
+    for label, figures in (("at 8 bits", m["int8"]), ("chosen", m["chosen"])):
+        print(
+            f"  {label:<12} SRAM {figures['sram_bytes']:,} bytes, flash {figures['flash_bytes']:,} bytes "
+            f"(weights {figures['weights_bytes']:,})"
+        )
+    if m["sensitivity"] is not None:
+        s = m["sensitivity"]
+        print(
+            f"  sensitivity  {m['cost']:.4g} in total ({s['metric']} against the float model, {s['samples']} samples)"
+        )
+    layers = sorted(m["layers"].items(), key=lambda item: item[1]["op"])  # in graph order
+    print(f"  {'layer':<12} {'bits':<6} {'SRAM saved':>10} {'flash saved':>11}")
+    for name, layer in layers:
+        bits = f"w{layer['weights']}a{layer['activations']}"
+        saved = layer["saved"]
+        print(f"  {name:<12} {bits:<6} {saved['sram_bytes']:>10,} {saved['flash_bytes']:>11,}")
+    for name, layer in layers:
+        for kind, why in layer["why"].items():
+            if layer[kind] < 8:
+                print(f"  why          {name} {kind} at {layer[kind]} bits: {why}")
+    if "qat" in meta:
+        train = meta["qat"]["training"]
+        print(
+            f"  training     {train['epochs']} epoch(s) over {train['samples']:,} samples from {train['file']} in "
+            f"{train['seconds']:g} s; last epoch: loss {train['loss']:.4f}, accuracy {100 * train['accuracy']:.1f}%"
+        )
 
 
 #: the options only quantization-aware training takes, and their argparse names
@@ -473,22 +591,27 @@ _QAT_ONLY = {
 def _train_quantized(args: argparse.Namespace) -> Int8Model:
     """`quantize --qat`: its options checked, the model trained and converted."""
     from tinyml import pipeline
-    from tinyml.quant.options import QatOptions
 
     if args.train is None:
         raise UsageError(
             "--qat fine-tunes the model, so it needs labelled training data: --train DATA",
             "add --train DATA: a folder with one sub-folder of images per class, or an .npz with x and y",
         )
+    return pipeline.train_quantized(
+        args.model, args.train, _qat_options(args), _quant_options(args), calib=args.calib, progress=not args.quiet
+    )
+
+
+def _qat_options(args: argparse.Namespace) -> QatOptions:
+    """--epochs, --batch-size, --learning-rate and --bits, their defaults where not given."""
+    from tinyml.quant.options import QatOptions
+
     defaults = QatOptions()
-    options = QatOptions(
+    return QatOptions(
         epochs=args.epochs or defaults.epochs,
         batch_size=args.batch_size or defaults.batch_size,
         learning_rate=args.learning_rate or defaults.learning_rate,
         bits=args.bits or defaults.bits,
-    )
-    return pipeline.train_quantized(
-        args.model, args.train, options, _quant_options(args), calib=args.calib, progress=not args.quiet
     )
 
 
@@ -947,6 +1070,8 @@ EXAMPLES = {
   tinyml quantize float.tflite -o model.tflite --calib tensors/ --float-io   # float32 in and out
   tinyml quantize model.keras -o model.tflite --qat --train images/ --epochs 3   # quantization-aware training
   tinyml quantize model.keras -o w4.tflite --qat --train images/ --bits w4a8 --calib calib.npz   # 4-bit weights
+  tinyml quantize model.keras -o mixed.tflite --calib calib.npz --board stm32f746 --sram-budget 64K   # bits per layer
+  tinyml quantize model.keras -o mixed.tflite --calib calib.npz --board netduinoplus2 --qat --train images/ --epochs 2
 then compile model.tflite as any int8 model; or skip this step: tinyml compile model.keras --calib DATA ...""",
     "eval": """\
   tinyml eval model.tflite --data test_images/ --board host --float model.keras
@@ -1220,6 +1345,36 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_positive_int, metavar="N", help="samples per training step (default 32)")
     g.add_argument(
         "--learning-rate", type=_positive_float, metavar="LR", help="Adam's step size (default 0.0001: fine-tuning)"
+    )
+    g = sp.add_argument_group("mixed precision: 8, 4 or 2 bits per layer, chosen to fit a board")
+    g.add_argument(
+        "--board",
+        help="choose each layer's weight and activation bits so that the model fits this board's RAM and flash "
+        "(or the budgets below) with the least accuracy lost; `tinyml boards` lists them",
+    )
+    g.add_argument(
+        "--sram-budget",
+        metavar="SIZE",
+        type=_size("--sram-budget"),
+        help="RAM the firmware may use, stack and runtime included: 64K, 300000 (default: the board's)",
+    )
+    g.add_argument(
+        "--flash-budget",
+        metavar="SIZE",
+        type=_size("--flash-budget"),
+        help="flash the firmware may use, code included: 256K, 1M (default: the board's)",
+    )
+    g.add_argument(
+        "--mixed",
+        choices=["sensitivity", "rusci"],  # tinyml.quant.search.RULES (imported lazily)
+        help="sensitivity (default): the least total sensitivity, each layer's measured on the calibration data "
+        "(the loss increase with labels, else the output's disagreement); rusci: Rusci et al.'s memory-driven rule "
+        "(the largest tensors and layers first)",
+    )
+    g.add_argument(
+        "--kernels",
+        choices=["auto", "cmsis-nn", "portable"],
+        help="the kernels the model will run on, whose scratch and code count (default auto, as compile)",
     )
 
     sp = command("eval", cmd_eval, "top-1 accuracy of the compiled model on labelled data, measured where it runs")

@@ -17,7 +17,8 @@ when calibration data comes with it, and the quantized model is cached by conten
     compiled = pipeline.compile_model("model.keras", "stm32f746", options)
     result = pipeline.evaluate(compiled, "test_images/", float_model="model.keras")   # top-1, as it runs
 
-`train_quantized` fine-tunes a float Keras model with fake quantization instead (quantization-aware training).
+`train_quantized` fine-tunes a float Keras model with fake quantization instead (quantization-aware training), and
+`quantize_mixed` chooses 8, 4 or 2 bits per layer so that the model fits a board's memory.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from tinyml.measure.eval import EvalResult
     from tinyml.plan import MemoryPlan, Planned, PlanOptions, PlanTarget
     from tinyml.quant import QuantOptions
+    from tinyml.quant.mixed import MixedOptions
     from tinyml.quant.options import QatOptions
     from tinyml.quant.ptq import Int8Model
     from tinyml.target.boards import Board
@@ -136,6 +138,25 @@ def train_quantized(
     from tinyml.quant.qat import train_quantized as qat
 
     return qat(model, train, options, quant, calib=calib, progress=progress)
+
+
+def quantize_mixed(
+    model: str | Path,
+    mixed: MixedOptions,
+    quant: QuantOptions | None = None,
+    *,
+    calib: str | Path | None = None,
+    train: str | Path | None = None,
+    qat: QatOptions | None = None,
+    progress: bool = True,
+) -> Int8Model:
+    """A float Keras model with 8, 4 or 2 bits per layer for weights and activations, chosen so that it fits
+    `mixed.board`'s RAM and flash (or `mixed`'s budgets) with the least accuracy lost, in memory (`tinyml quantize
+    --board` writes `.raw`). Ranges come from `calib`; with labelled `train` data and `qat`, it is fine-tuned at the
+    chosen bits before conversion."""
+    from tinyml.quant.mixed import quantize_mixed as mixed_precision
+
+    return mixed_precision(model, mixed, quant, calib=calib, train=train, qat=qat, progress=progress)
 
 
 def int8_model(

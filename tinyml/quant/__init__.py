@@ -12,6 +12,10 @@ The stages, one module each, so that later precision choices slot in beside them
     carry.py     a Keras model rebuilt in tf-keras as TFLite will compute it (batch norms folded, ReLUs fused)
     fakequant.py fake quantization at 8, 4 and 2 bits on tensorflow-model-optimization
     options.py   `QuantOptions` and `QatOptions`: every choice that changes the quantized model
+    mixed.py     mixed precision end to end (`quantize_mixed`): bits per layer chosen to fit a board's memory
+    footprint.py what an assignment of bits needs, by tinyml's planner and report on the int8 graph retyped
+    sensitivity.py  how much each layer's bits matter, measured on calibration data
+    search.py    the rules that choose the bits: Rusci et al.'s memory-driven one, and the least sensitivity
     quiet.py, progress.py   TensorFlow's own output captured; progress bars on the terminal only
 
 Later precision work adds to these seams: more fields in QuantOptions (part of the cache key and the metadata),

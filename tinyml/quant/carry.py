@@ -106,7 +106,7 @@ class Carried:
 
     def build(self, wrap: Callable[[Any, Layer], Any] | None = None, activations: dict[str, str] | None = None) -> Any:
         """The tf-keras functional model; `wrap(tf_layer, layer)` may wrap each layer (tfmot's annotation), and
-        `activations` overrides weighted layers' activations by name."""
+        `activations` overrides the activations of weighted layers, ReLU layers and Activation layers by name."""
         import tf_keras
 
         tensors: dict[str, Any] = {}
@@ -118,7 +118,10 @@ class Carried:
         for layer in self.layers:
             config = dict(layer.config)
             if activations and layer.name in activations:
-                config["activation"] = activations[layer.name]
+                if layer.kind == "ReLU":  # a ReLU layer clamps by its max_value
+                    config["max_value"] = 6.0 if activations[layer.name] == "relu6" else None
+                else:
+                    config["activation"] = activations[layer.name]
             tf_layer = getattr(tf_keras.layers, layer.kind).from_config(config)
             outer = wrap(tf_layer, layer) if wrap else tf_layer
             args = [tensors[n] for n in layer.inputs]

@@ -21,6 +21,9 @@ adds what it lacks for tinyml's bit widths:
     confines it to −128 … −128 + 2^b − 1. (With num_bits=b the converter emits sub-byte activation types TFLite
     cannot run.)
 
+  * OutputConfig: a sub-byte output for the ReLU after an Add (made a ReLU6, which TFLite fuses into the ADD), so
+    that mixed precision can shrink a residual branch's output too.
+
 The layout keeps tfmot's 8-bit transforms that still apply to a carried graph: a quantizer after each input,
 one range for a concatenation and its inputs, and an Add's ReLU fused into it.
 
@@ -184,6 +187,32 @@ class LayerConfig(_Q.QuantizeConfig):
         }
 
 
+class OutputConfig(_Q.QuantizeConfig):
+    """A layer without weights whose output alone is quantized, at `activation_bits` below 8: the ReLU (made a
+    ReLU6) after an Add, which TFLite fuses into the ADD."""
+
+    def __init__(self, activation_bits: int) -> None:
+        self.activation_bits = activation_bits
+
+    def get_weights_and_quantizers(self, layer: Any) -> list[tuple[Any, Any]]:
+        return []
+
+    def get_activations_and_quantizers(self, layer: Any) -> list[tuple[Any, Any]]:
+        return []
+
+    def set_quantize_weights(self, layer: Any, quantize_weights: list[Any]) -> None:
+        pass
+
+    def set_quantize_activations(self, layer: Any, quantize_activations: list[Any]) -> None:
+        pass
+
+    def get_output_quantizers(self, layer: Any) -> list[Any]:
+        return [SubByteActivation(self.activation_bits)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation_bits": self.activation_bits}
+
+
 class _AddReLU(_T.LayerReLUQuantize):
     """tfmot's ReLU fusion, for Add only: weighted layers carry their ReLU already (and keep their config)."""
 
@@ -194,6 +223,13 @@ class _AddReLU(_T.LayerReLUQuantize):
 class _AddReLUActivation(_T.LayerReLUQuantize):
     def pattern(self) -> Any:
         return _Pattern("Activation", config={"activation": "relu"}, inputs=[_Pattern("Add")])
+
+
+class _AddReLU6Activation(_T.LayerReLUQuantize):
+    """An Activation("relu") after an Add made a ReLU6 for sub-byte outputs: fused as the ReLU it was."""
+
+    def pattern(self) -> Any:
+        return _Pattern("Activation", config={"activation": "relu6"}, inputs=[_Pattern("Add")])
 
 
 class _Layout(_Q.QuantizeLayoutTransform):
@@ -207,6 +243,7 @@ class _Layout(_Q.QuantizeLayoutTransform):
             _T.ConcatTransform(),
             _AddReLU(),
             _AddReLUActivation(),
+            _AddReLU6Activation(),
         ]
         return _Q.graph_transformations.model_transformer.ModelTransformer(
             model, transforms, set(layer_quantize_map.keys()), layer_quantize_map
@@ -228,17 +265,24 @@ def custom_objects() -> dict[str, Any]:
         "SubByteActivation": SubByteActivation,
         "_AddReLU": _AddReLU,
         "_AddReLUActivation": _AddReLUActivation,
+        "_AddReLU6Activation": _AddReLU6Activation,
+        "OutputConfig": OutputConfig,
     }
 
 
 def fake_quantized(carried: Carried, bits: dict[str, tuple[int, int]]) -> tuple[Any, Any]:
     """The float tf-keras model and its fake-quantized twin (weights shared at the start) for per-layer `bits`
-    (weight, activation) of every weighted layer. Layers at sub-byte activation bits compute a ReLU6."""
+    (weight, activation) of every weighted layer, and of ReLU layers after an Add that get sub-byte outputs (their
+    weight bits unused). Layers at sub-byte activation bits compute a ReLU6."""
     relu6 = {name: "relu6" for name, (_, a) in bits.items() if a < 8}
     float_model = carried.build(activations=relu6)
 
     def annotate(tf_layer: Any, layer: Layer) -> Any:
-        config = LayerConfig(layer.kind, *bits[layer.name]) if layer.weighted else None
+        config = None
+        if layer.weighted:
+            config = LayerConfig(layer.kind, *bits[layer.name])
+        elif layer.name in bits and bits[layer.name][1] < 8:
+            config = OutputConfig(bits[layer.name][1])
         return _Q.quantize_annotate_layer(tf_layer, quantize_config=config)
 
     with _Q.quantize_scope(custom_objects()):
@@ -266,6 +310,18 @@ def init_ranges(qmodel: Any, float_model: Any, inputs: list[np.ndarray], batch: 
             source = layer._inbound_nodes[0].inbound_layers
             position = [t.name for t in qmodel.inputs].index(source.output.name)
             _set_range(qvars, inputs[position])
+
+
+def calibrated(carried: Carried, bits: dict[str, tuple[int, int]], inputs: list[np.ndarray]) -> Any:
+    """The fake-quantized model at per-layer `bits`, ready to convert without training: its weight ranges taken from
+    the weights (one forward pass in training mode, where tfmot's weight quantizers record them), then every
+    activation range set from what the float model computes on the calibration `inputs`, as post-training
+    quantization sets them."""
+    float_model, qmodel = fake_quantized(carried, bits)
+    first = [x[:1] for x in inputs]
+    qmodel(first if len(first) > 1 else first[0], training=True)
+    init_ranges(qmodel, float_model, inputs)
+    return qmodel
 
 
 def _has_layer(model: Any, name: str) -> bool:

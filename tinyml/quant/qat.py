@@ -28,6 +28,8 @@ from tinyml.quant.ptq import Int8Model, check_int8, require_float
 #: TFLite's BuiltinOperator numbers of the layers with weights, and of the ops that pass values through unchanged
 _WEIGHTED_OPS = {3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED"}
 _PASS_THROUGH_OPS = {17: "MAX_POOL_2D", 22: "RESHAPE", 43: "SQUEEZE", 70: "EXPAND_DIMS"}
+#: TFLite's BuiltinOperator number of ADD, into which the converter fuses the ReLU after an Add
+_ADD = 0
 #: TFLite's ActivationFunctionType for RELU6, the clamp that confines a sub-byte activation
 _RELU6 = 3
 #: the activations a classifier's output may end in, and whether its scores are then logits
@@ -58,12 +60,12 @@ def train_quantized(
 
     started = time.monotonic()
     with tensorflow_quiet():
-        keras_model, inputs, loader = _load(path, kind)
+        keras_model, inputs, loader = load_keras(path, kind)
         data = read_data(
             train, inputs, input_range=quant.input_range, labelled=True, progress=progress, source=train_source
         )
         carried = carry(keras_model, path, [(spec.name, spec.shape) for spec in inputs])
-        from_logits = _require_classifier(keras_model, carried, path, data)
+        from_logits = require_classifier(keras_model, carried, path, data)
         bits = layer_bits(carried, options)
         if calib_source is not None:
             ranges = read_data(
@@ -76,13 +78,13 @@ def train_quantized(
                 source=calib_source,
             )
         else:
-            ranges = _subset(data, quant.samples, quant.seed)
+            ranges = subset(data, quant.samples, quant.seed)
         from tinyml.quant import fakequant
 
-        _seed(quant.seed)
+        seed_all(quant.seed)
         float_model, trained = fakequant.fake_quantized(carried, bits)
         fakequant.init_ranges(trained, float_model, ranges.inputs)
-        training = _fit(trained, data, options, from_logits, progress)
+        training = fit(trained, data, options, from_logits, progress)
         raw, converter = convert_trained(trained, path, quant.float_io)
     check_int8(raw, path)
     tensor_bits, layers = recorded_bits(raw, bits)
@@ -164,8 +166,9 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
 
     A layer's weights are known by name (the converter names tensors after the wrapped layers: ".../quant_NAME/");
     its output counts as b-bit only when the file confines it to 2^b levels (scale 6/(2^b − 1), zero point −128,
-    a fused RELU6), and then so does the output of a max pool or reshape of it. Anything else is recorded at its
-    storage's bits.
+    a fused RELU6), and then so does the output of a max pool or reshape of it. A ReLU layer after an Add named in
+    `bits` (mixed precision gives those sub-byte outputs too) is the ADD the converter fused it into, known by its
+    output's name. Anything else is recorded at its storage's bits.
     """
     from tinyml.quant.flatbuf import read_model
 
@@ -184,7 +187,7 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
     for op in sub.operators:
         code = codes[op.opcodeIndex]
         if code in _WEIGHTED_OPS:
-            name = _layer_of(_text(sub.tensors[op.inputs[1]].name), bits)
+            name = layer_of(_text(sub.tensors[op.inputs[1]].name), bits)
             if name is None:
                 continue
             w, a = bits[name]
@@ -195,6 +198,17 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
             if confined:
                 tensor_bits[out] = a
             layers[name] = (w, a if confined else 8)
+        elif code == _ADD:  # an Add whose ReLU (a ReLU6 for sub-byte outputs) TFLite fused into it
+            out = int(op.outputs[0])
+            name = layer_of(_text(sub.tensors[out].name), bits)
+            if name is None:
+                continue
+            fused = getattr(op.builtinOptions, "fusedActivationFunction", None)
+            a = bits[name][1]
+            confined = a < 8 and fused == _RELU6 and _is_sub_byte(quantization(out), a)
+            if confined:
+                tensor_bits[out] = a
+            layers[name] = (bits[name][0], a if confined else 8)
         elif code in _PASS_THROUGH_OPS:
             source, out = int(op.inputs[0]), int(op.outputs[0])
             if source in tensor_bits and quantization(source) == quantization(out):
@@ -202,10 +216,10 @@ def recorded_bits(raw: bytes, bits: dict[str, tuple[int, int]]) -> tuple[dict[in
     return tensor_bits, layers
 
 
-# --- stages ---------------------------------------------------------------------------------------------------------
+# --- stages (mixed.py shares them) ---------------------------------------------------------------------------
 
 
-def _load(path: Path, kind: str) -> tuple[Any, list[InputSpec], str]:
+def load_keras(path: Path, kind: str) -> tuple[Any, list[InputSpec], str]:
     """The Keras model (Keras 3 or tf-keras), its inputs, and what loaded it."""
     if kind != "savedmodel":
         from tinyml.quant.source import open_float_model
@@ -228,7 +242,7 @@ def _load(path: Path, kind: str) -> tuple[Any, list[InputSpec], str]:
     return model, inputs, f"tf-keras {tf_keras.__version__}"
 
 
-def _require_classifier(keras_model: Any, carried: Any, path: Path, data: Dataset) -> bool:
+def require_classifier(keras_model: Any, carried: Any, path: Path, data: Dataset) -> bool:
     """The model scores classes (one output of shape (batch, classes), ending in softmax or in logits) and the
     labels number those classes; returns whether its scores are logits."""
     fix = "train it with your own loss (tensorflow-model-optimization), or quantize it without --qat"
@@ -259,21 +273,21 @@ def _require_classifier(keras_model: Any, carried: Any, path: Path, data: Datase
     return _OUTPUT_ACTIVATIONS[activation]
 
 
-def _subset(data: Dataset, limit: int, seed: int) -> Dataset:
+def subset(data: Dataset, limit: int, seed: int) -> Dataset:
     """A seeded choice of at most `limit` of the samples (the training data standing in for calibration data)."""
     chosen = choose(data.n, limit, seed)
     labels = data.labels[chosen] if data.labels is not None else None
     return dataclasses.replace(data, inputs=[x[chosen] for x in data.inputs], labels=labels)
 
 
-def _seed(seed: int) -> None:
+def seed_all(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, so that the same data and options train the same model here."""
     import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
 
 
-def _fit(model: Any, data: Dataset, options: QatOptions, from_logits: bool, progress: bool) -> dict[str, Any]:
+def fit(model: Any, data: Dataset, options: QatOptions, from_logits: bool, progress: bool) -> dict[str, Any]:
     """Train the fake-quantized model; returns what the metadata says about the training."""
     import tf_keras
 
@@ -327,7 +341,7 @@ def _progress_callback(done: Callable[[int], None], n: int, batch_size: int) -> 
 # --- helpers --------------------------------------------------------------------------------------------------------
 
 
-def _layer_of(tensor_name: str, bits: dict[str, Any]) -> str | None:
+def layer_of(tensor_name: str, bits: dict[str, Any]) -> str | None:
     """The layer a converted tensor belongs to, by the name tfmot's wrapper gives it (".../quant_NAME/...")."""
     first = "/" + tensor_name.split(";")[0]
     return next((name for name in bits if f"/quant_{name}/" in first), None)

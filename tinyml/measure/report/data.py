@@ -189,9 +189,50 @@ def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, who
         "live_activations_bytes": busiest["live_activations_bytes"],
         "live_io_bytes": busiest["live_io_bytes"],
         "scratch_bytes": busiest["scratch_bytes"],
+        "bits": _bits(op),
         "weights_bytes": sum(r["weights_bytes"] for r in rows),
         "constants_bytes": sum(r["constants_bytes"] for r in rows),
         "view": all(r["view"] for r in rows),
+    }
+
+
+def _bits(op: Operator) -> dict[str, int | None]:
+    """The bits of a layer's weights (None without weights) and of its output, as the graph's types hold them."""
+    weights = definition(op).inputs_with(op, Role.WEIGHTS)
+    return {"weights": weights[0].type.bits if weights else None, "output": op.outputs[0].type.bits}
+
+
+def _precision(model_path: str, graph: Graph) -> dict[str, Any] | None:
+    """What `tinyml quantize --board` recorded in the model of its choice of bits per layer, or None: the target
+    and budgets it chose for, the memory at 8 bits and as chosen, and per layer its bits, the memory they save and
+    its row in `layers` (`graph` is the graph those rows number)."""
+    from tinyml.quant import metadata
+
+    path = Path(model_path)
+    try:
+        entry = metadata.read(path.read_bytes()) if path.is_file() else None
+    except OSError:
+        return None
+    mixed = entry.get("mixed") if entry else None
+    if not isinstance(mixed, dict):
+        return None
+    position = {op.index: k for k, op in enumerate(graph.ops)}  # the file's operator -> the report's layer
+    return {
+        "rule": mixed["rule"],
+        "board": mixed["board"],
+        "kernels": mixed["kernels"],
+        "budgets": mixed["budgets"],
+        "int8": mixed["int8"],
+        "chosen": mixed["chosen"],
+        "layers": {
+            name: {
+                "layer": position.get(layer["op"]),
+                "weights": layer["weights"],
+                "activations": layer["activations"],
+                "saved": layer["saved"],
+            }
+            for name, layer in mixed["layers"].items()
+        },
     }
 
 
@@ -347,6 +388,7 @@ def build_report(
         "fits": None,
         "failures": [],
         "layers": layers,
+        "precision": _precision(model_path, (planned.unpatched or planned).graph),
         "baseline": None,
     }
     if any(b is not None for b in report["budget"].values()):

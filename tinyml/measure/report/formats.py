@@ -166,12 +166,13 @@ def format_text(report: dict[str, Any]) -> str:
             + (f", max growth {base['max_growth_percent']:g}%" if base["max_growth_percent"] is not None else "")
         )
         lines += [f"  note: {note}" for note in _baseline_notes(report)]
+    lines += _precision_lines(report)
     width = max((len(_layer_patches(layer)) for layer in report["layers"]), default=0)
     lines += [
         "",
         f"  {'#':>3} {'op':<20} {'kernel':<17} {'input shapes':<22} {'output shape':<15} {'MACs':>11} {'cycles':>11} "
         f"{'live':>8} "
-        f"{'scratch':>8} {'weights':>8} {'consts':>7}" + (f" {'patches':<{width}}" if width else ""),
+        f"{'scratch':>8} {'weights':>8} {'consts':>7} {'bits':<6}" + (f" {'patches':<{width}}" if width else ""),
     ]
     for layer in report["layers"]:
         inputs = ", ".join(_shape(s) for s in layer["input_shapes"])
@@ -180,9 +181,49 @@ def format_text(report: dict[str, Any]) -> str:
             f"  {layer['index']:>3} {layer['op']:<20} {_kernel(layer):<17} {inputs:<22} "
             f"{_shape(layer['output_shape']):<15} {layer['macs']:>11,} {layer['cycles']:>11,} "
             f"{layer['live_bytes']:>8,} {layer['scratch_bytes']:>8,} {layer['weights_bytes']:>8,} "
-            f"{layer['constants_bytes']:>7,}" + (f" {_layer_patches(layer):<{width}}" if width else "") + mark
+            f"{layer['constants_bytes']:>7,} {_bits_label(layer):<6}"
+            + (f" {_layer_patches(layer):<{width}}" if width else "")
+            + mark
         )
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _bits_label(layer: dict[str, Any]) -> str:
+    """A layer's bits as `--bits` writes them: w4a8 (4-bit weights, 8-bit output); a4 for a layer without weights."""
+    bits = layer.get("bits") or {}
+    out = f"a{bits['output']}" if bits.get("output") else ""
+    return f"w{bits['weights']}{out}" if bits.get("weights") else out
+
+
+def _precision_lines(report: dict[str, Any]) -> list[str]:
+    """What `tinyml quantize --board` chose, as its metadata records it: the target, the memory at 8 bits and as
+    chosen, and each layer's bits with the memory they save."""
+    p = report.get("precision")
+    if not p:
+        return []
+    limits = [
+        f"{label} {p['budgets'][which]['limit_bytes']:,}"
+        for which, label in (("sram", "SRAM"), ("flash", "flash"))
+        if p["budgets"].get(which)
+    ]
+    int8, chosen = p["int8"], p["chosen"]
+    lines = [
+        f"  mixed precision: bits per layer chosen for {p['board']} (kernels {p['kernels']}, {p['rule']} rule) "
+        f"within {' and '.join(limits)} bytes",
+        f"    at 8 bits SRAM {int8['sram_bytes']:,} and flash {int8['flash_bytes']:,} bytes; as chosen SRAM "
+        f"{chosen['sram_bytes']:,} and flash {chosen['flash_bytes']:,}",
+    ]
+    rows = sorted(p["layers"].items(), key=lambda item: -1 if item[1]["layer"] is None else item[1]["layer"])
+    for name, layer in rows:
+        saved = layer["saved"]
+        what = (
+            f"saves SRAM {saved['sram_bytes']:,} and flash {saved['flash_bytes']:,} bytes"
+            if (layer["weights"], layer["activations"]) != (8, 8)
+            else "8 bits"
+        )
+        where = f"layer {layer['layer']}, " if layer["layer"] is not None else ""
+        lines.append(f"    {name} ({where}w{layer['weights']}a{layer['activations']}): {what}")
+    return lines
 
 
 def _kernel(layer: dict[str, Any]) -> str:
