@@ -32,20 +32,20 @@ Importing this module imports TensorFlow and tfmot; qat.py imports it only when 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
-
-# tfmot wraps tf-keras (Keras 2) layers: TensorFlow must route tf.keras there before tfmot looks at it
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-
 import tensorflow as tf
-import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from tinyml.quant.carry import WEIGHTED, Carried, Layer
 from tinyml.quant.options import sub_byte_scale
+
+# tfmot wraps tf-keras (Keras 2) layers. On import it sets TF_USE_LEGACY_KERAS and reads tf.keras: resolved first
+# here, tf.keras stays Keras 3 for the rest of the process (the user's code, other tests) and tfmot, seeing Keras 3,
+# takes tf_keras itself.
+_ = tf.keras.__name__
+import tensorflow_model_optimization as tfmot  # noqa: E402
 
 _Q = tfmot.quantization.keras
 _T = _Q.default_8bit.default_8bit_transforms

@@ -25,7 +25,6 @@ memory budgets.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +88,6 @@ def measure(
 ) -> Sensitivity:
     """The sensitivity of every sub-byte choice of `knobs` on the calibration `inputs` (one (n, *shape) array per
     model input) and their `labels` when there are some; `progress(1)` after each run."""
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
     import tf_keras
 
