@@ -113,18 +113,19 @@ def test_reference_on_the_packed_graph(models, name):
             assert np.array_equal(got, want)
 
 
-def test_emulated_m7_bit_exact(models, tmp_path):
-    """The same models on mps2-an500 (CMSIS-NN's kernels, when installed, run the int8 ops and refuse the packed
-    ones, which fall back to the portable kernels), two inputs each."""
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "mps3-an547"])
+def test_emulated_bit_exact(models, board, tmp_path):
+    """The same models on the emulated M4, M7 and M55 (CMSIS-NN's kernels, when installed, run the int8 ops and
+    refuse the packed ones, which fall back to the portable kernels), two inputs each."""
     for name in MODELS:
         model = getattr(models, name)
         inputs = [random_inputs(model, seed) for seed in range(2)]
         (tmp_path / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
         expected = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
         files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
-        proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
+        proc = tinyml("run", str(model), "--board", board, *files, cache=tmp_path / "cache")
         assert proc.returncode == 0, proc.stderr
-        assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} on mps2-an500 differs from TFLite Micro"
+        assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} on {board} differs from TFLite Micro"
 
 
 def test_metadata_marks_not_borne_out_are_warned(tmp_path):
