@@ -89,10 +89,10 @@ class Conv2D(Kernel):
         return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        if subbyte.applies(op):
-            return subbyte.conv_call(op, ctx)
         window = window_of(op)
         values = conv_values(op, ctx, window)
+        if subbyte.applies(op):
+            return subbyte.conv_call(op, ctx, values)
         if packed_weights(op):
             return Call("ops/conv2d_s4.c.j2", {**values, "scratch_size": 0})
         variant = _conv_in_place(op, window) if ctx.in_place else None
@@ -129,11 +129,11 @@ class DepthwiseConv2D(Kernel):
         return InPlace(0, _padded_plane(op, window_of(op)))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        if subbyte.applies(op):
-            return subbyte.depthwise_call(op, ctx, _padded_plane(op, window_of(op)))
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}
+        if subbyte.applies(op):
+            return subbyte.depthwise_call(op, ctx, values, _padded_plane(op, window))
         if packed_weights(op):
             return Call("ops/depthwise_conv2d_s4.c.j2", {**values, "scratch_size": 0})
         values["scratch_size"] = _padded_plane(op, window) if ctx.in_place else 0

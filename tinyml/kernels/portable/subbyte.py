@@ -58,33 +58,6 @@ def check(op: Operator, kernel: Kernel) -> None:
             )
 
 
-def _conv_common(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    inp, w, out = op.input(0), op.input(1), op.outputs[0]
-    r = conv_requant(op)
-    window = window_of(op)
-    pad_h, pad_w = window.pad_hw
-    return {
-        "input_offset": r.input_offset,
-        "output_offset": r.output_offset,
-        "stride": window.stride[::-1],
-        "padding": (pad_w, pad_h),
-        "dilation": window.dilation[::-1],
-        "act": r.act,
-        "multiplier": ctx.const("mult", r.multipliers, "int32_t"),
-        "shift": ctx.const("shift", r.shifts, "int32_t"),
-        "input_dims": inp.shape,
-        "filter_dims": w.shape,
-        "bias_dims": (1, 1, 1, out.shape[3]),
-        "output_dims": out.shape,
-        "input": ctx.tensor(inp),
-        "filter": ctx.tensor(w),
-        "bias": ctx.const("bias", r.folded_bias, "int32_t", Role.BIAS),
-        "output": ctx.tensor(out),
-        "scratch": ctx.scratch,
-        "bits": (bits(inp), bits(w), bits(out)),
-    }
-
-
 #: TM_SB_DW_BLOCK: the input channels tm_depthwise_conv2d_sb gathers at a time
 DW_BLOCK = 32
 
@@ -137,10 +110,16 @@ def conv_in_place(op: Operator) -> InPlace | None:
     return InPlace(0, conv_scratch(op) + (pad_h + 1) * inp.shape[2] * inp.shape[3])
 
 
-def conv_call(op: Operator, ctx: EmitContext) -> Call:
+def _bits(op: Operator) -> dict[str, object]:
+    return {"bits": (bits(op.input(0)), bits(op.input(1)), bits(op.outputs[0]))}
+
+
+def conv_call(op: Operator, ctx: EmitContext, values: dict[str, object]) -> Call:
+    """The packed convolution's call: the int8 kernel's template `values` (the same requantization and window)
+    plus the bit widths and its scratch."""
     variant = conv_in_place(op) if ctx.in_place else None
     size = variant.scratch if variant is not None else conv_scratch(op)
-    return Call("ops/conv2d_sb.c.j2", {**_conv_common(op, ctx), "scratch_size": size})
+    return Call("ops/conv2d_sb.c.j2", {**values, **_bits(op), "scratch_size": size})
 
 
 def depthwise_in_place(op: Operator, plane: int) -> InPlace | None:
@@ -153,11 +132,10 @@ def depthwise_in_place(op: Operator, plane: int) -> InPlace | None:
     return InPlace(0, plane) if out.num_elements <= inp.num_elements else None
 
 
-def depthwise_call(op: Operator, ctx: EmitContext, plane: int) -> Call:
-    values = _conv_common(op, ctx)
-    values["ch_mult"] = op.outputs[0].shape[3] // op.input(0).shape[3]
-    values["scratch_size"] = plane if ctx.in_place else conv_scratch(op)
-    return Call("ops/depthwise_conv2d_sb.c.j2", values)
+def depthwise_call(op: Operator, ctx: EmitContext, values: dict[str, object], plane: int) -> Call:
+    """The packed depthwise convolution's call, from the int8 kernel's template `values` as conv_call."""
+    scratch = plane if ctx.in_place else conv_scratch(op)
+    return Call("ops/depthwise_conv2d_sb.c.j2", {**values, **_bits(op), "scratch_size": scratch})
 
 
 def fc_call(op: Operator, ctx: EmitContext) -> Call:
