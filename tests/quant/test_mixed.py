@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from quant_checks import SHAPE, assert_one_line_error, quadrants, quantized_inputs, tflm_accuracy, tflm_levels
 from support import tinyml
 
 from tinyml import pipeline
@@ -19,22 +20,10 @@ from tinyml.errors import BudgetExceededError
 from tinyml.quant import QuantOptions, metadata
 from tinyml.quant.search import WEIGHTS, uniform
 
-SHAPE = (16, 16, 3)
 #: the float model's layers with weights, by the names the fixture gives them
 WEIGHTED = ("stem", "dw", "conv", "hidden", "fc")
 QUANT = QuantOptions(samples=200)
 BOARD = "stm32f746"
-
-
-def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy images whose class (0..3) is the quadrant a little brighter than the rest."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x = rng.uniform(0, 0.8, (n, *SHAPE)).astype(np.float32)
-    for i, k in enumerate(y):
-        r, c = divmod(int(k), 2)
-        x[i, r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8] += 0.15
-    return np.clip(x, 0, 1), y
 
 
 @pytest.fixture(scope="module")
@@ -97,26 +86,6 @@ def prepared(model: SimpleNamespace) -> SimpleNamespace:
         flash=flash,
         memory=p.memory.with_budgets(sram, flash),
     )
-
-
-def tflm_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 of the TFLite file on (x, y), run by TFLite Micro."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(path))
-    hits = 0
-    for sample, label in zip(int8_inputs(path, x), y, strict=True):
-        interp.set_input(sample, 0)
-        interp.invoke()
-        hits += int(np.argmax(interp.get_output(0)) == label)
-    return hits / len(y)
-
-
-def int8_inputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
-    from tinyml.frontend import load_model
-
-    q = load_model(path).inputs[0].quant
-    return [np.clip(np.round(s[None] / q.scales[0]) + q.zero_points[0], -128, 127).astype(np.int8) for s in x]
 
 
 def file_footprint(memory, path: Path):
@@ -231,7 +200,7 @@ def test_residual_branches_take_sub_byte_outputs(tmp_path):
     levels = tflm_levels(out, data[:16], [joined])[joined]
     assert len(levels) <= 2 ** bits[joined], sorted(levels)
     c = pipeline.compile_model(out, "host", pipeline.CompileOptions(kernels="portable"))
-    inputs = [s.tobytes() for s in int8_inputs(out, data[:8])]
+    inputs = [s.tobytes() for s in quantized_inputs(out, data[:8])]
     assert pipeline.run(c, inputs) == pipeline.tflm_expected(c, inputs)
 
 
@@ -283,7 +252,7 @@ def test_cli_writes_a_file_that_fits_and_runs_bit_exact(prepared, model, tmp_pat
     assert tflm_accuracy(out, model.x, model.y) > 0.85
 
     c = pipeline.compile_model(out, "host", pipeline.CompileOptions(kernels="portable"))
-    inputs = [s.tobytes() for s in int8_inputs(out, model.x[:8])]
+    inputs = [s.tobytes() for s in quantized_inputs(out, model.x[:8])]
     assert pipeline.run(c, inputs) == pipeline.tflm_expected(c, inputs)
 
     proc = tinyml("report", str(out), "--board", BOARD, *budgets, "--json")
@@ -297,31 +266,7 @@ def test_cli_writes_a_file_that_fits_and_runs_bit_exact(prepared, model, tmp_pat
     assert f"mixed precision: bits per layer chosen for {BOARD}" in text
 
 
-def tflm_levels(model: Path, x: np.ndarray, tensors: list[int]) -> dict[int, set[int]]:
-    """Every value each of `tensors` takes while TFLite Micro runs the samples `x`."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(model), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-    seen: dict[int, set[int]] = {t: set() for t in tensors}
-    for sample in int8_inputs(model, x):
-        interp.set_input(sample, 0)
-        interp.invoke()
-        for t in tensors:
-            seen[t] |= set(np.unique(np.asarray(interp.GetTensor(t, 0)["tensor_data"])).tolist())
-    return seen
-
-
 # --- the command line's refusals --------------------------------------------------------------------------------
-
-
-def assert_one_line_error(proc, code: int, *words: str) -> None:
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tinyml: error: ") and "(fix: " in lines[0], proc.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    for internal in ("Traceback", "tinyml/", ".py", "TINYML_"):
-        assert internal not in lines[0], (internal, lines[0])
 
 
 def test_cli_refuses_an_impossible_budget(prepared, model, tmp_path):

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from quant_checks import assert_one_line_error
 from support import tinyml
 
 from tinyml import pipeline
@@ -29,16 +30,6 @@ def assert_bit_exact_on_host(model, seeds=range(3)):
     inputs = [b"".join(x.tobytes() for x in random_inputs(c.model, s)) for s in seeds]
     assert pipeline.run(c, inputs) == pipeline.tflm_expected(c, inputs)
     return c
-
-
-def assert_one_line_error(proc, code, *words):
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tinyml: error: ") and "(fix: " in lines[0], proc.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    for internal in ("Traceback", "tinyml/", ".py", "TINYML_"):
-        assert internal not in lines[0], (internal, lines[0])
 
 
 FORMATS = {

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from quant_checks import SHAPE, assert_one_line_error, quadrants, quantized_inputs, tflm_accuracy, tflm_levels
 from support import tinyml
 
 from tinyml import pipeline
@@ -23,24 +24,12 @@ from tinyml.quant.data import fingerprint
 from tinyml.quant.flatbuf import unpack_int4
 from tinyml.quant.options import QatOptions
 
-SHAPE = (16, 16, 3)
 #: the float model's layers with weights, by the names the fixture gives them
 WEIGHTED = ("stem", "dw", "pw", "fc")
 QUANT = QuantOptions(samples=100)
 #: TFLite's BuiltinOperator numbers of the ops with weights, and the INT4 TensorType
 WEIGHTED_OPS = (3, 4, 9)
 INT4 = 17
-
-
-def quadrants(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy images whose class (0..3) is the quadrant a little brighter than the rest."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x = rng.uniform(0, 0.8, (n, *SHAPE)).astype(np.float32)
-    for i, k in enumerate(y):
-        r, c = divmod(int(k), 2)
-        x[i, r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8] += 0.15
-    return np.clip(x, 0, 1), y
 
 
 @pytest.fixture(scope="module")
@@ -95,41 +84,6 @@ def qat(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 def write(q, path: Path) -> Path:
     path.write_bytes(q.raw)
     return path
-
-
-def quantized_inputs(model: Path, x: np.ndarray) -> list[np.ndarray]:
-    """Float samples as the int8 model's input takes them."""
-    from tinyml.frontend import load_model
-
-    q = load_model(model).inputs[0].quant
-    return [np.clip(np.round(s[None] / q.scales[0]) + q.zero_points[0], -128, 127).astype(np.int8) for s in x]
-
-
-def tflm_accuracy(model: Path, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 of the TFLite file on (x, y), run by TFLite Micro."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(model))
-    hits = 0
-    for sample, label in zip(quantized_inputs(model, x), y, strict=True):
-        interp.set_input(sample, 0)
-        interp.invoke()
-        hits += int(np.argmax(interp.get_output(0)) == label)
-    return hits / len(y)
-
-
-def tflm_levels(model: Path, x: np.ndarray, tensors: list[int]) -> dict[int, set[int]]:
-    """Every value each of `tensors` takes while TFLite Micro runs the samples `x`."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_file(str(model), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-    seen: dict[int, set[int]] = {t: set() for t in tensors}
-    for sample in quantized_inputs(model, x):
-        interp.set_input(sample, 0)
-        interp.invoke()
-        for t in tensors:
-            seen[t] |= set(np.unique(np.asarray(interp.GetTensor(t, 0)["tensor_data"])).tolist())
-    return seen
 
 
 def assert_bit_exact_on_host(model: Path, x: np.ndarray) -> None:
@@ -318,16 +272,6 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_output_alone(qat, tmp_path):
     assert proc.returncode == 130 and stderr.strip().splitlines()[-1] == "tinyml: interrupted", stderr
     assert "Traceback" not in stderr
     assert out.read_bytes() == b"the user's own file" and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
-
-
-def assert_one_line_error(proc, code, *words):
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tinyml: error: ") and "(fix: " in lines[0], proc.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    for internal in ("Traceback", "tinyml/", ".py", "TINYML_"):
-        assert internal not in lines[0], (internal, lines[0])
 
 
 BAD = {  # what is wrong: (model, extra arguments, exit status, words of the message)
