@@ -137,7 +137,7 @@ def prepare(
     from tinyml.quant.carry import carry
     from tinyml.quant.convert import convert_trained
     from tinyml.quant.footprint import MemoryModel
-    from tinyml.quant.qat import layer_of, load_keras, require_classifier, subset
+    from tinyml.quant.qat import layer_of, load_keras, range_samples, require_classifier
 
     kind, path = require_keras(Path(model))
     # the data's format and labels are checked before TensorFlow loads anything
@@ -153,19 +153,7 @@ def prepare(
         labelled = read_data(
             train, inputs, input_range=quant.input_range, labelled=True, progress=progress, source=train_source
         )
-    if calib is not None:
-        ranges = read_data(
-            calib,
-            inputs,
-            input_range=quant.input_range,
-            limit=quant.samples,
-            seed=quant.seed,
-            progress=progress,
-            source=calib_source,
-        )
-    else:
-        assert labelled is not None
-        ranges = subset(labelled, quant.samples, quant.seed)
+    ranges = range_samples(calib, calib_source, inputs, quant, labelled, progress)
     carried = carry(keras_model, path, [(spec.name, spec.shape) for spec in inputs])
     if labelled is not None:
         require_classifier(keras_model, carried, path, labelled)

@@ -67,18 +67,7 @@ def train_quantized(
         carried = carry(keras_model, path, [(spec.name, spec.shape) for spec in inputs])
         from_logits = require_classifier(keras_model, carried, path, data)
         bits = layer_bits(carried, options)
-        if calib_source is not None:
-            ranges = read_data(
-                calib,
-                inputs,
-                input_range=quant.input_range,
-                limit=quant.samples,
-                seed=quant.seed,
-                progress=progress,
-                source=calib_source,
-            )
-        else:
-            ranges = subset(data, quant.samples, quant.seed)
+        ranges = range_samples(calib, calib_source, inputs, quant, data, progress)
         from tinyml.quant import fakequant
 
         seed_all(quant.seed)
@@ -278,6 +267,30 @@ def subset(data: Dataset, limit: int, seed: int) -> Dataset:
     chosen = choose(data.n, limit, seed)
     labels = data.labels[chosen] if data.labels is not None else None
     return dataclasses.replace(data, inputs=[x[chosen] for x in data.inputs], labels=labels)
+
+
+def range_samples(
+    calib: str | Path | None,
+    calib_source: Any,
+    inputs: list[InputSpec],
+    quant: QuantOptions,
+    training: Dataset | None,
+    progress: bool,
+) -> Dataset:
+    """The samples that set the quantization ranges: at most quant.samples of the calibration data, else as many
+    of the training data (a seeded choice)."""
+    if calib is not None:
+        return read_data(
+            calib,
+            inputs,
+            input_range=quant.input_range,
+            limit=quant.samples,
+            seed=quant.seed,
+            progress=progress,
+            source=calib_source,
+        )
+    assert training is not None
+    return subset(training, quant.samples, quant.seed)
 
 
 def seed_all(seed: int) -> None:
