@@ -656,6 +656,17 @@ def cmd_packs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from tinyml.kernels.catalog import as_json, as_markdown, as_text, catalog
+
+    entries = catalog()
+    if args.json:
+        print(json.dumps(as_json(entries), indent=2))
+    else:
+        print(as_markdown(entries) if args.markdown else as_text(entries), end="")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from tinyml.target.boards import list_boards
 
@@ -1087,6 +1098,9 @@ then compile model.tflite as any int8 model; or skip this step: tinyml compile m
   tinyml packs list --cmsis-nn CMSIS-NN --cmsis CMSIS_6         # checkouts of ARM-software/CMSIS-NN, CMSIS_6""",
     "boards": """\
   tinyml boards""",
+    "ops": """\
+  tinyml ops                                                  # operators, their types and kernels
+  tinyml ops --json                                           # schema tinyml.ops/1""",
 }
 
 
@@ -1414,6 +1428,11 @@ def _parser() -> argparse.ArgumentParser:
     cmsis_paths(sp.add_argument_group("CMSIS trees"))
 
     command("boards", cmd_boards, "list the boards tinyml can target")
+
+    sp = command("ops", cmd_ops, "list the operators tinyml compiles, with their types and kernels")
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print them as JSON (schema tinyml.ops/1)")
+    fmt.add_argument("--markdown", action="store_true", help="print them as a Markdown table (as in the README)")
     return p
 
 

@@ -89,6 +89,11 @@ class OpDef:
     variadic: ClassVar[bool] = False
     #: the axis of the WEIGHTS input that indexes output channels (conv-like ops), else None
     weights_channel_axis: ClassVar[int | None] = None
+    #: the element types its data (feature inputs and outputs) may have; the check pass holds every op that
+    #: `validate` lets through to them as well, so the compiler takes no type that `tinyml ops` does not list
+    types: ClassVar[tuple[ElementType, ...]] = (INT8,)
+    #: the element types of its WEIGHTS inputs (none for ops without weights)
+    weight_types: ClassVar[tuple[ElementType, ...]] = ()
 
     def parse_attrs(self, options: dict[str, Any]) -> Any:
         """Typed attributes from the frontend's raw option dict (snake_case keys, enum names as strings)."""
@@ -112,6 +117,16 @@ class OpDef:
     def inputs_with(self, op: Operator, role: Role) -> list[Tensor]:
         """The present inputs of `op` that play `role`."""
         return [t for t, r in zip(op.inputs, self.roles(op), strict=True) if r is role and t is not None]
+
+    def check_types(self, op: Operator) -> None:
+        """Refuse a data tensor whose type is not one of `types`, and weights not of `weight_types`."""
+        named = [(t, r) for t, r in zip(op.inputs, self.roles(op), strict=True) if r in (Role.FEATURE, Role.WEIGHTS)]
+        for t, role in [*named, *((t, Role.FEATURE) for t in op.outputs)]:
+            allowed = self.weight_types if role is Role.WEIGHTS else self.types
+            if t is not None and t.type not in allowed:
+                what = "weights" if role is Role.WEIGHTS else "data"
+                names = " or ".join(map(str, allowed))
+                raise Unsupported(f"tensor {t.name!r} is {t.type}; {op.type} takes {names} {what}")
 
     def validate(self, op: Operator) -> None:
         """Raise `Unsupported` naming the variant no kernel can run: types, shapes, attributes.

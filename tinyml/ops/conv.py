@@ -64,6 +64,7 @@ class _ConvDef(WindowedOpDef):
     """What both convolutions share: roles, types, constant weights and bias, requantization."""
 
     input_roles = (Role.FEATURE, Role.WEIGHTS, Role.BIAS)
+    weight_types = WEIGHT_TYPES
 
     def kernel_hw(self, op: Operator) -> HW:
         return op.input(1).shape[1], op.input(1).shape[2]

@@ -53,6 +53,7 @@ class FullyConnected(OpDef):
     op_types = ("FULLY_CONNECTED",)
     attrs_type = FullyConnectedAttrs
     input_roles = (Role.FEATURE, Role.WEIGHTS, Role.BIAS)
+    weight_types = WEIGHT_TYPES
     weights_channel_axis = 0
 
     def validate(self, op: Operator) -> None:

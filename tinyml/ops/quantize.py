@@ -29,6 +29,7 @@ class Quantize(OpDef):
     """Float model inputs into int8, or int8 into another scale where the converter needs one."""
 
     op_types = ("QUANTIZE",)
+    types = (FLOAT32, INT8)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
@@ -65,6 +66,7 @@ class Dequantize(OpDef):
     """int8 model outputs back to float32."""
 
     op_types = ("DEQUANTIZE",)
+    types = (INT8, FLOAT32)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)

@@ -3,8 +3,6 @@ are reported at once."""
 
 from __future__ import annotations
 
-from tflite.BuiltinOperator import BuiltinOperator
-
 from tinyml.errors import UnsupportedOpError
 from tinyml.ir.graph import Graph, Operator
 from tinyml.kernels import REGISTRY
@@ -12,12 +10,14 @@ from tinyml.ops import DEFINITIONS, Unsupported
 
 
 def check_op(op: Operator) -> None:
-    """Raise Unsupported unless `op` has a definition that validates it and a kernel that runs it: the
-    portable one, which every backend falls back to when its own kernels do not take the variant."""
+    """Raise Unsupported unless `op` has a definition that validates it and declares its tensors' types (which
+    `tinyml ops` lists), and a kernel that runs it: the portable one, which every backend falls back to when its
+    own kernels do not take the variant."""
     definition = DEFINITIONS.get(op.type)
     if definition is None or op.type not in REGISTRY:
         raise Unsupported(f"operator {op.type} is not supported")
     definition.validate(op)
+    definition.check_types(op)
     REGISTRY[op.type].check(op)
 
 
@@ -30,9 +30,7 @@ def check_supported(graph: Graph) -> None:
         except Unsupported as e:
             problems.append(f"{op.label} (output {op.outputs[0].name!r}): {e}")
     if problems:
-        # TFLite's operators only: the registry also holds ops tinyml makes itself, which no model can contain
-        supported = ", ".join(sorted(t for t in REGISTRY if hasattr(BuiltinOperator, t)))
         raise UnsupportedOpError(
             f"{len(problems)} unsupported operator(s) in {graph.name}:\n  " + "\n  ".join(problems),
-            f"re-export the model using only supported operators ({supported})",
+            "re-export the model using only the operators and types `tinyml ops` lists",
         )
