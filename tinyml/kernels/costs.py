@@ -443,6 +443,13 @@ _FAMILIES: dict[str, _Family] = {
     "MaxPool2D": _Family(_pool_features),
     "Add": _Family(_binary_features),
     "Mul": _Family(_binary_features),
+    "Maximum": _Family(_binary_features),
+    "Minimum": _Family(_binary_features),
+    "Sub": _Family(_binary_features),
+    "SquaredDifference": _Family(_binary_features),
+    "Prelu": _Family(_binary_features),
+    "LeakyRelu": _Family(_unary_features),
+    "HardSwish": _Family(_unary_features),
     "Mean": _Family(_mean_features),
     "Relu": _Family(_unary_features),
     "Relu6": _Family(_unary_features),
@@ -470,6 +477,8 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisMaxPool2D": _Family(_pool_features),
     "CmsisAdd": _Family(_binary_features),
     "CmsisMul": _Family(_binary_features),
+    "CmsisMaximum": _Family(_binary_features),
+    "CmsisMinimum": _Family(_binary_features),
     "CmsisSoftmax": _Family(_softmax_features),
 }
 
