@@ -102,12 +102,10 @@ def test_sub_reference_and_fused_activation(activation):
     want = np.clip(multiply_by_quantized_multiplier(sa - sb, mo, so) - 10, *r.act)
     assert np.array_equal(got, want)
     real = 0.02 * (got.astype(float) + 10)
-    exact = np.clip(
-        0.05 * (xa - 3.0) - 0.1 * (xb + 7.0), *{"RELU": (0, 99), "RELU6": (0, 6)}.get(activation, (-99, 99))
-    )
-    if activation != "RELU_N1_TO_1":
-        inside = (got > -128) & (got < 127)
-        assert np.abs(real - exact)[inside].max() <= 0.02  # within one output step, where not saturated
+    bounds = {"NONE": (-99, 99), "RELU": (0, 99), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}[activation]
+    exact = np.clip(0.05 * (xa - 3.0) - 0.1 * (xb + 7.0), *bounds)
+    inside = (got > -128) & (got < 127)
+    assert np.abs(real - exact)[inside].max() <= 0.02  # within one output step, where not saturated
 
 
 def test_sub_factors_must_stay_below_one():

@@ -98,7 +98,7 @@ def test_hard_swish_reference_is_within_a_step_of_x_relu6_x_plus_3_over_6(in_sca
 def test_hard_swish_refuses_an_output_finer_than_its_fixed_point():
     g = GraphBuilder()
     g.op("HARD_SWISH", [g.input((8,), scale=0.5)], None, scale=0.001)
-    with pytest.raises(Unsupported, match="HARD_SWISH output scale 0.001 is below the input scale / 128"):
+    with pytest.raises(Unsupported, match=r"HARD_SWISH output scale 0\.001 is below the input scale / 128"):
         check_op(g.ops[0])
 
 
