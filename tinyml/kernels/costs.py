@@ -559,6 +559,19 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     "DepthwiseConv2D.sb_inplace": ("DepthwiseConv2D", {"*": 2.0}),  # through a plane, 1.3x the above
     "FullyConnected.sb": ("FullyConnected", {"*": 1.3}),
     "FastConvPacked": ("FastConv", {"*": 1.5}),
+    # Issue 12's elementwise kernels, from MUL's per-element coefficients: one model with each op on 16x16x16
+    # operands (no broadcast), portable kernels and CMSIS-NN's MAXIMUM/MINIMUM (plain C loops on DSP cores, as many
+    # instructions as the portable ones), measured on mps2-an500 and mps2-an386. The unary ones take MUL's
+    # per-element coefficient over their own features. A refit replaces these.
+    "Maximum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "Minimum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "CmsisMaximum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "CmsisMinimum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "Sub": ("Mul", {"cortex-m7": 2.47, "*": 2.56}),
+    "SquaredDifference": ("Mul", {"cortex-m7": 2.37, "*": 2.47}),
+    "Prelu": ("Mul", {"cortex-m7": 1.09, "*": 1.2}),
+    "LeakyRelu": ("Mul", {"cortex-m7": 0.92, "*": 0.99}),
+    "HardSwish": ("Mul", {"cortex-m7": 1.57, "*": 1.6}),
 }
 
 
