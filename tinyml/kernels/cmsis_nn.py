@@ -34,7 +34,8 @@ from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
-from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
+from tinyml.kernels.portable.binary import broadcast_values
+from tinyml.kernels.portable.elementwise import add_values, broadcast_dims, mul_values, same_shape_input
 from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
@@ -616,6 +617,37 @@ class CmsisMul(CmsisKernel):
         return Call("cmsis/mul_s8.c.j2", {**mul_values(op, ctx), "size": op.outputs[0].num_elements})
 
 
+class _CmsisMaximumMinimum(CmsisKernel):
+    """MAXIMUM / MINIMUM -> arm_maximum_s8 / arm_minimum_s8: raw int8 compares, as TFLM's reference.
+
+    CMSIS-NN walks broadcasts with its own pointer arithmetic; it is given the merged dims the portable kernel
+    gets (adjacent dims that broadcast alike are one), on which its result equals the reference's.
+    """
+
+    function: ClassVar[str]
+
+    def check(self, op: Operator) -> None:
+        self.require_int8(op)
+        broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        """Each element of both inputs is read before that element of the output is written."""
+        return same_shape_input(op)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("cmsis/maximum_minimum_s8.c.j2", {**broadcast_values(op, ctx), "function": self.function})
+
+
+class CmsisMaximum(_CmsisMaximumMinimum):
+    op_types = ("MAXIMUM",)
+    function = "arm_maximum_s8"
+
+
+class CmsisMinimum(_CmsisMaximumMinimum):
+    op_types = ("MINIMUM",)
+    function = "arm_minimum_s8"
+
+
 class CmsisSoftmax(CmsisKernel):
     """SOFTMAX int8 -> int8 -> arm_softmax_s8 over rows of the last dimension."""
 
@@ -648,6 +680,8 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisMaxPool2D,
     CmsisAdd,
     CmsisMul,
+    CmsisMaximum,
+    CmsisMinimum,
     CmsisSoftmax,
 )
 

@@ -443,6 +443,13 @@ _FAMILIES: dict[str, _Family] = {
     "MaxPool2D": _Family(_pool_features),
     "Add": _Family(_binary_features),
     "Mul": _Family(_binary_features),
+    "Maximum": _Family(_binary_features),
+    "Minimum": _Family(_binary_features),
+    "Sub": _Family(_binary_features),
+    "SquaredDifference": _Family(_binary_features),
+    "Prelu": _Family(_binary_features),
+    "LeakyRelu": _Family(_unary_features),
+    "HardSwish": _Family(_unary_features),
     "Mean": _Family(_mean_features),
     "Relu": _Family(_unary_features),
     "Relu6": _Family(_unary_features),
@@ -470,6 +477,8 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisMaxPool2D": _Family(_pool_features),
     "CmsisAdd": _Family(_binary_features),
     "CmsisMul": _Family(_binary_features),
+    "CmsisMaximum": _Family(_binary_features),
+    "CmsisMinimum": _Family(_binary_features),
     "CmsisSoftmax": _Family(_softmax_features),
 }
 
@@ -550,6 +559,19 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     "DepthwiseConv2D.sb_inplace": ("DepthwiseConv2D", {"*": 2.0}),  # through a plane, 1.3x the above
     "FullyConnected.sb": ("FullyConnected", {"*": 1.3}),
     "FastConvPacked": ("FastConv", {"*": 1.5}),
+    # Issue 12's elementwise kernels, from MUL's per-element coefficients: one model with each op on 16x16x16
+    # operands (no broadcast), portable kernels and CMSIS-NN's MAXIMUM/MINIMUM (plain C loops on DSP cores, as many
+    # instructions as the portable ones), measured on mps2-an500 and mps2-an386. The unary ones take MUL's
+    # per-element coefficient over their own features. A refit replaces these.
+    "Maximum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "Minimum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "CmsisMaximum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "CmsisMinimum": ("Mul", {"cortex-m7": 0.17, "*": 0.18}),
+    "Sub": ("Mul", {"cortex-m7": 2.47, "*": 2.56}),
+    "SquaredDifference": ("Mul", {"cortex-m7": 2.37, "*": 2.47}),
+    "Prelu": ("Mul", {"cortex-m7": 1.09, "*": 1.2}),
+    "LeakyRelu": ("Mul", {"cortex-m7": 0.92, "*": 0.99}),
+    "HardSwish": ("Mul", {"cortex-m7": 1.57, "*": 1.6}),
 }
 
 

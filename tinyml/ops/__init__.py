@@ -5,9 +5,11 @@ Importing this package registers every definition in `DEFINITIONS`.
 
 from tinyml.ops import (  # noqa: F401
     activation,
+    binary,
     conv,
     elementwise,
     fully_connected,
+    piecewise,
     pooling,
     quantize,
     reduce,

@@ -10,6 +10,8 @@
 #include "tinyml/tm_reduce.h"
 #include "tinyml/tm_softmax.h"
 #include "tinyml/tm_elementwise.h"
+#include "tinyml/tm_binary.h"
+#include "tinyml/tm_piecewise.h"
 #include "tinyml/tm_activation.h"
 #include "tinyml/tm_quantize.h"
 #include "tinyml/tm_fast.h"

@@ -6,9 +6,11 @@ Importing this package registers each of them as the default kernel of its op ty
 from tinyml.kernels.portable import (  # noqa: F401
     activation,
     activation_fixed,
+    binary,
     conv,
     elementwise,
     fully_connected,
+    piecewise,
     pooling,
     quantize,
     reduce,
