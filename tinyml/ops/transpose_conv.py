@@ -184,4 +184,3 @@ class TransposeConv(OpDef):
             acc = acc + r.bias.astype(np.int64)
         out = op.outputs[0]
         return [requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act, out.type).reshape(out.shape)]
-
