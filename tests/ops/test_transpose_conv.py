@@ -65,8 +65,8 @@ def test_padding_is_the_forward_convolutions(attrs, kernel, out_hw, pads):
 def _scatter(x, w, bias, input_offset, stride, pads, out_shape):
     """TFLite Micro's loop, literally: every input value through every tap, kept when it lands in the output."""
     acc = np.zeros(out_shape, np.int64)
-    n, ih, iw, ic = x.shape
-    oc, kh, kw, _ = w.shape
+    n, ih, iw, _ = x.shape
+    _, kh, kw, _ = w.shape
     for b in range(n):
         for iy in range(ih):
             for ix in range(iw):
@@ -115,7 +115,7 @@ def test_unsupported_variants(kw, message):
 
 
 def test_output_shape_must_agree_and_be_constant():
-    b, x, _, op = transpose_conv_graph()
+    *_, op = transpose_conv_graph()
     op.inputs[0].data = np.array([1, 8, 10, 5], np.int32)
     with pytest.raises(Unsupported, match=r"output shape \[1, 8, 10, 5\] for a batch of 1 and 4 filters"):
         check_op(op)
