@@ -475,6 +475,7 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisSoftmax": _Family(_softmax_features),
     "TransposeConv": _Family(transpose_conv_features),
     "BatchMatMul": _Family(batch_matmul_features),
+    "CmsisBatchMatMul": _Family(batch_matmul_features),
 }
 
 #: the features each key's cost is a combination of (a key not listed uses every feature of its family)

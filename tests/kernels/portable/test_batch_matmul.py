@@ -3,37 +3,12 @@ adj_x/adj_y combination, batch broadcasting, ranks 3 to 5, odd sizes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from keras_models import convert
+from matmul_models import matmul_model
 from support import assert_bit_exact
 
 from tinyml.frontend.tflite import load_model
 from tinyml.passes import optimize
-
-
-def matmul_model(shapes, path, transpose_a=False, transpose_b=False, const=None):
-    """tf.matmul of two inputs of `shapes` (batch excluded), or of the input and a constant: `const` is
-    ("rhs", shape) or ("lhs", shape)."""
-    import tensorflow as tf
-
-    kw = {"transpose_a": transpose_a, "transpose_b": transpose_b}
-    if const is None:
-
-        def build():
-            a, b = tf.keras.Input(shapes[0]), tf.keras.Input(shapes[1])
-            return tf.keras.Model([a, b], tf.keras.layers.Lambda(lambda t: tf.matmul(t[0], t[1], **kw))([a, b]))
-
-        return convert(build, list(shapes), path)
-    side, shape = const
-    c = tf.constant(np.random.default_rng(3).uniform(-1, 1, shape).astype(np.float32))
-
-    def build_const():
-        a = tf.keras.Input(shapes[0])
-        fn = (lambda t: tf.matmul(t, c, **kw)) if side == "rhs" else (lambda t: tf.matmul(c, t, **kw))
-        return tf.keras.Model(a, tf.keras.layers.Lambda(fn)(a))
-
-    return convert(build_const, [shapes[0]], path)
 
 
 def only_op(path):
