@@ -9,6 +9,7 @@ from support import assert_bit_exact
 
 from tinyml.frontend.tflite import load_model
 from tinyml.passes import optimize
+from tinyml.plan import PlanOptions
 
 
 def transpose_conv(shape, filters, kernel, path, activation=None, per_tensor=False, **layer):
@@ -92,3 +93,19 @@ def test_per_tensor_weights(tmp_path):
     path = transpose_conv((5, 6, 3), 4, 3, tmp_path / "m.tflite", per_tensor=True, strides=2, padding="same")
     assert not only_op(path).input(1).quant.per_channel
     assert_bit_exact(path, tmp_path)
+
+
+def test_after_a_patch_stage(tmp_path):
+    """A transposed convolution is not patchable: the planner's patch stage ends before it, and it runs whole."""
+    import tensorflow as tf
+
+    def build():
+        x = tf.keras.Input((16, 16, 3))
+        y = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        y = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(y)
+        return tf.keras.Model(x, tf.keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same")(y))
+
+    path = convert(build, [(16, 16, 3)], tmp_path / "m.tflite")
+    planned = assert_bit_exact(path, tmp_path, options=PlanOptions(prefer="memory"))
+    types = [op.type for op in planned.graph.ops]
+    assert "TINYML_COPY_REGION" in types and types[-1] == "TRANSPOSE_CONV" and types.count("TRANSPOSE_CONV") == 1
