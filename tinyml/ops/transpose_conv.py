@@ -81,6 +81,8 @@ class TransposeConvRequant:
 
 
 def transpose_conv_requant(op: Operator) -> TransposeConvRequant:
+    """TFLM's TRANSPOSE_CONV Prepare, at compile time: a convolution's per-channel multipliers (one repeated for
+    per-tensor weights), its fused clamp, and the bias as stored."""
     inp, w, out = op.input(INPUT), op.input(FILTER), op.outputs[0]
     wq, channels = quant(w), w.shape[0]
     in_scale, out_scale = quant(inp).scale, quant(out).scale
