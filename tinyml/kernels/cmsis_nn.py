@@ -34,6 +34,7 @@ from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
+from tinyml.kernels.portable.batch_matmul import batch_groups, batch_matmul_values, stored_transposed
 from tinyml.kernels.portable.binary import broadcast_values
 from tinyml.kernels.portable.elementwise import add_values, broadcast_dims, mul_values, same_shape_input
 from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
@@ -669,6 +670,31 @@ class CmsisSoftmax(CmsisKernel):
         return Call("cmsis/softmax_s8.c.j2", values)
 
 
+class CmsisBatchMatMul(CmsisKernel):
+    """BATCH_MATMUL -> arm_batch_matmul_s8, which takes lhs as (rows, depth) and rhs as (cols, depth): a constant
+    operand is stored so (see the portable kernel), an activation must come so (lhs without adj_x, rhs with
+    adj_y); TFLM transposes others into scratch first, the portable kernel reads them with strides. Batch dims
+    broadcast through the kernel's n and h. On MVE it sums each rhs row into scratch (cols int32)."""
+
+    op_types = ("BATCH_MATMUL",)
+
+    def check(self, op: Operator) -> None:
+        super().check(op)
+        if stored_transposed(op) != (False, True):
+            raise Unsupported(
+                f"the {self.label} {op.type} kernel takes lhs as (rows, depth) and rhs as (cols, depth): "
+                "an lhs activation with adj_x, or an rhs activation without adj_y, is not"
+            )
+        batch_groups(op)
+
+    def buffer_size(self, op: Operator) -> int:
+        """arm_fully_connected_s8_get_buffer_size of the output dims, as TFLM sizes it: MVE's rhs row sums."""
+        return fully_connected_buffer_size(self.core, (1, 1, 1, op.outputs[0].shape[-1]))
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        return Call("cmsis/batch_matmul_s8.c.j2", {**batch_matmul_values(op, ctx), "buf_size": self.buffer_size(op)})
+
+
 KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisConv2D,
     CmsisConv2DS4,
@@ -683,6 +709,7 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisMaximum,
     CmsisMinimum,
     CmsisSoftmax,
+    CmsisBatchMatMul,
 )
 
 

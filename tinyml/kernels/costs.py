@@ -60,7 +60,9 @@ from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels.base import packed_weights
 from tinyml.kernels.fast import FastDepthwise3x3
 from tinyml.kernels.portable import subbyte
+from tinyml.kernels.portable.batch_matmul import batch_matmul_features
 from tinyml.kernels.portable.elementwise import broadcast_dims
+from tinyml.kernels.portable.transpose_conv import transpose_conv_features
 from tinyml.ops import definition, window_of
 
 if TYPE_CHECKING:
@@ -480,6 +482,9 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisMaximum": _Family(_binary_features),
     "CmsisMinimum": _Family(_binary_features),
     "CmsisSoftmax": _Family(_softmax_features),
+    "TransposeConv": _Family(transpose_conv_features),
+    "BatchMatMul": _Family(batch_matmul_features),
+    "CmsisBatchMatMul": _Family(batch_matmul_features),
 }
 
 #: the features each key's cost is a combination of (a key not listed uses every feature of its family)

@@ -5,6 +5,7 @@ Importing this package registers every definition in `DEFINITIONS`.
 
 from tinyml.ops import (  # noqa: F401
     activation,
+    batch_matmul,
     binary,
     conv,
     elementwise,
@@ -15,6 +16,7 @@ from tinyml.ops import (  # noqa: F401
     reduce,
     region,
     shape,
+    transpose_conv,
 )
 from tinyml.ops.base import DEFINITIONS, Arrays, OpDef, Role, Unsupported, definition, parse_attrs, window_of
 from tinyml.ops.window import Region, Window

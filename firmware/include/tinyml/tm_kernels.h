@@ -16,5 +16,7 @@
 #include "tinyml/tm_quantize.h"
 #include "tinyml/tm_fast.h"
 #include "tinyml/tm_subbyte.h"
+#include "tinyml/tm_transpose_conv.h"
+#include "tinyml/tm_batch_matmul.h"
 
 #endif /* TINYML_TM_KERNELS_H */
