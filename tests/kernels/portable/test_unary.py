@@ -1,0 +1,66 @@
+"""TANH and RSQRT (int8, by table lookup) against TFLite Micro; EXP (float-only in TFLM) refused."""
+
+from __future__ import annotations
+
+import pytest
+from keras_models import convert
+from support import assert_bit_exact
+
+from tinyml.frontend.tflite import load_model
+from tinyml.ops import Unsupported
+from tinyml.passes import check_op, optimize
+
+
+def lambda_model(fn, shape):
+    """A Keras model applying a TensorFlow function to one input (through a Lambda layer)."""
+    import tensorflow as tf
+
+    def build():
+        x = tf.keras.Input(shape)
+        return tf.keras.Model(x, tf.keras.layers.Lambda(fn)(x))
+
+    return build
+
+
+def op_types(path) -> list[str]:
+    return [op.type for op in optimize(load_model(path)).ops]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 16), (7, 5, 3), (13,)], ids=["4d", "odd", "1d"])
+@pytest.mark.parametrize("gain", [1.0, 6.0], ids=["unit", "wide"])
+def test_tanh(shape, gain, tmp_path):
+    """tanh of a scaled input: a wide input range saturates most values at the radius, a narrow one few."""
+    import tensorflow as tf
+
+    path = convert(lambda_model(lambda a: tf.tanh(a * gain), shape), [shape], tmp_path / "m.tflite")
+    assert op_types(path)[-1] == "TANH"
+    assert_bit_exact(path, tmp_path)
+
+
+def test_tanh_float_io(tmp_path):
+    """With float inputs and outputs the converter wraps TANH in QUANTIZE / DEQUANTIZE."""
+    import tensorflow as tf
+
+    path = convert(lambda_model(tf.tanh, (6, 6, 4)), [(6, 6, 4)], tmp_path / "m.tflite", float_io=True)
+    assert op_types(path) == ["QUANTIZE", "TANH", "DEQUANTIZE"]
+    assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("offset", [0.05, 3.0], ids=["near_zero", "offset"])
+def test_rsqrt(offset, tmp_path):
+    """rsqrt of a non-negative value (TFLM refuses negative ones): near zero the output saturates at 127."""
+    import tensorflow as tf
+
+    path = convert(lambda_model(lambda a: tf.math.rsqrt(a * a + offset), (5, 7, 3)), [(5, 7, 3)], tmp_path / "m.tflite")
+    assert op_types(path)[-1] == "RSQRT"
+    assert_bit_exact(path, tmp_path)
+
+
+def test_exp_refused(tmp_path):
+    """TFLM's EXP runs float32 only, so the converter's int8 EXP has no TFLM result to match: refused by name."""
+    import tensorflow as tf
+
+    path = convert(lambda_model(tf.exp, (4, 6)), [(4, 6)], tmp_path / "m.tflite")
+    (op,) = [op for op in load_model(path).ops if op.type == "EXP"]
+    with pytest.raises(Unsupported, match="operator EXP is not supported"):
+        check_op(op)
