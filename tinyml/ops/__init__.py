@@ -5,6 +5,7 @@ Importing this package registers every definition in `DEFINITIONS`.
 
 from tinyml.ops import (  # noqa: F401
     activation,
+    argminmax,
     conv,
     elementwise,
     fully_connected,

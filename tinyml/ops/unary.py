@@ -162,9 +162,6 @@ class TableUnary(ElementwiseOpDef):
         require_per_tensor(inp, out)
         self.check_shapes(op)
 
-    def macs(self, op: Operator) -> int:
-        return op.outputs[0].num_elements
-
     def min_input(self, op: Operator) -> int:
         """The lowest int8 input TFLM accepts; below it TFLM's Eval fails (RSQRT of a negative value)."""
         return INT8_MIN

@@ -15,5 +15,6 @@
 #include "tinyml/tm_fast.h"
 #include "tinyml/tm_subbyte.h"
 #include "tinyml/tm_lut.h"
+#include "tinyml/tm_argminmax.h"
 
 #endif /* TINYML_TM_KERNELS_H */

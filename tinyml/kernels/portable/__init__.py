@@ -6,6 +6,7 @@ Importing this package registers each of them as the default kernel of its op ty
 from tinyml.kernels.portable import (  # noqa: F401
     activation,
     activation_fixed,
+    argminmax,
     conv,
     elementwise,
     fully_connected,
