@@ -9,6 +9,7 @@ from tinyml.ops import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    logsoftmax,
     pooling,
     quantize,
     reduce,

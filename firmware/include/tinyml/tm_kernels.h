@@ -16,5 +16,6 @@
 #include "tinyml/tm_subbyte.h"
 #include "tinyml/tm_lut.h"
 #include "tinyml/tm_argminmax.h"
+#include "tinyml/tm_logsoftmax.h"
 
 #endif /* TINYML_TM_KERNELS_H */
