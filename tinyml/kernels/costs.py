@@ -450,6 +450,7 @@ _FAMILIES: dict[str, _Family] = {
     "Softmax": _Family(_softmax_features),
     "Lookup": _Family(_unary_features),
     "LogSoftmax": _Family(_softmax_features),
+    "L2Normalization": _Family(_softmax_features),
     "ArgMinMax": _Family(lambda op: {"calls": 1, "elements": op.input(0).num_elements}),
     "Quantize": _Family(_unary_features, lambda op, kernel, in_place: "requantize" if op.input(0).type == INT8 else ""),
     "Dequantize": _Family(_unary_features),

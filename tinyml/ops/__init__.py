@@ -9,6 +9,7 @@ from tinyml.ops import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    l2norm,
     logsoftmax,
     pooling,
     quantize,

@@ -17,5 +17,6 @@
 #include "tinyml/tm_lut.h"
 #include "tinyml/tm_argminmax.h"
 #include "tinyml/tm_logsoftmax.h"
+#include "tinyml/tm_l2norm.h"
 
 #endif /* TINYML_TM_KERNELS_H */

@@ -10,6 +10,7 @@ from tinyml.kernels.portable import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    l2norm,
     logsoftmax,
     pooling,
     quantize,
