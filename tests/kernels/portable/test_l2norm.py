@@ -26,3 +26,20 @@ def test_l2_normalization(shape, gain, tmp_path):
     path = convert(l2_model(gain, shape), [shape], tmp_path / "m.tflite")
     assert [op.type for op in optimize(load_model(path)).ops][-1] == "L2_NORMALIZATION"
     assert_bit_exact(path, tmp_path)
+
+
+def test_tanh_and_l2_normalization_in_place(tmp_path):
+    """Between two convolutions both write over their dying input: the planner's in-place variants, still exact."""
+    import tensorflow as tf
+
+    def build():
+        x = tf.keras.Input((9, 9, 8))
+        a = tf.keras.layers.Conv2D(8, 3, padding="same")(x)
+        b = tf.keras.layers.Lambda(tf.tanh)(a)
+        c = tf.keras.layers.Lambda(lambda t: tf.math.l2_normalize(t, axis=-1))(b)
+        return tf.keras.Model(x, tf.keras.layers.Conv2D(4, 3)(c))
+
+    path = convert(build, [(9, 9, 8)], tmp_path / "m.tflite")
+    planned = assert_bit_exact(path, tmp_path)
+    types = [op.type for op in optimize(load_model(path)).ops]
+    assert types == ["CONV_2D", "TANH", "L2_NORMALIZATION", "CONV_2D"] and {1, 2} <= planned.plan.in_place

@@ -64,3 +64,26 @@ def test_exp_refused(tmp_path):
     (op,) = [op for op in load_model(path).ops if op.type == "EXP"]
     with pytest.raises(Unsupported, match="operator EXP is not supported"):
         check_op(op)
+
+
+def test_tanh_and_rsqrt_inside_a_patch_stage(tmp_path):
+    """Both are elementwise: a patch stage runs them on each tile between two convolutions."""
+    import tensorflow as tf
+
+    from tinyml.plan import PlanOptions
+    from tinyml.plan.patches import PatchConfig, stage_candidates
+
+    def build():
+        x = tf.keras.Input((17, 13, 3))
+        a = tf.keras.layers.Conv2D(8, 3, padding="same")(x)
+        b = tf.keras.layers.Lambda(tf.tanh)(a)
+        c = tf.keras.layers.Conv2D(8, 3, padding="same")(b)
+        d = tf.keras.layers.Lambda(lambda t: tf.math.rsqrt(t * t + 0.5))(c)
+        e = tf.keras.layers.Conv2D(4, 3, strides=2)(d)
+        return tf.keras.Model(x, tf.keras.layers.Flatten()(e))
+
+    path = convert(build, [(17, 13, 3)], tmp_path / "m.tflite")
+    graph = optimize(load_model(path))
+    split = max(stage_candidates(graph))
+    assert {"TANH", "RSQRT"} <= {op.type for op in graph.ops[:split]}
+    assert_bit_exact(path, tmp_path, options=PlanOptions(patches=PatchConfig(split, 3, 2)))
