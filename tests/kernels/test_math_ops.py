@@ -7,12 +7,14 @@ import shutil
 
 import pytest
 from keras_models import convert
-from support import tinyml
+from support import assert_runs_bit_exact, tinyml
 
+from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.passes import optimize
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
+from tinyml.target.packs import CmsisPaths, find_cmsis
 
 OPS = {"TANH", "RSQRT", "LOG_SOFTMAX", "L2_NORMALIZATION", "ARG_MAX", "ARG_MIN"}
 
@@ -37,8 +39,19 @@ def math_model(path):
     return convert(build, [(6, 5, 12)], path)
 
 
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+def _cmsis() -> CmsisPaths | None:
+    try:
+        return find_cmsis()[0]
+    except ToolchainError:
+        return None
+
+
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+
+
+@needs_qemu
 def test_emulated_m7_bit_exact(tmp_path):
+    """The portable kernels, two inputs."""
     model = math_model(tmp_path / "math.tflite")
     assert {op.type for op in optimize(load_model(model)).ops} >= OPS
     inputs = [random_inputs(model, seed) for seed in range(2)]
@@ -48,3 +61,16 @@ def test_emulated_m7_bit_exact(tmp_path):
     proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out.bin").read_bytes() == expected
+
+
+@needs_qemu
+@pytest.mark.skipif(_cmsis() is None, reason="CMSIS-NN not found")
+def test_emulated_m7_with_cmsis_nn(tmp_path, monkeypatch):
+    """With --kernels cmsis-nn, which has none of these ops: they fall back to the portable kernels beside
+    CMSIS-NN's MUL and ADD."""
+    cmsis = _cmsis()
+    assert cmsis is not None
+    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    model = math_model(tmp_path / "math.tflite")
+    (tmp_path / "runs").mkdir()
+    assert_runs_bit_exact("mps2-an500", {"math": model}, tmp_path / "runs", tmp_path / "cache", cmsis)
