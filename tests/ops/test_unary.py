@@ -11,7 +11,15 @@ import pytest
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.types import INT16
 from tinyml.ops import Region, Role, Unsupported, definition
-from tinyml.ops.unary import INT8_VALUES, fixed_tanh, inv_sqrt_multiplier, rsqrt_table, tanh_table
+from tinyml.ops.unary import (
+    INT8_VALUES,
+    fixed_tanh,
+    inv_sqrt_multiplier,
+    rsqrt_table,
+    sigmoid_s16_params,
+    sigmoid_table,
+    tanh_table,
+)
 from tinyml.passes import check_op
 from tinyml.reference import run
 
@@ -49,7 +57,7 @@ def test_tanh_table_follows_tanh(scale, zero_point):
     assert np.array_equal(got, table)
 
 
-def test_tanh_output_quantization_and_type_refused():
+def test_tanh_output_quantization_refused():
     b = GraphBuilder()
     x = b.input((4,), scale=0.05, zero_point=0)
     b.op("TANH", [x], scale=1 / 256, zero_point=0)
@@ -57,9 +65,37 @@ def test_tanh_output_quantization_and_type_refused():
         check_op(b.ops[0])
     b = GraphBuilder()
     x = b.input((4,), scale=2**-12, zero_point=0, type=INT16)
-    b.op("TANH", [x], scale=2**-15, zero_point=0)
-    with pytest.raises(Unsupported, match="TANH on int16"):
+    b.op("TANH", [x], scale=2**-14, zero_point=0)
+    with pytest.raises(Unsupported, match=r"int16 TANH output scale 6.10352e-05; 2\^-15 expected"):
         check_op(b.ops[0])
+    b = GraphBuilder()
+    x = b.input((4,), scale=2**-12, zero_point=3, type=INT16)
+    b.op("TANH", [x], scale=2**-15, zero_point=0)
+    with pytest.raises(Unsupported, match="zero points 3, 0"):
+        check_op(b.ops[0])
+
+
+def test_sigmoid_table():
+    """256 entries of sigmoid(i / 24) in 0.16 format, rising from one half to the saturated 65535."""
+    table = sigmoid_table().astype(np.int64)
+    assert table[0] == 32768 and table[-1] == 65535 and np.all(np.diff(table) >= 0)
+    assert np.abs(table[:-1] / 65536 - 1 / (1 + np.exp(-np.arange(255) / 24))).max() < 2e-5
+
+
+@pytest.mark.parametrize(("scale", "pot"), [(2**-12, True), (2**-11, True), (1.7e-4, False), (9e-4, False)])
+def test_int16_tanh_follows_tanh(scale, pot):
+    """Power-of-two input scales (2^-12: left shift 0, 2^-11: 1) take TFLM's multiplier-3 path, others a
+    multiplier of at most 15 bits; both land within a few Q0.15 steps of tanh."""
+    b = GraphBuilder()
+    x = b.input((1024,), scale=scale, zero_point=0, type=INT16)
+    b.op("TANH", [x], scale=2**-15, zero_point=0)
+    op = b.ops[0]
+    check_op(op)
+    p = sigmoid_s16_params(op)
+    assert (p.left_shift == 0 and p.multiplier % 3 == 0) == pot and p.multiplier <= 32767
+    xs = np.linspace(-32768, 32767, 1024).astype(np.int16)
+    (got,) = run(b.graph(), [xs])
+    assert np.abs(got / 2**15 - np.tanh(xs * scale)).max() < 2e-3
 
 
 @pytest.mark.parametrize("value", [2, 3, 4, 17, 100, 255, 1 << 20, (1 << 30) + 5])

@@ -1,4 +1,4 @@
-"""TANH and RSQRT (int8), as TFLite Micro computes them.
+"""TANH (int8, int16) and RSQRT (int8), as TFLite Micro computes them.
 
 An int8 input has only 256 values, so each op is a function of the input
 byte: `table(op)` gives its 256 outputs, computed with TFLM's integer
@@ -10,16 +10,23 @@ steps. RSQRT follows TFLM's elementwise.cc: an integer inverse square root
 (Newton-Raphson in fixed point) rescaled by 1 / (sqrt(input scale) * output
 scale).
 
+int16 TANH (and LOGISTIC, whose definition is in `tinyml.ops.activation`) follow
+TFLM's int16 kernels: the input rescaled to steps of 1/(3 * 4096) (10.7 / 2^17),
+then linear interpolation in a 256-entry table of sigmoid(i / 24) in 0.16
+format (`sigmoid_table`), using tanh(x) = 2 sigmoid(2x) - 1.
+
 EXP has no definition: TFLM runs it on float32 only, so an int8 EXP has no TFLM
 result to match and is refused like any unsupported operator.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT8
+from tinyml.ir.types import INT8, INT16
 from tinyml.ops.arith import (
     INT32_MAX,
     INT32_MIN,
@@ -35,7 +42,7 @@ from tinyml.ops.arith import (
 )
 from tinyml.ops.base import Arrays, Unsupported, array, define, quant, require_arity, require_per_tensor
 from tinyml.ops.elementwise import ElementwiseOpDef
-from tinyml.ops.fixedpoint import logistic_input_scaling, quantize_multiplier
+from tinyml.ops.fixedpoint import logistic_input_scaling, quantize_multiplier, round_half_away
 from tinyml.ops.requant import logistic_params
 
 INT8_MIN, INT8_MAX = INT8.range
@@ -82,6 +89,79 @@ def tanh_table(op: Operator) -> np.ndarray:
     y = np.clip(rounding_divide_by_pot(y, 31 - _TANH_OUTPUT_BITS), INT8_MIN, INT8_MAX)
     y = np.where(shifted <= -p.radius, INT8_MIN, np.where(shifted >= p.radius, INT8_MAX, y))
     return y.astype(np.int8)
+
+
+def sigmoid_table() -> np.ndarray:
+    """TFLM's sigmoid_table_uint16: sigmoid(i / 24) for i in 0..255 in 0.16 format, each entry lowered by half
+    the error linear interpolation would make at the middle of its step; the last is the saturated 65535."""
+    i = np.arange(256, dtype=np.float64)
+    at, after, middle = (1 / (1 + np.exp(-x)) for x in (i / 24, (i + 1) / 24, (i + 0.5) / 24))
+    table = np.floor(65536 * (at - ((at + after) / 2 - middle) / 2) + 0.5)
+    table[-1] = 65535
+    return np.minimum(table, 65535).astype(np.uint16)
+
+
+#: int16 TANH and LOGISTIC take inputs with 3 integer bits to 1/(3 * 4096) steps and write Q0.15
+_S16_INPUT_INTEGER_BITS, _S16_OUTPUT_FRACTION_BITS = 3, 15
+
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """TFLM's CheckedLog2, in float: (whether x is within 0.001 octave of a power of two, its rounded log2)."""
+    log2 = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = np.float32(round_half_away(float(log2)))
+    return bool(abs(np.float32(log2 - rounded)) < np.float32(1e-3)), int(rounded)
+
+
+@dataclass(frozen=True)
+class SigmoidS16Params:
+    """How TFLM's int16 TANH / LOGISTIC rescale an input: (x * multiplier + rounding) >> left_shift, with the
+    power-of-two case (multiplier 0 in TFLM) already turned into its multiplier 3 << shift here."""
+
+    multiplier: int
+    left_shift: int
+
+
+def sigmoid_s16_params(op: Operator) -> SigmoidS16Params:
+    """TFLM's int16 TANH / LOGISTIC Prepare; refuses what it refuses (zero points, output scale not 2^-15)."""
+    inp, out = quant(op.input(0)), quant(op.outputs[0])
+    if inp.zero_point != 0 or out.zero_point != 0:
+        raise Unsupported(f"int16 {op.type} with zero points {inp.zero_point}, {out.zero_point} (0 expected)")
+    pot_out, log2_out = _checked_log2(out.scale)
+    if not pot_out or log2_out != -_S16_OUTPUT_FRACTION_BITS:
+        raise Unsupported(f"int16 {op.type} output scale {out.scale:g}; 2^-15 expected")
+    pot, log2 = _checked_log2(inp.scale)
+    left_shift = (15 - _S16_INPUT_INTEGER_BITS) + log2
+    if pot and left_shift in ((0, 1) if op.type == "TANH" else (0,)):
+        return SigmoidS16Params(3 << left_shift, 0)
+    multiplier, left_shift = float(inp.scale) * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and left_shift <= 30:
+        left_shift += 1
+        multiplier *= 2.0
+    if int(multiplier) > 32767:
+        raise Unsupported(f"int16 {op.type} input scale {inp.scale:g} is too large")
+    return SigmoidS16Params(int(multiplier), left_shift)
+
+
+def sigmoid_s16(op: Operator, x: np.ndarray) -> np.ndarray:
+    """TFLM's int16 TANH or LOGISTIC (by `op.type`) of int16 values: interpolation in `sigmoid_table`."""
+    p = sigmoid_s16_params(op)
+    rounding = (1 << (p.left_shift - 1)) if p.left_shift > 0 else 0
+    scaled = (as_int64(x) * p.multiplier + rounding) >> p.left_shift
+    magnitude = np.abs(scaled)
+    table = sigmoid_table().astype(np.int64)
+    if op.type == "TANH":  # steps of 2^8: tanh's argument is doubled
+        step_bits, saturated, half, one = 8, 0xFFFF << 8, 1 << 7, 1 << 23
+    else:
+        step_bits, saturated, half, one = 9, 0x7FFF << 10, 1 << 9, 1 << 25
+    index = np.minimum(magnitude >> step_bits, 254)
+    below, above = table[index], table[index + 1]
+    fraction = magnitude & ((1 << step_bits) - 1)
+    value = np.where(magnitude >> step_bits >= 255, saturated, (below << step_bits) + fraction * (above - below))
+    if op.type == "TANH":
+        y = np.where(scaled >= 0, value - one + half, -value + one + half - 1) >> 8
+    else:
+        y = np.where(scaled >= 0, value + half, one - value + half - 1) >> 10
+    return y.astype(np.int16)
 
 
 def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
@@ -182,20 +262,32 @@ class Tanh(TableUnary):
     op_types = ("TANH",)
 
     def validate(self, op: Operator) -> None:
+        inp, out = op.input(0), op.outputs[0]
+        if inp.type == INT16 and out.type == INT16 and inp.quant is not None and out.quant is not None:
+            require_arity(op, 1)
+            require_per_tensor(inp, out)
+            self.check_shapes(op)
+            sigmoid_s16_params(op)
+            return
         super().validate(op)
-        out = quant(op.outputs[0])
-        if out.zero_point != 0 or out.scale != 1 / 128:
+        out_q = quant(out)
+        if out_q.zero_point != 0 or out_q.scale != 1 / 128:
             raise Unsupported(
-                f"TANH output quantization scale {out.scale:g}, zero point {out.zero_point}; "
+                f"TANH output quantization scale {out_q.scale:g}, zero point {out_q.zero_point}; "
                 "int8 output must have scale 1/128 and zero point 0"
             )
         try:
-            logistic_input_scaling(quant(op.input(0)).scale)
+            logistic_input_scaling(quant(inp).scale)
         except ValueError as e:
             raise Unsupported(f"TANH {e}") from None
 
     def table(self, op: Operator) -> np.ndarray:
         return tanh_table(op)
+
+    def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
+        if op.input(0).type == INT16:
+            return [sigmoid_s16(op, array(inputs, 0)).reshape(op.outputs[0].shape)]
+        return super().reference(op, inputs)
 
 
 @define
