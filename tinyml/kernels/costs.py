@@ -457,6 +457,10 @@ _FAMILIES: dict[str, _Family] = {
     "Relu6": _Family(_unary_features),
     "Logistic": _Family(_unary_features),
     "Softmax": _Family(_softmax_features),
+    "Lookup": _Family(_unary_features),
+    "LogSoftmax": _Family(_softmax_features),
+    "L2Normalization": _Family(_unary_features),
+    "ArgMinMax": _Family(lambda op: {"calls": 1, "elements": op.input(0).num_elements}),
     "Quantize": _Family(_unary_features, lambda op, kernel, in_place: "requantize" if op.input(0).type == INT8 else ""),
     "Dequantize": _Family(_unary_features),
     "Pad": _Family(_pad_features),
@@ -577,6 +581,15 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     "Prelu": ("Mul", {"cortex-m7": 1.09, "*": 1.2}),
     "LeakyRelu": ("Mul", {"cortex-m7": 0.92, "*": 0.99}),
     "HardSwish": ("Mul", {"cortex-m7": 1.57, "*": 1.6}),
+    # Issue 12's math kernels, from the per-layer instruction counts of one model (tests/kernels/test_math_ops.py:
+    # 6x5x12 int8, rows of 12) under `tinyml bench --board mps2-an500 --kernels portable`, over the estimate of a
+    # fitted key with the same features: the table lookup (TANH, RSQRT) and ARG_MAX/ARG_MIN 1.1x and 1.45x
+    # DEQUANTIZE's per-element loop, L2_NORMALIZATION (a fixed-point inverse square root per row) 8x it, and
+    # LOG_SOFTMAX 0.82x SOFTMAX (two exp passes and a log per row, against softmax's exp, reciprocal and multiply).
+    "Lookup": ("Dequantize", {"*": 1.1}),
+    "ArgMinMax": ("Dequantize", {"*": 1.45}),
+    "L2Normalization": ("Dequantize", {"*": 8.0}),
+    "LogSoftmax": ("Softmax", {"*": 0.82}),
 }
 
 

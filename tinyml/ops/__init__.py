@@ -5,11 +5,14 @@ Importing this package registers every definition in `DEFINITIONS`.
 
 from tinyml.ops import (  # noqa: F401
     activation,
+    argminmax,
     batch_matmul,
     binary,
     conv,
     elementwise,
     fully_connected,
+    l2norm,
+    logsoftmax,
     piecewise,
     pooling,
     quantize,
@@ -17,6 +20,7 @@ from tinyml.ops import (  # noqa: F401
     region,
     shape,
     transpose_conv,
+    unary,
 )
 from tinyml.ops.base import DEFINITIONS, Arrays, OpDef, Role, Unsupported, definition, parse_attrs, window_of
 from tinyml.ops.window import Region, Window

@@ -18,5 +18,9 @@
 #include "tinyml/tm_subbyte.h"
 #include "tinyml/tm_transpose_conv.h"
 #include "tinyml/tm_batch_matmul.h"
+#include "tinyml/tm_lut.h"
+#include "tinyml/tm_argminmax.h"
+#include "tinyml/tm_logsoftmax.h"
+#include "tinyml/tm_l2norm.h"
 
 #endif /* TINYML_TM_KERNELS_H */

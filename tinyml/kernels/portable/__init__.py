@@ -6,11 +6,14 @@ Importing this package registers each of them as the default kernel of its op ty
 from tinyml.kernels.portable import (  # noqa: F401
     activation,
     activation_fixed,
+    argminmax,
     batch_matmul,
     binary,
     conv,
     elementwise,
     fully_connected,
+    l2norm,
+    logsoftmax,
     piecewise,
     pooling,
     quantize,
@@ -19,4 +22,5 @@ from tinyml.kernels.portable import (  # noqa: F401
     reshape,
     shape,
     transpose_conv,
+    unary,
 )
