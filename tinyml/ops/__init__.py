@@ -8,10 +8,12 @@ from tinyml.ops import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    layout,
     pooling,
     quantize,
     reduce,
     region,
+    resize,
     shape,
 )
 from tinyml.ops.base import DEFINITIONS, Arrays, OpDef, Role, Unsupported, definition, parse_attrs, window_of

@@ -9,10 +9,12 @@ from tinyml.kernels.portable import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    layout,
     pooling,
     quantize,
     reduce,
     region,
     reshape,
+    resize,
     shape,
 )
