@@ -124,3 +124,24 @@ class Gather(Kernel):
                 "output": ctx.tensor(op.outputs[0]),
             },
         )
+
+
+def copy_features(op: Operator) -> dict[str, float]:
+    """The cost model's loop counts for tm_copy_strided_s8: calls (one per output), elements, memcpy runs (one
+    per innermost row when it is contiguous) and elements copied one at a time (when it is not)."""
+    runs = scattered = 0
+    for offset, dims in strided_views(op):
+        p = strided_params(offset, dims)
+        rows = math.prod(p["dims"][:-1])  # type: ignore[index]
+        if p["strides"][-1] == 1:  # type: ignore[index]
+            runs += rows
+        else:
+            scattered += rows * p["dims"][-1]  # type: ignore[index]
+    elements = sum(t.num_elements for t in op.outputs)
+    return {"calls": len(op.outputs), "elements": elements, "runs": runs, "scattered": scattered}
+
+
+def gather_features(op: Operator) -> dict[str, float]:
+    """tm_gather_s8: one memcpy per position per outer slab."""
+    g = gather_geometry(op)
+    return {"calls": 1, "elements": op.outputs[0].num_elements, "runs": g.batch * g.outer * g.positions}

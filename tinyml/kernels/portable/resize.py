@@ -51,3 +51,9 @@ class ResizeBilinear(Kernel):
             "col_weight": rx.weight,
         }
         return Call("ops/resize_bilinear_s8.c.j2", _values(op, ctx, tables))
+
+
+def resize_features(op: Operator) -> dict[str, float]:
+    """The resizes' loop counts: output pixels (a memcpy, or four weights) and output elements."""
+    n, h, w, _ = op.outputs[0].shape
+    return {"calls": 1, "pixels": n * h * w, "elements": op.outputs[0].num_elements}
