@@ -154,9 +154,10 @@ class Split(_Movement):
         return (2, 2) if op.type == "SPLIT" else (3, 3)
 
     def validate(self, op: Operator) -> None:
-        super().validate(op)
+        require_arity(op, *self.arity(op))
         if len(op.outputs) != len(split_sizes(op)):
             raise Unsupported(f"{len(op.outputs)} outputs for {len(split_sizes(op))} splits")
+        super().validate(op)
 
     def infer_shapes(self, op: Operator) -> list[tuple[int, ...]]:
         shape, axis = split_input(op).shape, split_axis(op)
