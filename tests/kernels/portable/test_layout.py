@@ -1,12 +1,15 @@
-"""TRANSPOSE, SPLIT, SPLIT_V, SLICE, STRIDED_SLICE, GATHER, DEPTH_TO_SPACE and SPACE_TO_DEPTH against TFLite Micro."""
+"""TRANSPOSE, SPLIT, SPLIT_V, SLICE, STRIDED_SLICE, GATHER, DEPTH_TO_SPACE and SPACE_TO_DEPTH against TFLite Micro,
+on the host per op and attribute corner, and with the resizes in one model on the emulated Cortex-M7."""
 
 from __future__ import annotations
 
 import pytest
 from keras_models import convert
-from support import assert_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact
 
+from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
+from tinyml.target.packs import find_cmsis
 
 
 def _lambda_model(shape, fn, after=None):
@@ -145,3 +148,54 @@ def test_space_to_depth(shape, block, tmp_path):
     import tensorflow as tf
 
     _check(tmp_path, shape, lambda x: tf.nn.space_to_depth(x, block), "SPACE_TO_DEPTH")
+
+
+# --- all of them together, on the emulated Cortex-M7 ---
+
+
+def _every_layout_op():
+    """conv -> SPACE_TO_DEPTH -> SPLIT -> (SPLIT_V, TRANSPOSE -> DEPTH_TO_SPACE); resizes of the parts, a SLICE, a
+    reversing STRIDED_SLICE and a GATHER of channels, joined by a conv; one SPLIT_V part is a second model output."""
+    import tensorflow as tf
+
+    L = tf.keras.layers
+
+    def build():
+        x = tf.keras.Input((8, 8, 3))
+        y = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+        y = L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(y)  # 4x4x32
+        p1, p2 = L.Lambda(lambda t: tf.split(t, 2, axis=3))(y)  # 4x4x16 each
+        q1, q2, q3 = L.Lambda(lambda t: tf.split(t, [4, 8, 4], axis=3))(p1)
+        t = L.Lambda(lambda t: tf.transpose(t, [0, 2, 1, 3]))(p2)
+        d = L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(t)  # 8x8x4
+        r = L.Lambda(lambda t: tf.image.resize(t, (8, 8), method="bilinear"))(q2)  # 8x8x8
+        nearest = tf.compat.v1.image.resize_nearest_neighbor
+        n = L.Lambda(lambda t: nearest(t, (8, 8), align_corners=True, half_pixel_centers=False))(q1)
+        s = L.Lambda(lambda t: tf.slice(t, [0, 0, 0, 2], [1, 8, 8, 4]))(r)
+        st = L.Lambda(lambda t: t[:, ::-1, :, :])(d)
+        g = L.Lambda(lambda t: tf.gather(t, [3, 1, 0, 2], axis=3))(n)
+        out = L.Conv2D(6, 1)(L.Concatenate()([s, st, g]))
+        return tf.keras.Model(x, [out, q3])
+
+    return build
+
+
+def _cmsis():
+    try:
+        return find_cmsis()
+    except ToolchainError:
+        return None, "a CMSIS tree that is not one"
+
+
+def test_every_layout_op_on_the_emulated_m7(tmp_path):
+    """One model using all ten ops, run by the firmware on QEMU's Cortex-M7 (mps2-an500), compared with TFLM."""
+    cmsis, where = _cmsis()
+    if cmsis is None:
+        pytest.skip(f"CMSIS-NN not found (looked for {where})")
+    path = convert(_every_layout_op(), [(8, 8, 3)], tmp_path / "layout.tflite")
+    types = {op.type for op in load_model(path).ops}
+    ours = {"TRANSPOSE", "SPLIT", "SPLIT_V", "SLICE", "STRIDED_SLICE", "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH"}
+    assert ours | {"RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"} <= types, types
+    assert_bit_exact(path, tmp_path / "host")
+    (tmp_path / "m7").mkdir()
+    assert_runs_bit_exact("mps2-an500", {"layout": path}, tmp_path / "m7", tmp_path / "cache", cmsis)
