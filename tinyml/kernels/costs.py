@@ -63,6 +63,8 @@ from tinyml.kernels.portable import subbyte
 from tinyml.kernels.portable.batch_matmul import batch_matmul_features
 from tinyml.kernels.portable.elementwise import broadcast_dims
 from tinyml.kernels.portable.transpose_conv import transpose_conv_features
+from tinyml.kernels.portable.layout import copy_features, gather_features
+from tinyml.kernels.portable.resize import resize_features
 from tinyml.ops import definition, window_of
 
 if TYPE_CHECKING:
@@ -466,6 +468,10 @@ _FAMILIES: dict[str, _Family] = {
     "Pad": _Family(_pad_features),
     "Concatenation": _Family(_concat_features),
     "CopyRegion": _Family(_copy_features),
+    "StridedCopy": _Family(copy_features),
+    "Gather": _Family(gather_features),
+    "ResizeNearest": _Family(resize_features),
+    "ResizeBilinear": _Family(resize_features),
     "FastConv": _Family(_conv, lambda op, kernel, in_place: "inplace" if in_place else ""),
     "FastConv1x1": _Family(_conv),
     "FastConvPacked": _Family(_conv),

@@ -21,40 +21,13 @@ def _shape(op: Operator) -> np.ndarray:
     return np.array(op.input(0).shape, dtype=dtype)
 
 
-def _strided_slice(op: Operator) -> np.ndarray:
-    data, begin, end, strides = (op.input(i).data for i in range(4))
-    assert data is not None and begin is not None and end is not None and strides is not None
-    if op.attrs.get("ellipsis_mask") or op.attrs.get("new_axis_mask"):
-        raise Unsupported("STRIDED_SLICE with ellipsis or new-axis masks")
-    index: list[object] = []
-    for d in range(len(begin)):
-        bit = 1 << d
-        b, e, s = int(begin[d]), int(end[d]), int(strides[d])
-        if op.attrs.get("offset"):
-            e = b + e
-        if op.attrs.get("shrink_axis_mask", 0) & bit:
-            index.append(b)
-            continue
-        index.append(
-            slice(
-                None if op.attrs.get("begin_mask", 0) & bit else b,
-                None if op.attrs.get("end_mask", 0) & bit else e,
-                s,
-            )
-        )
-    return np.asarray(data[tuple(index)])
+def _by_definition(op: Operator) -> np.ndarray:
+    """Ops tinyml also runs (STRIDED_SLICE, GATHER) fold through their definition's reference."""
+    return DEFINITIONS[op.type].reference(op, [None if t is None else t.data for t in op.inputs])[0]
 
 
 def _pack(op: Operator) -> np.ndarray:
     return np.stack([t.data for t in op.inputs if t is not None], axis=op.attrs.get("axis", 0))
-
-
-def _gather(op: Operator) -> np.ndarray:
-    params, indices = op.input(0).data, op.input(1).data
-    assert params is not None and indices is not None
-    if op.attrs.get("batch_dims", 0):
-        raise Unsupported("GATHER with batch_dims")
-    return np.take(params, indices, axis=op.attrs.get("axis", 0))
 
 
 def _reduce_prod(op: Operator) -> np.ndarray:
@@ -74,9 +47,9 @@ def _reshape(op: Operator) -> np.ndarray:
 
 
 _FOLDERS: dict[str, Callable[[Operator], np.ndarray]] = {
-    "STRIDED_SLICE": _strided_slice,
+    "STRIDED_SLICE": _by_definition,
     "PACK": _pack,
-    "GATHER": _gather,
+    "GATHER": _by_definition,
     "REDUCE_PROD": _reduce_prod,
     "CONCATENATION": _concat,
     "RESHAPE": _reshape,

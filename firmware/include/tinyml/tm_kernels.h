@@ -7,6 +7,7 @@
 #include "tinyml/tm_fc.h"
 #include "tinyml/tm_pool.h"
 #include "tinyml/tm_shape.h"
+#include "tinyml/tm_layout.h"
 #include "tinyml/tm_reduce.h"
 #include "tinyml/tm_softmax.h"
 #include "tinyml/tm_elementwise.h"
