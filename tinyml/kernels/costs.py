@@ -62,9 +62,9 @@ from tinyml.kernels.fast import FastDepthwise3x3
 from tinyml.kernels.portable import subbyte
 from tinyml.kernels.portable.batch_matmul import batch_matmul_features
 from tinyml.kernels.portable.elementwise import broadcast_dims
-from tinyml.kernels.portable.transpose_conv import transpose_conv_features
 from tinyml.kernels.portable.layout import copy_features, gather_features
 from tinyml.kernels.portable.resize import resize_features
+from tinyml.kernels.portable.transpose_conv import transpose_conv_features
 from tinyml.ops import definition, window_of
 
 if TYPE_CHECKING:
