@@ -18,6 +18,8 @@ from tinyml.ops.base import Arrays, OpDef, Role, Unsupported, array, const_ints,
 @define
 class ArgMinMax(OpDef):
     op_types = ("ARG_MAX", "ARG_MIN")
+    #: int8 data in, the int32 index out
+    types = (INT8, INT32)
     input_roles = (Role.FEATURE, Role.PARAM)
 
     def axis(self, op: Operator) -> int:

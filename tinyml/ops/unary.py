@@ -260,6 +260,7 @@ class TableUnary(ElementwiseOpDef):
 @define
 class Tanh(TableUnary):
     op_types = ("TANH",)
+    types = (INT8, INT16)
 
     def validate(self, op: Operator) -> None:
         inp, out = op.input(0), op.outputs[0]
