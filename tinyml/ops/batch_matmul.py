@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8
 from tinyml.ops.arith import as_int64, integer_matmul, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -102,6 +103,8 @@ def matmul_shape(op: Operator) -> MatMulShape:
 @define
 class BatchMatMul(OpDef):
     op_types = ("BATCH_MATMUL",)
+    #: a constant operand is its weights, int8 like the data
+    weight_types = (INT8,)
     attrs_type = BatchMatMulAttrs
     input_roles = (Role.FEATURE, Role.FEATURE)
 

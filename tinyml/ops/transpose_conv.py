@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT32
+from tinyml.ir.types import INT8, INT32
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -115,6 +115,7 @@ class TransposeConv(OpDef):
     """Every input pixel spreads through the filter over a stride-spaced patch of the output."""
 
     op_types = ("TRANSPOSE_CONV",)
+    weight_types = (INT8,)
     attrs_type = TransposeConvAttrs
     input_roles = (Role.PARAM, Role.WEIGHTS, Role.FEATURE, Role.BIAS)
     weights_channel_axis = 0
