@@ -205,8 +205,8 @@ def test_every_layout_op_on_the_emulated_m7(tmp_path):
 
 
 def test_gather_positions_computed_at_run_time(tmp_path):
-    """Positions as a second (int32) model input (batch_dims 1): read from the arena, checked one by one; a position outside the
-    axis fails the inference in TFLite Micro and in tinyml's firmware alike."""
+    """Positions as a second (int32) model input (batch_dims 1): read from the arena, checked one by one; a position
+    outside the axis fails the inference in TFLite Micro and in tinyml's firmware alike."""
     import tensorflow as tf
 
     def build():
