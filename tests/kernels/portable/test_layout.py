@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs
+from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs, tinyml
 
 from tinyml.errors import RunError, ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -204,21 +204,15 @@ def test_every_layout_op_on_the_emulated_m7(tmp_path):
     assert_runs_bit_exact("mps2-an500", {"layout": path}, tmp_path / "m7", tmp_path / "cache", cmsis)
 
 
-def test_gather_positions_computed_at_run_time(tmp_path):
-    """Positions as a second (int32) model input (batch_dims 1): read from the arena, checked one by one; a position
-    outside the axis fails the inference in TFLite Micro and in tinyml's firmware alike."""
+def _with_positions(path, fn, output_shape):
+    """A model of an int8 (1, 4, 5, 6) input and int32 (1, 3) positions in [0, 6), joined by `fn(x, positions)`."""
     import tensorflow as tf
 
-    def build():
-        x = tf.keras.Input((4, 5, 6), batch_size=1)
-        positions = tf.keras.Input((3,), batch_size=1, dtype="int32")
-        picked = tf.keras.layers.Lambda(lambda t: tf.gather(t[0], t[1], axis=3, batch_dims=1), output_shape=(4, 5, 3))
-        return tf.keras.Model([x, positions], picked([x, positions]))
-
-    model = build()
-    rng = np.random.default_rng(0)
-
+    x = tf.keras.Input((4, 5, 6), batch_size=1)
+    positions = tf.keras.Input((3,), batch_size=1, dtype="int32")
+    model = tf.keras.Model([x, positions], tf.keras.layers.Lambda(fn, output_shape=output_shape)([x, positions]))
     names = [t.name for t in model.inputs]  # the converter may reorder inputs: feed them by name
+    rng = np.random.default_rng(0)
 
     def representative():
         for _ in range(16):
@@ -231,8 +225,16 @@ def test_gather_positions_computed_at_run_time(tmp_path):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    path = tmp_path / "m.tflite"
     path.write_bytes(converter.convert())
+    return path
+
+
+def test_gather_positions_computed_at_run_time(tmp_path):
+    """Positions as a second (int32) model input (batch_dims 1): read from the arena, checked one by one; a position
+    outside the axis fails the inference in TFLite Micro and in tinyml's firmware alike."""
+    import tensorflow as tf
+
+    path = _with_positions(tmp_path / "m.tflite", lambda t: tf.gather(t[0], t[1], axis=3, batch_dims=1), (4, 5, 3))
     graph = load_model(path)
     (gather,) = [op for op in graph.ops if op.type == "GATHER"]
     assert not gather.input(1).is_const
@@ -249,3 +251,14 @@ def test_gather_positions_computed_at_run_time(tmp_path):
         run_host(app, b"".join(x.tobytes() for x in (bad if int8_first[0] else bad[::-1])))
     with pytest.raises(RuntimeError):
         tflm_outputs(path, bad if int8_first[0] else bad[::-1])
+
+
+def test_int32_slice_is_refused_by_name(tmp_path):
+    """Slicing the int32 positions themselves (a STRIDED_SLICE on an int32 activation) is refused: the op, the
+    tensor and the type named, exit status 12, no traceback."""
+    import tensorflow as tf
+
+    path = _with_positions(tmp_path / "m.tflite", lambda t: tf.gather(t[0], t[1][0], axis=3), (1, 4, 5, 3))
+    proc = tinyml("report", str(path), "--board", "host")
+    assert proc.returncode == 12 and "Traceback" not in proc.stderr, proc.stderr
+    assert "STRIDED_SLICE" in proc.stderr and "is int32; int8 expected" in proc.stderr
