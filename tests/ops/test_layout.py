@@ -121,6 +121,9 @@ def test_strided_slice_refusals():
     x = b.input((1, 4))
     b.op("SLICE", [x, b.const([0, 3], INT32), b.const([1, 2], INT32)], shape=(1, 2))
     assert _refusal(b.ops[0]) == "slice of [3, 5) from a dim of 4"
+    b = GraphBuilder()
+    b.op("STRIDED_SLICE", [b.input((1, 4)), *(b.const(v, INT32) for v in ([0, 3], [1, 1], [1, 1]))])
+    assert _refusal(b.ops[0]) == "output 't5' of shape (1, 0) is empty"
 
 
 def test_strided_slice_and_gather_of_constants_fold():

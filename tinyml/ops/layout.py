@@ -81,6 +81,9 @@ class _Movement(OpDef):
         if len(inp.shape) > MAX_RANK:
             raise Unsupported(f"rank {len(inp.shape)} input (at most {MAX_RANK})")
         self.check_shapes(op)
+        for t in op.outputs:
+            if t.num_elements == 0:
+                raise Unsupported(f"output {t.name!r} of shape {t.shape} is empty")
 
 
 @define

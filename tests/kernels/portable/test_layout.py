@@ -3,12 +3,15 @@ on the host per op and attribute corner, and with the resizes in one model on th
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs, tinyml
 
-from tinyml.errors import ToolchainError
+from tinyml.errors import RunError, ToolchainError
 from tinyml.frontend.tflite import load_model
+from tinyml.reference.tflm import tflm_outputs
+from tinyml.target.build import run_host
 from tinyml.target.packs import find_cmsis
 
 
@@ -199,3 +202,63 @@ def test_every_layout_op_on_the_emulated_m7(tmp_path):
     assert_bit_exact(path, tmp_path / "host")
     (tmp_path / "m7").mkdir()
     assert_runs_bit_exact("mps2-an500", {"layout": path}, tmp_path / "m7", tmp_path / "cache", cmsis)
+
+
+def _with_positions(path, fn, output_shape):
+    """A model of an int8 (1, 4, 5, 6) input and int32 (1, 3) positions in [0, 6), joined by `fn(x, positions)`."""
+    import tensorflow as tf
+
+    x = tf.keras.Input((4, 5, 6), batch_size=1)
+    positions = tf.keras.Input((3,), batch_size=1, dtype="int32")
+    model = tf.keras.Model([x, positions], tf.keras.layers.Lambda(fn, output_shape=output_shape)([x, positions]))
+    names = [t.name for t in model.inputs]  # the converter may reorder inputs: feed them by name
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(16):
+            values = rng.uniform(-1, 1, (1, 4, 5, 6)).astype(np.float32)
+            yield dict(zip(names, [values, rng.integers(0, 6, (1, 3)).astype(np.int32)], strict=True))
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    path.write_bytes(converter.convert())
+    return path
+
+
+def test_gather_positions_computed_at_run_time(tmp_path):
+    """Positions as a second (int32) model input (batch_dims 1): read from the arena, checked one by one; a position
+    outside the axis fails the inference in TFLite Micro and in tinyml's firmware alike."""
+    import tensorflow as tf
+
+    path = _with_positions(tmp_path / "m.tflite", lambda t: tf.gather(t[0], t[1], axis=3, batch_dims=1), (4, 5, 3))
+    graph = load_model(path)
+    (gather,) = [op for op in graph.ops if op.type == "GATHER"]
+    assert not gather.input(1).is_const
+    int8_first = [t.type.np_dtype == np.int8 for t in graph.inputs]
+    app, _ = compile_host(path, tmp_path / "project")
+    for seed in range(3):
+        values = np.random.default_rng(seed).integers(-128, 128, (1, 4, 5, 6)).astype(np.int8)
+        positions = np.random.default_rng(seed).integers(0, 6, (1, 3)).astype(np.int32)
+        inputs = [values, positions] if int8_first[0] else [positions, values]
+        ref = tflm_outputs(path, inputs)
+        assert np.array_equal(host_outputs(app, inputs, ref)[0], ref[0])
+    bad = [values, np.array([[0, 6, 1]], np.int32)]
+    with pytest.raises(RunError):
+        run_host(app, b"".join(x.tobytes() for x in (bad if int8_first[0] else bad[::-1])))
+    with pytest.raises(RuntimeError):
+        tflm_outputs(path, bad if int8_first[0] else bad[::-1])
+
+
+def test_int32_slice_is_refused_by_name(tmp_path):
+    """Slicing the int32 positions themselves (a STRIDED_SLICE on an int32 activation) is refused: the op, the
+    tensor and the type named, exit status 12, no traceback."""
+    import tensorflow as tf
+
+    path = _with_positions(tmp_path / "m.tflite", lambda t: tf.gather(t[0], t[1][0], axis=3), (1, 4, 5, 3))
+    proc = tinyml("report", str(path), "--board", "host")
+    assert proc.returncode == 12 and "Traceback" not in proc.stderr, proc.stderr
+    assert "STRIDED_SLICE" in proc.stderr and "is int32; int8 expected" in proc.stderr
