@@ -121,3 +121,13 @@ def test_tanh_int16(bound, tmp_path):
     graph = optimize(load_model(path))
     assert [op.type for op in graph.ops] == ["TANH"] and graph.ops[0].input(0).type.name == "int16"
     assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("bound", [0.5, 6.0, 40.0], ids=["narrow", "wide", "saturating"])
+def test_logistic_int16(bound, tmp_path):
+    """int16 LOGISTIC runs the same kernel as int16 TANH, at half the table resolution."""
+    import tensorflow as tf
+
+    path = convert_16x8(tf.sigmoid, (5, 60), tmp_path / "m.tflite", bound)
+    assert [op.type for op in optimize(load_model(path)).ops] == ["LOGISTIC"]
+    assert_bit_exact(path, tmp_path)
