@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from keras_models import convert
+from keras_models import convert, convert_16x8
 from support import assert_bit_exact
 
 from tinyml.frontend.tflite import load_model
@@ -87,29 +87,6 @@ def test_tanh_and_rsqrt_inside_a_patch_stage(tmp_path):
     split = max(stage_candidates(graph))
     assert {"TANH", "RSQRT"} <= {op.type for op in graph.ops[:split]}
     assert_bit_exact(path, tmp_path, options=PlanOptions(patches=PatchConfig(split, 3, 2)))
-
-
-def convert_16x8(fn, shape, path, bound: float):
-    """An int16-activation model (TFLite's 16x8 mode) applying fn to one int16 input, calibrated on [-bound, bound]."""
-    import numpy as np
-    import tensorflow as tf
-
-    x = tf.keras.Input(shape)
-    model = tf.keras.Model(x, tf.keras.layers.Lambda(fn)(x))
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.uniform(-bound, bound, (1, *shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    converter.inference_input_type = tf.int16
-    converter.inference_output_type = tf.int16
-    path.write_bytes(converter.convert())
-    return path
 
 
 @pytest.mark.parametrize("bound", [0.5, 6.0, 40.0], ids=["narrow", "wide", "saturating"])
