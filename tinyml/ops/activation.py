@@ -3,6 +3,8 @@
 SOFTMAX and LOGISTIC use gemmlowp's fixed-point exp, 1/(1+x) and logistic
 (`tinyml.ops.arith`) on inputs taken to a Q-format by multipliers from
 `tinyml.ops.requant`; their int8 output is in units of 1/256 from -128.
+int16 LOGISTIC (16x8 models) interpolates in TFLM's sigmoid table, as int16
+TANH does (`tinyml.ops.unary`).
 """
 
 from __future__ import annotations
