@@ -54,6 +54,29 @@ def convert(
     return path
 
 
+def convert_16x8(fn: Callable[[object], object], shape: tuple[int, ...], path: Path, bound: float) -> Path:
+    """A model of int16 activations (TFLite's 16x8 mode) applying `fn` (TensorFlow ops, through a Lambda layer) to
+    one int16 input of `shape` (batch excluded), calibrated on seeded uniform noise in [-bound, bound]."""
+    import tensorflow as tf
+
+    x = tf.keras.Input(shape)
+    model = tf.keras.Model(x, tf.keras.layers.Lambda(fn)(x))
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(16):
+            yield [rng.uniform(-bound, bound, (1, *shape)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    converter.inference_input_type = tf.int16
+    converter.inference_output_type = tf.int16
+    path.write_bytes(converter.convert())
+    return path
+
+
 def int4_weights_model(path: Path, seed: int = 0) -> Path:
     """CONV_2D (per-channel) -> DEPTHWISE_CONV_2D -> RESHAPE -> FULLY_CONNECTED with INT4 weights, int8 elsewhere.
 

@@ -1,12 +1,13 @@
-"""TANH, RSQRT, LOG_SOFTMAX, L2_NORMALIZATION, ARG_MAX and ARG_MIN together in one model on the emulated Cortex-M7
-(mps2-an500, QEMU): the firmware's outputs equal TFLite Micro's, byte for byte."""
+"""TANH, RSQRT, LOG_SOFTMAX, L2_NORMALIZATION, ARG_MAX and ARG_MIN together in one int8 model, and int16 TANH and
+LOGISTIC in one 16x8 model, on the emulated Cortex-M7 (mps2-an500, QEMU): the firmware's outputs equal TFLite
+Micro's, byte for byte."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from keras_models import convert
+from keras_models import convert, convert_16x8
 from support import assert_runs_bit_exact, tinyml
 
 from tinyml.errors import ToolchainError
@@ -49,18 +50,31 @@ def _cmsis() -> CmsisPaths | None:
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 
 
+def int16_model(path):
+    """tanh and sigmoid of one int16 input (TFLite's 16x8 mode), two int16 outputs."""
+    import tensorflow as tf
+
+    return convert_16x8(lambda a: (tf.tanh(a), tf.sigmoid(a)), (8, 40), path, 9.0)
+
+
+def models(tmp_path):
+    found = {"math": math_model(tmp_path / "math.tflite"), "int16": int16_model(tmp_path / "int16.tflite")}
+    assert {op.type for op in optimize(load_model(found["math"])).ops} >= OPS
+    assert sorted(op.type for op in optimize(load_model(found["int16"])).ops) == ["LOGISTIC", "TANH"]
+    return found
+
+
 @needs_qemu
 def test_emulated_m7_bit_exact(tmp_path):
-    """The portable kernels, two inputs."""
-    model = math_model(tmp_path / "math.tflite")
-    assert {op.type for op in optimize(load_model(model)).ops} >= OPS
-    inputs = [random_inputs(model, seed) for seed in range(2)]
-    (tmp_path / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
-    expected = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
-    files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
-    proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out.bin").read_bytes() == expected
+    """The portable kernels, two inputs per model."""
+    for name, model in models(tmp_path).items():
+        inputs = [random_inputs(model, seed) for seed in range(2)]
+        (tmp_path / "in.bin").write_bytes(b"".join(t.tobytes() for x in inputs for t in x))
+        expected = b"".join(o.tobytes() for x in inputs for o in tflm_outputs(model, x))
+        files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
+        proc = tinyml("run", str(model), "--board", "mps2-an500", *files, cache=tmp_path / "cache")
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "out.bin").read_bytes() == expected, f"{name} differs from TFLite Micro"
 
 
 @needs_qemu
@@ -71,6 +85,6 @@ def test_emulated_m7_with_cmsis_nn(tmp_path, monkeypatch):
     cmsis = _cmsis()
     assert cmsis is not None
     monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
-    model = math_model(tmp_path / "math.tflite")
+    found = models(tmp_path)
     (tmp_path / "runs").mkdir()
-    assert_runs_bit_exact("mps2-an500", {"math": model}, tmp_path / "runs", tmp_path / "cache", cmsis)
+    assert_runs_bit_exact("mps2-an500", found, tmp_path / "runs", tmp_path / "cache", cmsis)

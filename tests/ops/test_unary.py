@@ -125,3 +125,18 @@ def test_rsqrt_table_and_negative_inputs():
     assert np.array_equal(got, table[np.clip(INT8_VALUES, -100, 127) + 128])
     with pytest.raises(ValueError, match="input below -100"):
         run(b.graph(), [INT8_VALUES.astype(np.int8)])
+
+
+@pytest.mark.parametrize(("scale", "pot"), [(2**-12, True), (2**-11, False), (3.3e-4, False)])
+def test_int16_logistic_follows_sigmoid(scale, pot):
+    """LOGISTIC takes the multiplier-3 path only at left shift 0 (TANH also at 1)."""
+    b = GraphBuilder()
+    x = b.input((1024,), scale=scale, zero_point=0, type=INT16)
+    b.logistic(x, type=INT16, scale=2**-15, zero_point=0)
+    op = b.ops[0]
+    check_op(op)
+    p = sigmoid_s16_params(op)
+    assert (p.left_shift == 0 and p.multiplier % 3 == 0) == pot
+    xs = np.linspace(-32768, 32767, 1024).astype(np.int16)
+    (got,) = run(b.graph(), [xs])
+    assert np.abs(got / 2**15 - 1 / (1 + np.exp(-(xs * scale)))).max() < 2e-3

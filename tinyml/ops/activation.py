@@ -3,6 +3,8 @@
 SOFTMAX and LOGISTIC use gemmlowp's fixed-point exp, 1/(1+x) and logistic
 (`tinyml.ops.arith`) on inputs taken to a Q-format by multipliers from
 `tinyml.ops.requant`; their int8 output is in units of 1/256 from -128.
+int16 LOGISTIC (16x8 models) interpolates in TFLM's sigmoid table, as int16
+TANH does (`tinyml.ops.unary`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tinyml.ops.requant import (
     relu_requant,
     softmax_params,
 )
+from tinyml.ops.unary import sigmoid_s16, sigmoid_s16_params
 
 #: softmax sums exps in Q12 (each at most 1.0 = 2^19 there)
 _SOFTMAX_ACCUM_INTEGER_BITS = 12
@@ -151,16 +154,22 @@ class Logistic(OpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        int16 = inp.type == INT16 and out.type == INT16  # 16x8 models: TFLM's sigmoid table (tinyml.ops.unary)
+        require_quantized(inp, out, types=(INT16,) if int16 else (INT8,))
         require_per_tensor(inp, out)
         if inp.num_elements != out.num_elements:
             raise Unsupported(f"logistic of shape {inp.shape} to {out.shape}")
+        if int16:
+            sigmoid_s16_params(op)
+            return
         _require_probability_output(out)
         logistic_params(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """Inputs within the radius go to Q4.27, through the fixed-point logistic to Q0, then to 1/256 steps;
         those beyond it saturate."""
+        if op.input(0).type == INT16:
+            return [sigmoid_s16(op, array(inputs, 0)).reshape(op.outputs[0].shape)]
         p = logistic_params(op)
         shifted = as_int64(array(inputs, 0)) + p.input_offset
         inside = np.where(np.abs(shifted) < p.radius, shifted, 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from keras_models import convert
+from keras_models import convert, convert_16x8
 from support import assert_bit_exact
 
 from tinyml.frontend.tflite import load_model
@@ -89,29 +89,6 @@ def test_tanh_and_rsqrt_inside_a_patch_stage(tmp_path):
     assert_bit_exact(path, tmp_path, options=PlanOptions(patches=PatchConfig(split, 3, 2)))
 
 
-def convert_16x8(fn, shape, path, bound: float):
-    """An int16-activation model (TFLite's 16x8 mode) applying fn to one int16 input, calibrated on [-bound, bound]."""
-    import numpy as np
-    import tensorflow as tf
-
-    x = tf.keras.Input(shape)
-    model = tf.keras.Model(x, tf.keras.layers.Lambda(fn)(x))
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.uniform(-bound, bound, (1, *shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    converter.inference_input_type = tf.int16
-    converter.inference_output_type = tf.int16
-    path.write_bytes(converter.convert())
-    return path
-
-
 @pytest.mark.parametrize("bound", [0.5, 6.0, 40.0], ids=["narrow", "wide", "saturating"])
 def test_tanh_int16(bound, tmp_path):
     """int16 TANH (16x8 mode): interpolation in the sigmoid table; a 40-wide input saturates beyond 10.7."""
@@ -120,4 +97,14 @@ def test_tanh_int16(bound, tmp_path):
     path = convert_16x8(tf.tanh, (5, 60), tmp_path / "m.tflite", bound)
     graph = optimize(load_model(path))
     assert [op.type for op in graph.ops] == ["TANH"] and graph.ops[0].input(0).type.name == "int16"
+    assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("bound", [0.5, 6.0, 40.0], ids=["narrow", "wide", "saturating"])
+def test_logistic_int16(bound, tmp_path):
+    """int16 LOGISTIC runs the same kernel as int16 TANH, at half the table resolution."""
+    import tensorflow as tf
+
+    path = convert_16x8(tf.sigmoid, (5, 60), tmp_path / "m.tflite", bound)
+    assert [op.type for op in optimize(load_model(path)).ops] == ["LOGISTIC"]
     assert_bit_exact(path, tmp_path)

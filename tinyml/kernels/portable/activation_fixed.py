@@ -9,7 +9,9 @@ then evaluate exp / the logistic function exactly as TFLM's gemmlowp code does
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT16
 from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.kernels.portable.unary import sigmoid_s16_call
 from tinyml.ops.requant import logistic_params, softmax_params
 
 
@@ -43,9 +45,12 @@ class Logistic(Kernel):
     op_types = ("LOGISTIC",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if op.input(0).type != INT16:  # int16 runs tm_sigmoid_s16, as int16 TANH does
+            self.require_int8(op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if op.input(0).type == INT16:
+            return sigmoid_s16_call(op, ctx)
         inp, out = op.input(0), op.outputs[0]
         p = logistic_params(op)
         flat = (1, 1, 1, inp.num_elements)
