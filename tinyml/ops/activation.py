@@ -150,6 +150,7 @@ class Softmax(OpDef):
 @define
 class Logistic(OpDef):
     op_types = ("LOGISTIC",)
+    types = (INT8, INT16)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
