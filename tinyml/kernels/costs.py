@@ -62,6 +62,7 @@ from tinyml.kernels.fast import FastDepthwise3x3
 from tinyml.kernels.portable import subbyte
 from tinyml.kernels.portable.elementwise import broadcast_dims
 from tinyml.ops import definition, window_of
+from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
     from tinyml.target.boards import Board
@@ -296,6 +297,17 @@ def _unary_features(op: Operator) -> Features:
     return {"calls": 1, "elements": op.outputs[0].num_elements}
 
 
+def _svdf_features(op: Operator) -> Features:
+    """SVDF: a projection of the input per filter, then a pass over each filter's memory."""
+    s = svdf_shape(op)
+    return {
+        "calls": 1,
+        "macs": s.batches * s.filters * (s.input_size + s.memory),
+        "outputs": s.batches * s.units,
+        "state": s.batches * s.filters * s.memory,
+    }
+
+
 def _softmax_features(op: Operator) -> Features:
     inp = op.input(0)
     return {"calls": 1, "elements": inp.num_elements, "rows": inp.num_elements // inp.shape[-1]}
@@ -471,6 +483,8 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisAdd": _Family(_binary_features),
     "CmsisMul": _Family(_binary_features),
     "CmsisSoftmax": _Family(_softmax_features),
+    "Svdf": _Family(_svdf_features),
+    "CmsisSvdf": _Family(_svdf_features),
 }
 
 #: the features each key's cost is a combination of (a key not listed uses every feature of its family)

@@ -13,6 +13,7 @@ from tinyml.ops import (  # noqa: F401
     reduce,
     region,
     shape,
+    svdf,
 )
 from tinyml.ops.base import DEFINITIONS, Arrays, OpDef, Role, Unsupported, definition, parse_attrs, window_of
 from tinyml.ops.window import Region, Window

@@ -15,4 +15,5 @@ from tinyml.kernels.portable import (  # noqa: F401
     region,
     reshape,
     shape,
+    svdf,
 )
