@@ -148,6 +148,79 @@ def assert_streams_bit_exact(model: Path, work: Path, steps: int = 5, seed: int 
     return planned
 
 
+_RESET_DRIVER = r"""
+#include <stdio.h>
+#include "model.h"
+/* Streams inferences from stdin to stdout like the host program, calling model_reset() before inference RESET_AT. */
+int main(void) {
+  for (int k = 0;; ++k) {
+    if (fread(model_input(0), 1, (size_t)model_inputs[0].bytes, stdin) != (size_t)model_inputs[0].bytes) {
+      return 0;
+    }
+    if (k == RESET_AT) {
+      model_reset();
+    }
+    if (model_invoke() != 0) {
+      return 4;
+    }
+    fwrite(model_output(0), 1, (size_t)model_outputs[0].bytes, stdout);
+  }
+}
+"""
+
+
+def assert_reset_restarts(model: Path, work: Path, steps: int = 3) -> None:
+    """Build the generated model with a driver that calls model_reset() after `steps` inferences, stream the same
+    `steps` inputs twice: the outputs equal TFLM's with a reset at the same point, so the second half repeats the
+    first; without the reset TFLM's second half differs (the test would prove nothing otherwise)."""
+    import subprocess
+
+    from support import compile_host
+
+    from tinyml.reference.tflm import tflm_stream
+
+    project = work / "project"
+    compile_host(model, project)
+    (project / "driver.c").write_text(_RESET_DRIVER)
+    kernels = sorted(str(p) for p in (project / "tinyml" / "kernels").glob("*.c"))
+    app = project / "driver"
+    flags = [
+        "-std=c99",
+        "-Wall",
+        "-Werror",
+        f"-DRESET_AT={steps}",
+        f"-I{project}",
+        f"-I{project / 'tinyml' / 'include'}",
+    ]
+    sources = [str(project / "driver.c"), str(project / "model.c"), *kernels]
+    subprocess.run(["gcc", *flags, "-o", str(app), *sources, "-lm"], check=True)
+    first = stream_inputs(model, steps)
+    inferences = first + first
+    expected = tflm_stream(model, inferences, reset_before={steps})
+    got = subprocess.run([str(app)], input=b"".join(x.tobytes() for i in inferences for x in i), capture_output=True)
+    assert got.returncode == 0, got.stderr
+    want = b"".join(o.tobytes() for outs in expected for o in outs)
+    assert got.stdout == want
+    half = len(want) // 2
+    assert got.stdout[:half] == got.stdout[half:]
+    assert tflm_stream(model, inferences)[steps][0].tobytes() != expected[steps][0].tobytes()
+
+
+def assert_streams_on_emulated_m7(model: Path, work: Path, *extra: str, steps: int = 5) -> None:
+    """`tinyml run` on mps2-an500 (QEMU): `steps` inferences streamed through the firmware, as TFLM runs them."""
+    from support import tinyml
+
+    from tinyml.reference.tflm import tflm_stream
+
+    inferences = stream_inputs(model, steps)
+    (work / "in.bin").write_bytes(b"".join(x.tobytes() for i in inferences for x in i))
+    files = ("--input", str(work / "in.bin"), "--output", str(work / "out.bin"))
+    proc = tinyml("run", str(model), "--board", "mps2-an500", *extra, *files, cache=work / "cache")
+    assert proc.returncode == 0, proc.stderr
+    want = b"".join(o.tobytes() for outs in tflm_stream(model, inferences) for o in outs)
+    assert (work / "out.bin").read_bytes() == want
+
+
 def lstm_model(
     path: Path,
     *,

@@ -62,6 +62,7 @@ from tinyml.kernels.fast import FastDepthwise3x3
 from tinyml.kernels.portable import subbyte
 from tinyml.kernels.portable.elementwise import broadcast_dims
 from tinyml.ops import definition, window_of
+from tinyml.ops.lstm import lstm_shape
 from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
@@ -308,6 +309,18 @@ def _svdf_features(op: Operator) -> Features:
     }
 
 
+def _lstm_features(op: Operator) -> Features:
+    """LSTM: per batch row and step, eight fully connected layers into the gates and the elementwise cell update."""
+    s = lstm_shape(op)
+    rows = s.batches * s.steps
+    return {
+        "calls": 1,
+        "macs": rows * 4 * s.units * (s.input_size + s.units),
+        "outputs": rows * s.units,
+        "steps": rows,
+    }
+
+
 def _softmax_features(op: Operator) -> Features:
     inp = op.input(0)
     return {"calls": 1, "elements": inp.num_elements, "rows": inp.num_elements // inp.shape[-1]}
@@ -485,6 +498,7 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisSoftmax": _Family(_softmax_features),
     "Svdf": _Family(_svdf_features),
     "CmsisSvdf": _Family(_svdf_features),
+    "UnidirectionalSequenceLstm": _Family(_lstm_features),
 }
 
 #: the features each key's cost is a combination of (a key not listed uses every feature of its family)

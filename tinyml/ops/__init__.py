@@ -8,6 +8,7 @@ from tinyml.ops import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    lstm,
     pooling,
     quantize,
     reduce,

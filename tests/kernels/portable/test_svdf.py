@@ -3,17 +3,13 @@ outside the arena, and one emulated Cortex-M7 run."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
-from state_models import assert_streams_bit_exact, stream_inputs, svdf_model
-from support import compile_host, tinyml
+from state_models import assert_reset_restarts, assert_streams_bit_exact, assert_streams_on_emulated_m7, svdf_model
 
 from tinyml import pipeline
 from tinyml.ir.types import INT16
 from tinyml.measure.report.formats import format_text
-from tinyml.reference.tflm import tflm_stream
 from tinyml.target.boards import load_board
 
 #: each changes a code path of the kernel (rank, batches, state type and zero point); the fused RELU is ignored
@@ -35,52 +31,11 @@ def test_streaming_is_bit_exact(name, tmp_path):
     assert_streams_bit_exact(svdf_model(tmp_path / "svdf.tflite", **VARIANTS[name]), tmp_path, steps=5)
 
 
-DRIVER = r"""
-#include <stdio.h>
-#include "model.h"
-/* Streams inferences from stdin to stdout like the host program, calling model_reset() before inference RESET_AT. */
-int main(void) {
-  for (int k = 0;; ++k) {
-    if (fread(model_input(0), 1, (size_t)model_inputs[0].bytes, stdin) != (size_t)model_inputs[0].bytes) {
-      return 0;
-    }
-    if (k == RESET_AT) {
-      model_reset();
-    }
-    if (model_invoke() != 0) {
-      return 4;
-    }
-    fwrite(model_output(0), 1, (size_t)model_outputs[0].bytes, stdout);
-  }
-}
-"""
-
-
 @pytest.mark.parametrize("kw", [{}, {"state": np.int8, "state_zero_point": 7}], ids=["int16", "int8_zero_point"])
 def test_reset_starts_a_new_stream(kw, tmp_path):
     """model_reset() between inferences: TFLM reset at the same point, and the same inputs again give the first
     outputs again (an int8 state resets to its zero point, not to 0)."""
-    model = svdf_model(tmp_path / "svdf.tflite", **kw)
-    compile_host(model, tmp_path / "project")
-    project = tmp_path / "project"
-    (project / "driver.c").write_text(DRIVER)
-    kernels = sorted(str(p) for p in (project / "tinyml" / "kernels").glob("*.c"))
-    app = project / "driver"
-    cc = ["gcc", "-std=c99", "-Wall", "-Werror", "-DRESET_AT=3", f"-I{project}", f"-I{project / 'tinyml' / 'include'}"]
-    subprocess.run(
-        [*cc, "-o", str(app), str(project / "driver.c"), str(project / "model.c"), *kernels, "-lm"], check=True
-    )
-    first = stream_inputs(model, 3)
-    inferences = first + first
-    expected = tflm_stream(model, inferences, reset_before={3})
-    got = subprocess.run([str(app)], input=b"".join(x.tobytes() for i in inferences for x in i), capture_output=True)
-    assert got.returncode == 0
-    want = b"".join(o.tobytes() for outs in expected for o in outs)
-    assert got.stdout == want
-    half = len(want) // 2
-    assert got.stdout[:half] == got.stdout[half:]
-    # without the reset the second half continues the stream instead
-    assert tflm_stream(model, inferences)[3][0].tobytes() != expected[3][0].tobytes()
+    assert_reset_restarts(svdf_model(tmp_path / "svdf.tflite", **kw), tmp_path)
 
 
 def test_state_is_outside_the_arena_on_its_own_report_line(tmp_path):
@@ -125,23 +80,7 @@ def test_stateless_models_have_no_state(tmp_path):
 
 def test_streams_on_the_emulated_cortex_m7(tmp_path):
     """`tinyml run` on mps2-an500 (QEMU): five inferences streamed through the firmware, as TFLM runs them."""
-    model = svdf_model(tmp_path / "svdf.tflite", rank=2, batches=2)
-    inferences = stream_inputs(model, 5)
-    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for i in inferences for x in i))
-    proc = tinyml(
-        "run",
-        str(model),
-        "--board",
-        "mps2-an500",
-        "--input",
-        str(tmp_path / "in.bin"),
-        "--output",
-        str(tmp_path / "out.bin"),
-        cache=tmp_path / "cache",
-    )
-    assert proc.returncode == 0, proc.stderr
-    want = b"".join(o.tobytes() for outs in tflm_stream(model, inferences) for o in outs)
-    assert (tmp_path / "out.bin").read_bytes() == want
+    assert_streams_on_emulated_m7(svdf_model(tmp_path / "svdf.tflite", rank=2, batches=2), tmp_path)
 
 
 # --- CMSIS-NN's arm_svdf_state_s16_s8 (skipped without the packs) ---
@@ -189,14 +128,8 @@ def test_cmsis_nn_leaves_other_states_to_the_portable_kernel(tmp_path):
 
 @needs_cmsis
 def test_cmsis_nn_streams_on_the_emulated_cortex_m7(tmp_path):
-    """`tinyml run --kernels cmsis-nn` on mps2-an500 (QEMU, the DSP code path): five streamed inferences."""
+    """`tinyml run --kernels cmsis-nn` on mps2-an500 (the DSP code path): five streamed inferences."""
     from support import cmsis_args
 
     model = svdf_model(tmp_path / "svdf.tflite", rank=2, batches=2, memory=6)
-    inferences = stream_inputs(model, 5)
-    (tmp_path / "in.bin").write_bytes(b"".join(x.tobytes() for i in inferences for x in i))
-    files = ("--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin"))
-    proc = tinyml("run", str(model), "--board", "mps2-an500", *cmsis_args(CMSIS), *files, cache=tmp_path / "cache")
-    assert proc.returncode == 0, proc.stderr
-    want = b"".join(o.tobytes() for outs in tflm_stream(model, inferences) for o in outs)
-    assert (tmp_path / "out.bin").read_bytes() == want
+    assert_streams_on_emulated_m7(model, tmp_path, *cmsis_args(CMSIS))

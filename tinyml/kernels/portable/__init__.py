@@ -9,6 +9,7 @@ from tinyml.kernels.portable import (  # noqa: F401
     conv,
     elementwise,
     fully_connected,
+    lstm,
     pooling,
     quantize,
     reduce,
