@@ -41,6 +41,7 @@ def test_states_are_outside_the_arena(tmp_path):
     assert plan.scratch and max(size for _, size in plan.scratch.values()) == 3 * 16 * 2
     report = pipeline.report(compiled)
     assert report["sram"]["state_bytes"] == 96
+    assert report["layers"][0]["input_shapes"] == [[2, 8, 6]]  # the states are not the layer's inputs
     assert any(line.split()[:2] == ["state", "96"] for line in format_text(report).splitlines())
 
 

@@ -176,7 +176,7 @@ def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, who
         "index": index,
         "op": op.type,
         "output": op.outputs[0].name,
-        "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const],
+        "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const and not t.variable],
         "output_shape": list(op.outputs[0].shape),
         "kernel": "+".join(k for k, _ in kernels.most_common()),
         "in_place": all(r["in_place"] for r in calls),
