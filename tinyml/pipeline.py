@@ -440,13 +440,12 @@ def tensors_of(tensors: list[Tensor], data: bytes) -> list[np.ndarray]:
 
 
 def tflm_expected(compiled: Compiled, inputs: list[bytes]) -> list[bytes]:
-    """TFLite Micro's outputs for the same inputs: the oracle every device result is held to."""
-    from tinyml.reference.tflm import tflm_outputs
+    """TFLite Micro's outputs for the same inputs, streamed through one interpreter as the device streams them (a
+    stateful model's state carries from each to the next): the oracle every device result is held to."""
+    from tinyml.reference.tflm import tflm_stream
 
-    return [
-        b"".join(o.tobytes() for o in tflm_outputs(compiled.model, tensors_of(compiled.graph.inputs, data)))
-        for data in inputs
-    ]
+    inferences = [tensors_of(compiled.graph.inputs, data) for data in inputs]
+    return [b"".join(o.tobytes() for o in outs) for outs in tflm_stream(compiled.model, inferences)]
 
 
 # --- measuring ----------------------------------------------------------------------------------------------------
@@ -485,10 +484,10 @@ def evaluate(
 
 
 def ram_needed(compiled: Compiled) -> int:
-    """RAM the firmware needs, as the planner counts it: arena, I/O buffers outside it, and on a board the stack and
-    the runtime's statics (estimated; the report uses a built image's figure when there is one)."""
+    """RAM the firmware needs, as the planner counts it: arena, I/O buffers and state outside it, and on a board the
+    stack and the runtime's statics (estimated; the report uses a built image's figure when there is one)."""
     plan = compiled.plan
-    external = sum(plan.external.values())
+    external = plan.outside_bytes
     return plan_target(compiled.board).ram_bytes_of(plan.peak, external, len(compiled.graph.ops))
 
 

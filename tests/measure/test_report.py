@@ -96,7 +96,8 @@ def test_splits_add_up(name, json_report):
     # RAM on the board counts the stack and the runtime's statics, estimated as nothing is built
     assert ram["source"] == "estimate" and ram["stack_bytes"] == 8192 and ram["runtime_bytes"] > 0
     assert (
-        ram["arena_bytes"] + ram["external_io_bytes"] + ram["stack_bytes"] + ram["runtime_bytes"] == ram["total_bytes"]
+        ram["arena_bytes"] + ram["external_io_bytes"] + ram["state_bytes"] + ram["stack_bytes"] + ram["runtime_bytes"]
+        == ram["total_bytes"]
     )
     # the budget left is the board's regions minus those totals
     assert r["budget"]["sram"] == {

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.ir.graph import Graph, Operator, Tensor
+from tinyml.ir.types import INT8
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.ops import Role, definition
 from tinyml.ops.region import COPY
@@ -154,6 +155,9 @@ class _Emitter:
         external = self.plan.external_buffer(t)
         if external is not None:
             return f"{self.prefix}_io{external}"
+        state = self.plan.state_offset(t)
+        if state is not None:
+            return f"&{self.prefix}_state[{state}]"
         assert self.plan.peak > 0, f"{t.name} is placed in an empty arena"
         return f"&{self.prefix}_arena[{self.plan.offset(t)}]"
 
@@ -218,6 +222,16 @@ def _tensor_info(t: Tensor, address: str) -> dict[str, object]:
     }
 
 
+def _state_resets(graph: Graph, plan: MemoryPlan) -> list[dict[str, int]]:
+    """What a reset writes to each variable tensor, as TFLite Micro's does: its zero point in every byte of an int8
+    state, zeros otherwise (and at start up: TFLM resets the state when it allocates it)."""
+    resets = []
+    for t in graph.variables():
+        value = t.quant.zero_point if t.type == INT8 and t.quant is not None else 0
+        resets.append({"offset": plan.state_offsets[id(t)], "bytes": t.nbytes, "value": value})
+    return resets
+
+
 def render_model(
     graph: Graph, plan: MemoryPlan, board: Board, backend: Backend = PORTABLE, prefix: str = "model"
 ) -> ModelCode:
@@ -244,6 +258,8 @@ def render_model(
         "inputs": [_tensor_info(t, emitter.address(t)) for t in graph.inputs],
         "outputs": [_tensor_info(t, emitter.address(t)) for t in graph.outputs],
         "io_buffers": sorted(plan.external.items()),
+        "state_size": plan.state_bytes,
+        "state_resets": _state_resets(graph, plan),
         "layers": layers,
         "consts": emitter.all_consts,
         "board": board,

@@ -183,9 +183,10 @@ def _tensor(ft: Any, buffers: list[bytes], index: int) -> Tensor:
         quant = Quantization(scales, zero_points, int(q.QuantizedDimension()))
     data = None
     bidx = ft.Buffer()
-    if 0 < bidx < len(buffers) and buffers[bidx]:
+    variable = bool(ft.IsVariable())
+    if 0 < bidx < len(buffers) and buffers[bidx] and not variable:  # TFLM resets a variable's data, never reads it
         data = _decode(buffers[bidx], etype, shape, tname)
-    return Tensor(tname, shape, etype, quant, data, index)
+    return Tensor(tname, shape, etype, quant, data, index, variable)
 
 
 def _decode(blob: bytes, etype: types.ElementType, shape: tuple[int, ...], name: str) -> np.ndarray:

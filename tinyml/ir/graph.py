@@ -58,6 +58,9 @@ class Tensor:
     data: np.ndarray | None = None
     #: position in the source model's tensor list (TFLM plans buffers in this order)
     index: int = -1
+    #: a variable tensor (TFLite's `is_variable`): the state a stateful op (SVDF, LSTM) carries from one inference
+    #: to the next; it lives in its own persistent buffer, outside the per-inference arena, until a reset
+    variable: bool = False
 
     def __post_init__(self) -> None:
         self.type = element_type(self.type)
@@ -76,7 +79,7 @@ class Tensor:
         return self.type.nbytes(self.num_elements)
 
     def __repr__(self) -> str:
-        kind = "const" if self.is_const else "act"
+        kind = "const" if self.is_const else "state" if self.variable else "act"
         return f"Tensor({self.name!r}, {self.shape}, {self.type}, {kind})"
 
 
@@ -132,8 +135,12 @@ class Graph:
         return list(seen.values())
 
     def activations(self) -> list[Tensor]:
-        """Non-constant tensors: the ones that need arena memory."""
-        return [t for t in self.tensors() if not t.is_const]
+        """Non-constant tensors but the state: the ones that need arena memory."""
+        return [t for t in self.tensors() if not t.is_const and not t.variable]
+
+    def variables(self) -> list[Tensor]:
+        """The variable tensors (stateful ops' state), in source order: the persistent buffer's contents."""
+        return sorted((t for t in self.tensors() if t.variable), key=lambda t: t.index)
 
     def consumers(self, tensor: Tensor) -> list[Operator]:
         return [op for op in self.ops if any(t is tensor for t in op.inputs)]

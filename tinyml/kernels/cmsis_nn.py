@@ -31,15 +31,17 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
-from tinyml.ir.types import INT4, INT32
+from tinyml.ir.types import INT4, INT16, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
 from tinyml.kernels.portable.batch_matmul import batch_groups, batch_matmul_values, stored_transposed
 from tinyml.kernels.portable.binary import broadcast_values
 from tinyml.kernels.portable.elementwise import add_values, broadcast_dims, mul_values, same_shape_input
 from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
-from tinyml.ops.base import Role, window_of
+from tinyml.kernels.portable.svdf import svdf_values
+from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
+from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
     from tinyml.kernels.backends import CoreFeatures
@@ -695,6 +697,29 @@ class CmsisBatchMatMul(CmsisKernel):
         return Call("cmsis/batch_matmul_s8.c.j2", {**batch_matmul_values(op, ctx), "buf_size": self.buffer_size(op)})
 
 
+class CmsisSvdf(CmsisKernel):
+    """SVDF with int16 state and time weights -> arm_svdf_state_s16_s8 (which, like TFLM's CMSIS-NN SVDF, takes
+    the state's zero point to be 0: another one runs on the portable kernel)."""
+
+    op_types = ("SVDF",)
+
+    def check(self, op: Operator) -> None:
+        state = op.input(4)
+        if state.type != INT16:
+            raise Unsupported(f"tensor {state.name!r} is {state.type}; the {self.label} SVDF kernel takes int16 state")
+        if quant(state).zero_point != 0:
+            raise Unsupported(f"the {self.label} SVDF kernel takes state with zero point 0")
+
+    def buffer_size(self, op: Operator) -> int:
+        """The two int32 buffers TFLM's CMSIS-NN SVDF requests: one sum per filter, then one per unit."""
+        s = svdf_shape(op)
+        return 4 * s.batches * (s.filters + s.units)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        s = svdf_shape(op)
+        return Call("cmsis/svdf_s16.c.j2", {**svdf_values(op, ctx), "filter_sums_bytes": 4 * s.batches * s.filters})
+
+
 KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisConv2D,
     CmsisConv2DS4,
@@ -710,6 +735,7 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisMinimum,
     CmsisSoftmax,
     CmsisBatchMatMul,
+    CmsisSvdf,
 )
 
 

@@ -66,6 +66,8 @@ from tinyml.kernels.portable.layout import copy_features, gather_features
 from tinyml.kernels.portable.resize import resize_features
 from tinyml.kernels.portable.transpose_conv import transpose_conv_features
 from tinyml.ops import definition, window_of
+from tinyml.ops.lstm import lstm_shape
+from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
     from tinyml.target.boards import Board
@@ -300,6 +302,29 @@ def _unary_features(op: Operator) -> Features:
     return {"calls": 1, "elements": op.outputs[0].num_elements}
 
 
+def _svdf_features(op: Operator) -> Features:
+    """SVDF: a projection of the input per filter, then a pass over each filter's memory."""
+    s = svdf_shape(op)
+    return {
+        "calls": 1,
+        "macs": s.batches * s.filters * (s.input_size + s.memory),
+        "outputs": s.batches * s.units,
+        "state": s.batches * s.filters * s.memory,
+    }
+
+
+def _lstm_features(op: Operator) -> Features:
+    """LSTM: per batch row and step, eight fully connected layers into the gates and the elementwise cell update."""
+    s = lstm_shape(op)
+    rows = s.batches * s.steps
+    return {
+        "calls": 1,
+        "macs": rows * 4 * s.units * (s.input_size + s.units),
+        "outputs": rows * s.units,
+        "steps": rows,
+    }
+
+
 def _softmax_features(op: Operator) -> Features:
     inp = op.input(0)
     return {"calls": 1, "elements": inp.num_elements, "rows": inp.num_elements // inp.shape[-1]}
@@ -495,6 +520,9 @@ _FAMILIES: dict[str, _Family] = {
     "TransposeConv": _Family(transpose_conv_features),
     "BatchMatMul": _Family(batch_matmul_features),
     "CmsisBatchMatMul": _Family(batch_matmul_features),
+    "Svdf": _Family(_svdf_features),
+    "CmsisSvdf": _Family(_svdf_features),
+    "UnidirectionalSequenceLstm": _Family(_lstm_features),
 }
 
 #: the features each key's cost is a combination of (a key not listed uses every feature of its family)

@@ -14,6 +14,7 @@ from tinyml.ops import (  # noqa: F401
     l2norm,
     layout,
     logsoftmax,
+    lstm,
     piecewise,
     pooling,
     quantize,
@@ -21,6 +22,7 @@ from tinyml.ops import (  # noqa: F401
     region,
     resize,
     shape,
+    svdf,
     transpose_conv,
     unary,
 )

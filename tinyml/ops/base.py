@@ -41,6 +41,8 @@ class Role(enum.Enum):
     BIAS = "bias"
     #: an operand that parameterises the op: a shape, paddings, axes, a pad value
     PARAM = "parameter"
+    #: a variable tensor a stateful op reads and updates, carried from one inference to the next (SVDF, LSTM)
+    STATE = "state"
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ class OpDef:
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """What the op computes, as TFLite Micro computes it, bit for bit: one array per output, of its
         tensor's type and shape. `inputs` are the input arrays in `op.inputs` order (a constant's data, None
-        for an absent optional input)."""
+        for an absent optional input); a stateful op updates the arrays of its STATE inputs in place, which the
+        caller keeps for the next inference."""
         raise NotImplementedError(f"{op.type} has no reference implementation")
 
 

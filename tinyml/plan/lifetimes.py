@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tinyml.ir.graph import Graph, Tensor
 from tinyml.kernels import InPlace, Kernel
@@ -37,7 +37,7 @@ def _last_uses(graph: Graph) -> dict[int, int]:
     last = {id(t): 0 for t in graph.inputs}
     for i, op in enumerate(graph.ops):
         for t in [*op.inputs, *op.outputs]:
-            if t is not None and not t.is_const:
+            if t is not None and not t.is_const and not t.variable:
                 last[id(t)] = i
     for t in graph.outputs:
         last[id(t)] = len(graph.ops)
@@ -62,7 +62,7 @@ class _Lifetimes:
         last_op = max(len(graph.ops) - 1, 0)
         uses = [(t, 0) for t in graph.inputs]
         for i, op in enumerate(graph.ops):
-            uses += [(t, i) for t in [*op.inputs, *op.outputs] if t is not None and not t.is_const]
+            uses += [(t, i) for t in [*op.inputs, *op.outputs] if t is not None and not t.is_const and not t.variable]
         uses += [(t, last_op) for t in graph.outputs if not t.is_const]
         for t, i in uses:
             a, z = self.touched.get(id(t), (i, i))
@@ -119,6 +119,8 @@ class _Requests:
     external_roots: set[int]
     n_ops: int
     kernels: list[Kernel]
+    #: the variable tensors (stateful ops' state), kept out of the arena in their own persistent buffer
+    state: list[Tensor] = field(default_factory=list)
 
     def live_bytes(self) -> list[int]:
         """Bytes live during each op, as placed (each buffer rounded up to the arena's alignment)."""
@@ -213,4 +215,6 @@ def _requests(
             requests.append(Buffer(f"scratch of {op.label}", size, i, i))
             owners.append(("scratch", i))
 
-    return _Requests(requests, owners, storages, members, in_place, external_roots, len(graph.ops), kernels)
+    return _Requests(
+        requests, owners, storages, members, in_place, external_roots, len(graph.ops), kernels, graph.variables()
+    )

@@ -47,6 +47,16 @@ class MemoryPlan:
     tensor_external: dict[int, int] = field(default_factory=dict)
     #: the kernel that runs each op, by position (codegen emits these, the scratch above is theirs)
     kernels: list[Kernel] = field(default_factory=list)
+    #: id(tensor) -> offset in the persistent state buffer, for every variable tensor (stateful ops' state, which
+    #: outlives an inference and so cannot share the arena)
+    state_offsets: dict[int, int] = field(default_factory=dict)
+    #: bytes of the persistent state buffer (each variable tensor aligned); 0 for a stateless model
+    state_bytes: int = 0
+
+    @property
+    def outside_bytes(self) -> int:
+        """RAM the model takes besides the arena: I/O buffers kept outside it (--io external) and the state."""
+        return sum(self.external.values()) + self.state_bytes
 
     @property
     def live_set_bound(self) -> int:
@@ -55,6 +65,10 @@ class MemoryPlan:
 
     def offset(self, t: Tensor) -> int:
         return self.tensor_offsets[id(t)]
+
+    def state_offset(self, t: Tensor) -> int | None:
+        """`t`'s offset in the persistent state buffer, or None when it is not state."""
+        return self.state_offsets.get(id(t))
 
     def external_buffer(self, t: Tensor) -> int | None:
         """The external buffer holding `t` (--io external), or None when it lives in the arena."""
@@ -143,6 +157,10 @@ def _place(req: _Requests) -> MemoryPlan:
         elif r in external:
             tensor_external[tid] = external[r][0]
     live = bytes_per_op(best.buffers, n_ops)
+    state_offsets, state_bytes = {}, 0
+    for t in req.state:  # source order, each aligned as arena buffers are
+        state_offsets[id(t)] = state_bytes
+        state_bytes += align(t.nbytes)
     return MemoryPlan(
         strategy=best.name,
         peak=best.peak(),
@@ -155,6 +173,8 @@ def _place(req: _Requests) -> MemoryPlan:
         external={n: size for n, size in external.values()},
         tensor_external=tensor_external,
         kernels=req.kernels,
+        state_offsets=state_offsets,
+        state_bytes=state_bytes,
     )
 
 

@@ -35,8 +35,8 @@ class Planned:
 
     @property
     def peak(self) -> int:
-        """Peak SRAM: the arena and the I/O buffers kept outside it."""
-        return self.plan.peak + sum(self.plan.external.values())
+        """Peak SRAM: the arena, the I/O buffers kept outside it and the persistent state."""
+        return self.plan.peak + self.plan.outside_bytes
 
 
 def plan_model(
@@ -70,7 +70,7 @@ class _Planner:
         # shared: a stage's patch copies mostly repeat the same op shapes
         self.choices = _Choices(backend, target.core, options.in_place)
         self.flat = _KernelChoice(graph, self.choices, options)
-        #: bytes of the I/O buffers kept outside the arena (--io external): the same whatever the plan
+        #: bytes kept outside the arena (I/O buffers with --io external, the state): the same whatever the plan
         self.external = 0
         self._stages: list[tuple[PatchConfig, Graph, float]] | None = None
         self._stage_choices: dict[PatchConfig, _KernelChoice] = {}
@@ -109,7 +109,7 @@ class _Planner:
         """The fastest plan that fits; the smallest when none does."""
         fastest = _fastest_within(self.flat, None)
         assert fastest is not None
-        self.external = sum(fastest.external.values())
+        self.external = fastest.outside_bytes
         target = self._arena_target(self.flat)
         if target is None or fastest.peak <= target:
             return self._planned(self.flat, fastest)
@@ -183,7 +183,7 @@ class _Planner:
             return _smallest(choice)
         fastest = _fastest_within(choice, None)
         assert fastest is not None
-        self.external = sum(fastest.external.values())
+        self.external = fastest.outside_bytes
         return _fastest_within(choice, self._arena_target(choice)) or _smallest(choice)
 
     def _candidates(self) -> list[tuple[PatchConfig, Graph, float]]:

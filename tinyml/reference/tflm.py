@@ -22,13 +22,28 @@ def _interpreter(model: Path):  # type: ignore[no-untyped-def]
 
 def tflm_outputs(model: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """TFLM's output tensors for one inference."""
+    return tflm_stream(model, [inputs])[0]
+
+
+def tflm_stream(
+    model: Path, inferences: list[list[np.ndarray]], reset_before: set[int] | None = None
+) -> list[list[np.ndarray]]:
+    """TFLM's output tensors for inferences run one after another on one interpreter, as a device runs them: a
+    stateful model's state (SVDF, LSTM) carries from each to the next, except that the interpreter is reset before
+    the inferences whose positions `reset_before` holds."""
     from tinyml.frontend.tflite import load_model
 
+    n_outputs = len(load_model(model).outputs)
     interp = _interpreter(model)
-    for i, x in enumerate(inputs):
-        interp.set_input(x, i)
-    interp.invoke()
-    return [np.array(interp.get_output(i)) for i in range(len(load_model(model).outputs))]
+    results = []
+    for k, inputs in enumerate(inferences):
+        if k in (reset_before or set()):
+            interp.reset()
+        for i, x in enumerate(inputs):
+            interp.set_input(x, i)
+        interp.invoke()
+        results.append([np.array(interp.get_output(i)) for i in range(n_outputs)])
+    return results
 
 
 def tflm_arena_bytes(model: Path) -> int:

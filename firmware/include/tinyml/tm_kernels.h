@@ -23,5 +23,6 @@
 #include "tinyml/tm_argminmax.h"
 #include "tinyml/tm_logsoftmax.h"
 #include "tinyml/tm_l2norm.h"
+#include "tinyml/tm_state.h"
 
 #endif /* TINYML_TM_KERNELS_H */

@@ -15,6 +15,7 @@ from tinyml.kernels.portable import (  # noqa: F401
     l2norm,
     layout,
     logsoftmax,
+    lstm,
     piecewise,
     pooling,
     quantize,
@@ -23,6 +24,7 @@ from tinyml.kernels.portable import (  # noqa: F401
     reshape,
     resize,
     shape,
+    svdf,
     transpose_conv,
     unary,
 )

@@ -176,7 +176,7 @@ def _layer(index: int, op: Operator, rows: list[dict[str, Any]], tiles: int, who
         "index": index,
         "op": op.type,
         "output": op.outputs[0].name,
-        "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const],
+        "input_shapes": [list(t.shape) for t in op.inputs if t is not None and not t.is_const and not t.variable],
         "output_shape": list(op.outputs[0].shape),
         "kernel": "+".join(k for k, _ in kernels.most_common()),
         "in_place": all(r["in_place"] for r in calls),
@@ -265,7 +265,7 @@ def _patch_stage(
         return None
     stage = layers[: config.split]
     flat_code = render_model(flat.graph, flat.plan, board, backend)
-    unpatched_peak = flat.plan.peak + sum(flat.plan.external.values())
+    unpatched_peak = flat.plan.peak + flat.plan.outside_bytes
     macs = sum(layer["macs"] for layer in stage)
     whole = sum(layer["unpatched_macs"] for layer in stage)
     return {
@@ -315,21 +315,23 @@ def build_report(
     graph, plan = planned.graph, planned.plan
     mcu = board.kind == "mcu"
     external_io = sum(plan.external.values())  # --io external: I/O buffers outside the arena
+    state = plan.state_bytes  # stateful ops' persistent state, outside the arena too
     core = core_name(board)
     layers = _layers(planned, code, core)
 
     peak_layer = max(range(len(layers)), key=lambda i: layers[i]["live_bytes"]) if layers else None
     at_peak = layers[peak_layer] if peak_layer is not None else None
     sram = {
-        "peak_bytes": plan.peak + external_io,
+        "peak_bytes": plan.peak + external_io + state,
         "arena_bytes": plan.peak,
         "activations_bytes": at_peak["live_activations_bytes"] if at_peak else 0,
         "scratch_bytes": at_peak["scratch_bytes"] if at_peak else 0,
         "io_bytes": (at_peak["live_io_bytes"] if at_peak else 0) + external_io,
         "fragmentation_bytes": plan.peak - (at_peak["live_bytes"] if at_peak else 0),
         "external_io_bytes": external_io,
+        "state_bytes": state,
         "peak_layer": peak_layer,
-        "smallest_peak_bytes": plan.peak + external_io if smallest_peak is None else smallest_peak,
+        "smallest_peak_bytes": plan.peak + external_io + state if smallest_peak is None else smallest_peak,
         "largest_scratch_bytes": max((s for _, s in plan.scratch.values()), default=0),
         "planner": {"strategy": plan.strategy, "candidates": plan.candidates, "live_set_bound": plan.live_set_bound},
     }
@@ -350,13 +352,14 @@ def build_report(
     if not mcu:
         runtime, ram_source = 0, "plan"
     elif elf_ram_bytes is not None:
-        runtime, ram_source = elf_ram_bytes - plan.peak - external_io - stack, "elf"
+        runtime, ram_source = elf_ram_bytes - plan.peak - external_io - state - stack, "elf"
     else:
         runtime, ram_source = runtime_ram_estimate(code), "estimate"
     ram = {
-        "total_bytes": plan.peak + external_io + stack + runtime,
+        "total_bytes": plan.peak + external_io + state + stack + runtime,
         "arena_bytes": plan.peak,
         "external_io_bytes": external_io,
+        "state_bytes": state,
         "stack_bytes": stack,
         "runtime_bytes": runtime,
         "source": ram_source,

@@ -52,10 +52,16 @@ def _summary_rows(report: dict[str, Any]) -> list[tuple[str, int, str, str]]:
         ("  scratch", s["scratch_bytes"], "kernel scratch live at the peak", "scratch"),
         ("  input/output", s["io_bytes"], "model inputs and outputs live at the peak", "io"),
     ]
+    if s["state_bytes"]:
+        rows.append(
+            ("  state", s["state_bytes"], "persistent state of stateful ops (SVDF, LSTM), outside the arena", "")
+        )
     if s["fragmentation_bytes"]:
         rows.append(("  fragmentation", s["fragmentation_bytes"], "arena gaps no buffer uses at the peak", ""))
     rows.append(("smallest peak", s["smallest_peak_bytes"], _smallest_note(report), ""))
     external = f" + {r['external_io_bytes']:,} I/O buffers outside it" if r["external_io_bytes"] else ""
+    if r["state_bytes"]:
+        external += f" + {r['state_bytes']:,} state"
     if report["board"]["kind"] == "mcu":
         source = {"elf": "measured", "estimate": "estimate"}[r["source"]]
         note = f"arena{external} + {r['stack_bytes']:,} stack + {r['runtime_bytes']:,} runtime ({source})"
