@@ -27,9 +27,9 @@ shifts; Adam with cosine decay from 2e-3, batch 64; 20 float epochs for ResNet-8
 with other work) and 15 for the MobileNetV2 (9 minutes); quantization-aware training 2 epochs at 2e-4 from the
 float weights (2 to 6 minutes a row, mixed precision's sensitivity included), ranges and calibration from 500
 training photos; 2,000 test photos (200 per class), of which the first 50 are compared with TFLite Micro. The first
-run takes about an hour on 2 shared cores; a cached run only measures, in about 10 minutes (most of it the
-compiled C running 2,000 photos per row and TFLite Micro). On 2,000 photos one standard error of a top-1 near 70%
-is 1.0 point, so differences of a point are at the edge of what this test set resolves.
+run takes about an hour on 2 cores shared with other work; a cached run only measures, in about 4 minutes (most of
+it the compiled C running 2,000 photos per row, and TFLite Micro). On 2,000 photos one standard error of a top-1
+near 70% is 1.0 point, so differences of a point are at the edge of what this test set resolves.
 
     python benchmarks/quantization.py [--cifar DIR] [--board stm32f746] [--test 2000] [--check 50]
 
