@@ -325,7 +325,6 @@ def measure(model: Path, bench: Bench, row: Row) -> Row:
     row.weight_flash = report["flash"]["weights_bytes"]
     row.total_flash = report["flash"]["total_bytes"]
     row.extra["smallest_peak"] = report["sram"]["smallest_peak_bytes"]
-    row.extra["ram_total"] = report["ram"]["total_bytes"]
     row.measured = time.monotonic() - started
     return row
 
