@@ -14,5 +14,6 @@
 #include "tinyml/tm_quantize.h"
 #include "tinyml/tm_fast.h"
 #include "tinyml/tm_subbyte.h"
+#include "tinyml/tm_s16.h"
 
 #endif /* TINYML_TM_KERNELS_H */
