@@ -99,8 +99,8 @@ class Add(_Binary):
         add_requant(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
-        """Each operand is scaled up by 2^20 (int16: 2^15) and rescaled to twice the larger input scale (multipliers < 1),
-        the sum is rescaled to the output."""
+        """Each operand is scaled up by 2^20 (int16: 2^15) and rescaled to twice the larger input scale
+        (multipliers < 1), the sum is rescaled to the output."""
         a, b = self.offset_operands(op, inputs)
         r = add_requant(op)
         (m1, s1), (m2, s2), (mo, so) = r.quant
