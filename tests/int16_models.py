@@ -117,3 +117,21 @@ def convert_uint8_io(build: Callable[[], object], input_shape: tuple[int, ...], 
     converter.inference_output_type = tf.uint8
     path.write_bytes(converter.convert())
     return path
+
+
+def small_16x8_cnn(path: Path) -> Path:
+    """A whole 16x8 model, float in and out: conv, depthwise, a residual ADD, pools, dense."""
+    import tensorflow as tf
+
+    def build():
+        layers = tf.keras.layers
+        x = tf.keras.Input((12, 12, 3))
+        y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        z = layers.DepthwiseConv2D(3, padding="same")(y)
+        y = layers.ReLU()(layers.Add()([y, z]))
+        y = layers.MaxPooling2D(2)(y)
+        y = layers.AveragePooling2D(2)(y)
+        y = layers.Flatten()(y)
+        return tf.keras.Model(x, layers.Dense(5)(y))
+
+    return convert16(build, [(12, 12, 3)], path, float_io=True)
