@@ -13,6 +13,7 @@
 #include "tinyml/tm_fc.h"
 #include "tinyml/tm_elementwise.h"
 #include "tinyml/tm_pool.h"
+#include "tinyml/tm_shape.h"
 
 /*
  * TFLite Micro's MultiplyByQuantizedMultiplier for an int64 accumulator: the
@@ -63,5 +64,11 @@ tm_status tm_avgpool2d_s16(const tm_context *ctx, const tm_pool_params *params, 
 tm_status tm_maxpool2d_s16(const tm_context *ctx, const tm_pool_params *params, const tm_dims *input_dims,
                            const int16_t *input, const tm_dims *filter_dims, const tm_dims *output_dims,
                            int16_t *output);
+
+/* PAD / PADV2 with an int16 value; CONCATENATION's copy of one int16 input into its slab of the output. */
+tm_status tm_pad_s16(const tm_context *ctx, const tm_pad_params *params, const tm_dims *input_dims,
+                     const int16_t *input, const tm_dims *output_dims, int16_t *output);
+tm_status tm_concat_s16(const tm_context *ctx, const tm_concat_params *params, const tm_dims *input_dims,
+                        const int16_t *input, const tm_dims *output_dims, int16_t *output);
 
 #endif /* TINYML_TM_S16_H */

@@ -26,7 +26,7 @@ def _assert_16x8(path, op_type: str) -> None:
     assert ops, f"no {op_type} in {[op.type for op in _ops(path)]}"
     for op in ops:
         assert op.input(0).type == INT16 and op.outputs[0].type == INT16
-        if len(op.inputs) > 2 and op.inputs[2] is not None:
+        if op_type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and op.opt_input(2) is not None:
             assert op.inputs[2].type == INT64
 
 
@@ -169,3 +169,33 @@ def test_int16_tensors_take_two_bytes():
     plan = plan_memory(graph)
     assert check_plan(plan) == [] and not plan.in_place
     assert plan.peak == 512 + 768
+
+
+SHAPE_CASES = ["concat_channels", "concat_rows", "pad", "reshape"]
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES)
+def test_data_movement(case, tmp_path):
+    """CONCATENATION (of inputs at different scales, which TFLM copies as they are in int16), PAD and RESHAPE
+    between convolutions, so the moved tensors are int16."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+
+    def build():
+        x = tf.keras.Input((6, 5, 3))
+        a, b = layers.Conv2D(4, 1)(x), layers.Conv2D(3, 1)(layers.Rescaling(5.0)(x))
+        if case == "concat_channels":
+            y = layers.Concatenate()([a, b, a])
+        elif case == "concat_rows":
+            y = layers.Concatenate(axis=1)([a, layers.Conv2D(4, 1)(b)])
+        elif case == "pad":
+            y = layers.ZeroPadding2D(((1, 2), (0, 1)))(a)
+        else:
+            y = layers.Flatten()(a)
+        return tf.keras.Model(x, layers.Conv2D(2, 1)(y) if case != "reshape" else layers.Dense(2)(y))
+
+    path = convert16(build, [(6, 5, 3)], tmp_path / "m.tflite")
+    op_type = {"pad": "PAD", "reshape": "RESHAPE"}.get(case, "CONCATENATION")
+    _assert_16x8(path, op_type)
+    assert_bit_exact(path, tmp_path)

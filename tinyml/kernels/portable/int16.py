@@ -15,12 +15,17 @@ from tinyml.ops.int16 import is_16x8
 from tinyml.ops.requant import add_left_shift, conv_requant, fused_range
 from tinyml.ops.window import Window
 
-__all__ = ["add_call", "applies", "check", "conv_call", "depthwise_call", "fc_call", "mul_call", "pool_call"]
+__all__ = ["add_call", "applies", "check", "conv_call", "depthwise_call", "fc_call", "mul_call", "pool_call", "suffix"]
 
 
 def applies(op: Operator) -> bool:
     """Whether `op` computes on int16 activations and so takes this module's kernels."""
     return is_16x8(op)
+
+
+def suffix(op: Operator) -> str:
+    """The C kernels' type suffix for a data-movement op: s16 on int16 activations, else s8."""
+    return "s16" if applies(op) else "s8"
 
 
 def check(op: Operator, kernel: Kernel) -> None:
