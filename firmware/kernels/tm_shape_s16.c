@@ -1,8 +1,8 @@
 /*
- * PAD / PADV2 and CONCATENATION, int16: data movement only. PAD writes the
- * output front to back, each element the input's or the pad value.
- * CONCATENATION is the int8 byte copy with every extent along the innermost
- * dim doubled (two bytes per element).
+ * PAD / PADV2, CONCATENATION and patch region copies, int16: data movement
+ * only. PAD writes the output front to back, each element the input's or the
+ * pad value. CONCATENATION and the region copy are the int8 byte copies with
+ * every extent along the innermost dim doubled (two bytes per element).
  */
 #include "tinyml/tm_kernels.h"
 
@@ -38,4 +38,11 @@ tm_status tm_concat_s16(const tm_context *ctx, const tm_concat_params *params, c
   const tm_dims out_bytes = {output_dims->n, output_dims->h, output_dims->w, output_dims->c * 2};
   const tm_concat_params byte_params = {params->axis, params->axis == 3 ? params->offset * 2 : params->offset};
   return tm_concat_s8(ctx, &byte_params, &in_bytes, (const int8_t *)input, &out_bytes, (int8_t *)output);
+}
+
+tm_status tm_copy_region_s16(const tm_region_params *params, const tm_dims *src_dims, const int16_t *src,
+                             const tm_dims *dst_dims, int16_t *dst) {
+  const tm_dims src_bytes = {src_dims->n, src_dims->h, src_dims->w, src_dims->c * 2};
+  const tm_dims dst_bytes = {dst_dims->n, dst_dims->h, dst_dims->w, dst_dims->c * 2};
+  return tm_copy_region_s8(params, &src_bytes, (const int8_t *)src, &dst_bytes, (int8_t *)dst);
 }

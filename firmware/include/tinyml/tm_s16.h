@@ -71,4 +71,8 @@ tm_status tm_pad_s16(const tm_context *ctx, const tm_pad_params *params, const t
 tm_status tm_concat_s16(const tm_context *ctx, const tm_concat_params *params, const tm_dims *input_dims,
                         const int16_t *input, const tm_dims *output_dims, int16_t *output);
 
+/* A patch stage's region copy between int16 NHWC buffers with the same channel count. */
+tm_status tm_copy_region_s16(const tm_region_params *params, const tm_dims *src_dims, const int16_t *src,
+                             const tm_dims *dst_dims, int16_t *dst);
+
 #endif /* TINYML_TM_S16_H */

@@ -12,8 +12,10 @@ from support import assert_bit_exact
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.types import INT16, INT64
+from tinyml.ops.region import COPY
 from tinyml.passes import optimize
-from tinyml.plan import check_plan, plan_memory
+from tinyml.plan import PlanOptions, check_plan, plan_memory
+from tinyml.plan.patches import PatchConfig
 
 
 def _ops(path) -> list:
@@ -199,3 +201,23 @@ def test_data_movement(case, tmp_path):
     op_type = {"pad": "PAD", "reshape": "RESHAPE"}.get(case, "CONCATENATION")
     _assert_16x8(path, op_type)
     assert_bit_exact(path, tmp_path)
+
+
+def test_patch_stage(tmp_path):
+    """The first ops (conv, depthwise, ADD, pool) run patch by patch over a 2x2 grid: int16 region copies
+    (tm_copy_region_s16) gather and scatter two bytes per element."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+
+    def build():
+        x = tf.keras.Input((12, 12, 3))
+        y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        y = layers.Add()([y, layers.DepthwiseConv2D(3, padding="same")(y)])
+        y = layers.MaxPooling2D(2)(y)
+        return tf.keras.Model(x, layers.Dense(3)(layers.Flatten()(y)))
+
+    path = convert16(build, [(12, 12, 3)], tmp_path / "m.tflite")
+    planned = assert_bit_exact(path, tmp_path, options=PlanOptions(patches=PatchConfig(4, 2, 2)))
+    assert planned.patches is not None
+    assert any(op.type == COPY and op.input(0).type == INT16 for op in planned.graph.ops)
