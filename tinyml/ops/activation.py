@@ -8,12 +8,13 @@ SOFTMAX and LOGISTIC use gemmlowp's fixed-point exp, 1/(1+x) and logistic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT8, INT16
+from tinyml.ops import int16
 from tinyml.ops.arith import (
     as_int64,
     exp_on_negative_values,
@@ -56,12 +57,18 @@ INT8_MIN, INT8_MAX = INT8.range
 
 
 class _Unary(ElementwiseOpDef):
-    """One int8 per-tensor input to an output of its shape."""
+    """One int8 per-tensor input to an output of its shape (int16 too where `takes_int16`)."""
+
+    #: whether TFLM also runs the op on int16 input and output (its int8 arithmetic at the int16 range)
+    takes_int16: ClassVar[bool] = False
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        if self.takes_int16 and int16.is_16x8(op):
+            int16.require_int16(inp, out, zero_point=False)
+        else:
+            require_quantized(inp, out)
         require_per_tensor(inp, out)
         self.check_shapes(op)
 
@@ -69,6 +76,7 @@ class _Unary(ElementwiseOpDef):
 @define
 class Relu(_Unary):
     op_types = ("RELU",)
+    takes_int16 = True
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """Requantized to the output scale, clamped at the output's zero (`requant.relu_requant`)."""
@@ -80,6 +88,7 @@ class Relu(_Unary):
 @define
 class Relu6(_Unary):
     op_types = ("RELU6",)
+    takes_int16 = True
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """A clamp to [0, 6] expressed in the input's quantization; TFLM ignores the output's, even when it

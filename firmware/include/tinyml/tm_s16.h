@@ -14,6 +14,7 @@
 #include "tinyml/tm_elementwise.h"
 #include "tinyml/tm_pool.h"
 #include "tinyml/tm_shape.h"
+#include "tinyml/tm_activation.h"
 
 /*
  * TFLite Micro's MultiplyByQuantizedMultiplier for an int64 accumulator: the
@@ -74,5 +75,11 @@ tm_status tm_concat_s16(const tm_context *ctx, const tm_concat_params *params, c
 /* A patch stage's region copy between int16 NHWC buffers with the same channel count. */
 tm_status tm_copy_region_s16(const tm_region_params *params, const tm_dims *src_dims, const int16_t *src,
                              const tm_dims *dst_dims, int16_t *dst);
+
+/* RELU and RELU6 as standalone ops. */
+tm_status tm_relu_s16(const tm_context *ctx, const tm_relu_params *params, const tm_per_tensor_quant *quant,
+                      const tm_dims *input_dims, const int16_t *input, const tm_dims *output_dims, int16_t *output);
+tm_status tm_relu6_s16(const tm_context *ctx, const tm_relu6_params *params, const tm_dims *input_dims,
+                       const int16_t *input, const tm_dims *output_dims, int16_t *output);
 
 #endif /* TINYML_TM_S16_H */

@@ -221,3 +221,17 @@ def test_patch_stage(tmp_path):
     planned = assert_bit_exact(path, tmp_path, options=PlanOptions(patches=PatchConfig(4, 2, 2)))
     assert planned.patches is not None
     assert any(op.type == COPY and op.input(0).type == INT16 for op in planned.graph.ops)
+
+
+@pytest.mark.parametrize("op_type", ["RELU", "RELU6"])
+def test_standalone_relu(op_type, tmp_path):
+    """RELU and RELU6 on the model's int16 input, where the converter has nothing to fuse them into."""
+    import tensorflow as tf
+
+    def build():
+        relu = tf.keras.layers.ReLU(6.0 if op_type == "RELU6" else None)
+        return tf.keras.Sequential([tf.keras.Input((7, 5, 3)), relu, tf.keras.layers.Conv2D(2, 1)])
+
+    path = convert16(build, [(7, 5, 3)], tmp_path / "m.tflite", low=-8.0, high=8.0)
+    _assert_16x8(path, op_type)
+    assert_bit_exact(path, tmp_path)
