@@ -15,6 +15,7 @@
 #include "tinyml/tm_pool.h"
 #include "tinyml/tm_shape.h"
 #include "tinyml/tm_activation.h"
+#include "tinyml/tm_reduce.h"
 
 /*
  * TFLite Micro's MultiplyByQuantizedMultiplier for an int64 accumulator: the
@@ -81,5 +82,10 @@ tm_status tm_relu_s16(const tm_context *ctx, const tm_relu_params *params, const
                       const tm_dims *input_dims, const int16_t *input, const tm_dims *output_dims, int16_t *output);
 tm_status tm_relu6_s16(const tm_context *ctx, const tm_relu6_params *params, const tm_dims *input_dims,
                        const int16_t *input, const tm_dims *output_dims, int16_t *output);
+
+/* MEAN over h and w (tm_mean_s8's arithmetic). */
+tm_status tm_mean_s16(const tm_context *ctx, const tm_reduce_params *params, const tm_per_tensor_quant *quant,
+                      const tm_dims *input_dims, const int16_t *input, const tm_dims *output_dims,
+                      int16_t *output);
 
 #endif /* TINYML_TM_S16_H */

@@ -235,3 +235,18 @@ def test_standalone_relu(op_type, tmp_path):
     path = convert16(build, [(7, 5, 3)], tmp_path / "m.tflite", low=-8.0, high=8.0)
     _assert_16x8(path, op_type)
     assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_mean(keep_dims, tmp_path):
+    """MEAN over height and width (global average pooling) of an int16 feature map."""
+    import tensorflow as tf
+
+    def build():
+        x = tf.keras.Input((6, 7, 5))
+        y = tf.keras.layers.GlobalAveragePooling2D(keepdims=keep_dims)(tf.keras.layers.Conv2D(4, 1)(x))
+        return tf.keras.Model(x, y)
+
+    path = convert16(build, [(6, 7, 5)], tmp_path / "m.tflite")
+    _assert_16x8(path, "MEAN")
+    assert_bit_exact(path, tmp_path)
