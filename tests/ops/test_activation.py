@@ -106,8 +106,8 @@ def test_validation_names_the_variant():
     b.relu(b.input((1, 4), name="x"), type=INT4, name="y")
     assert _refusal(b.ops[0]) == "tensor 'y' is int4; int8 expected"
     b = GraphBuilder()
-    b.relu6(b.input((1, 4), type=INT16, name="x"), type=INT8)
-    assert _refusal(b.ops[0]) == "tensor 'x' is int16; int8 expected"
+    b.relu6(b.input((1, 4), type=INT16, name="x"), type=INT8, name="y")
+    assert _refusal(b.ops[0]) == "tensor 'y' is int8; int16 expected"
     b = GraphBuilder()
     b.relu(b.input((1, 4)), shape=(4,))
     assert _refusal(b.ops[0]) == "output shape (4,) does not follow from the inputs (expected (1, 4))"

@@ -101,7 +101,7 @@ def test_mul_reference():
 @pytest.mark.parametrize(
     ("types", "message"),
     [
-        (("int16", "int8"), "'t1' is int16; int8 expected"),
+        (("int16", "int8"), "'t2' is int8; int16 expected"),
         (("int8", "float32"), r"'t2' is float32 \(not quantized\); int8 expected"),
     ],
 )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyml.ir.builder import GraphBuilder
-from tinyml.ir.types import FLOAT16, FLOAT32, INT4, INT8
+from tinyml.ir.types import FLOAT16, FLOAT32, INT4, INT8, INT16, UINT8
 from tinyml.ops import Unsupported, definition
 from tinyml.ops.arith import multiply_by_quantized_multiplier
 from tinyml.ops.requant import requantize
@@ -62,16 +62,62 @@ def test_dequantize():
     [
         (lambda b: b.quantize(b.input((1, 4), type=FLOAT16, scale=None, name="x"), 0.1), "QUANTIZE from float16"),
         (lambda b: b.quantize(b.input((1, 4), type=FLOAT32, scale=None), 0.1, type=INT4, name="y"), "'y' is int4"),
-        (lambda b: b.dequantize(b.input((1, 4), type=INT4, name="x")), "'x' is int4; int8 expected"),
+        (lambda b: b.dequantize(b.input((1, 4), type=INT4, name="x")), "'x' is int4; int8 or uint8 or int16 expected"),
         (
             lambda b: b.op("DEQUANTIZE", [b.input((1, 4))], type=FLOAT16),
             "DEQUANTIZE to float16; float32 output expected",
         ),
+        (
+            lambda b: b.quantize(b.input((1, 4), type=INT16), 0.1, type=UINT8),
+            "QUANTIZE from int16 to uint8; int8 or int16 output expected",
+        ),
+        (lambda b: b.quantize(b.input((1, 4), type=FLOAT32, scale=None), 0.1, type=UINT8, name="y"), "'y' is uint8"),
     ],
-    ids=["from_float16", "to_int4", "dequantize_int4", "to_float16"],
+    ids=["from_float16", "to_int4", "dequantize_int4", "to_float16", "int16_to_uint8", "float_to_uint8"],
 )
 def test_types_are_refused_by_name(build, message):
     b = GraphBuilder()
     build(b)
     with pytest.raises(Unsupported, match=message):
         check_op(b.ops[0])
+
+
+def test_float_quantize_to_int16_saturates_at_int16():
+    b = GraphBuilder()
+    x = b.input((1, 6), type=FLOAT32, scale=None)
+    y = b.quantize(x, scale=0.001, type=INT16)
+    check_op(b.ops[0])
+    assert y.type == INT16
+    xs = np.array([[0.0015, -0.0015, 32.767, 32.768, -40.0, np.nan]], np.float32)
+    (got,) = run(b.graph(), [xs])
+    assert got.dtype == np.int16 and got.tolist() == [[2, -2, 32767, 32767, -32768, -32768]]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), [(INT16, INT8), (INT8, INT16), (INT16, INT16), (UINT8, INT8), (INT8, UINT8)], ids=str
+)
+def test_integer_requantize_pairs(src, dst):
+    """Every pair TFLite Micro converts: Requantize's formula, saturated to the output type."""
+    b = GraphBuilder()
+    x = b.input((3, 40), type=src, scale=0.02, zero_point=0 if src == INT16 else 5)
+    b.quantize(x, scale=0.05, zero_point=0 if dst == INT16 else -9, type=dst)
+    op = b.ops[0]
+    check_op(op)
+    r = requantize(op)
+    lo, hi = dst.range
+    xs = RNG.integers(*src.range, x.shape, endpoint=True).astype(src.np_dtype)
+    (got,) = run(b.graph(), [xs])
+    want = multiply_by_quantized_multiplier(xs.astype(np.int64) + r.input_offset, r.multiplier, r.shift)
+    assert got.dtype == dst.np_dtype and np.array_equal(got, np.clip(want + r.output_offset, lo, hi))
+
+
+@pytest.mark.parametrize("src", [INT16, UINT8], ids=str)
+def test_dequantize_wider_types(src):
+    b = GraphBuilder()
+    x = b.input((2, 50), type=src, scale=0.003, zero_point=0 if src == INT16 else 128)
+    b.dequantize(x)
+    check_op(b.ops[0])
+    xs = RNG.integers(*src.range, x.shape, endpoint=True).astype(src.np_dtype)
+    (got,) = run(b.graph(), [xs])
+    zero_point = 0 if src == INT16 else 128
+    assert np.array_equal(got, (xs.astype(np.float64) - zero_point).astype(np.float32) * np.float32(0.003))

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT8, INT16
+from tinyml.ops import int16
 from tinyml.ops.arith import (
     as_int64,
     exp_on_negative_values,
@@ -59,12 +60,16 @@ INT8_MIN, INT8_MAX = INT8.range
 
 
 class _Unary(ElementwiseOpDef):
-    """One int8 per-tensor input to an output of its shape."""
+    """One int8 per-tensor input to an output of its shape (int16 too where `types` lists it: TFLM's int8
+    arithmetic at the int16 range)."""
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        if INT16 in self.types and int16.is_16x8(op):
+            int16.require_int16(inp, out, zero_point=False)
+        else:
+            require_quantized(inp, out)
         require_per_tensor(inp, out)
         self.check_shapes(op)
 
@@ -72,6 +77,7 @@ class _Unary(ElementwiseOpDef):
 @define
 class Relu(_Unary):
     op_types = ("RELU",)
+    types = (INT8, INT16)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """Requantized to the output scale, clamped at the output's zero (`requant.relu_requant`)."""
@@ -83,6 +89,7 @@ class Relu(_Unary):
 @define
 class Relu6(_Unary):
     op_types = ("RELU6",)
+    types = (INT8, INT16)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """A clamp to [0, 6] expressed in the input's quantization; TFLM ignores the output's, even when it

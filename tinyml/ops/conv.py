@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT32
+from tinyml.ir.types import INT8, INT16, INT32
+from tinyml.ops import int16
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
     WEIGHT_TYPES,
@@ -65,6 +66,8 @@ class _ConvDef(WindowedOpDef):
 
     input_roles = (Role.FEATURE, Role.WEIGHTS, Role.BIAS)
     weight_types = WEIGHT_TYPES
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
 
     def kernel_hw(self, op: Operator) -> HW:
         return op.input(1).shape[1], op.input(1).shape[2]
@@ -75,8 +78,11 @@ class _ConvDef(WindowedOpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 2, 3)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(inp, out)
-        require_quantized(w, types=WEIGHT_TYPES)
+        if int16.is_16x8(op):
+            int16.require_16x8_weights(op)
+        else:
+            require_quantized(inp, out)
+            require_quantized(w, types=WEIGHT_TYPES)
         if w.data is None:
             raise Unsupported("weights computed at run time (non-constant filter)")
         if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
@@ -89,7 +95,7 @@ class _ConvDef(WindowedOpDef):
         bias = op.opt_input(2)
         require_constant(bias, "bias")
         if bias is not None:
-            if bias.type != INT32:
+            if bias.type != INT32 and not int16.is_16x8(op):
                 raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
             if bias.num_elements != channels:
                 raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {channels} output channels")
@@ -101,12 +107,16 @@ class _ConvDef(WindowedOpDef):
         """How input, filter and output channels must relate."""
 
     def requantized(self, op: Operator, acc: np.ndarray, inputs: Arrays) -> np.ndarray:
-        """The accumulator plus bias, requantized per output channel (the last axis) and clamped."""
+        """The accumulator plus bias, requantized per output channel (the last axis) and clamped (16x8: the int64
+        accumulator's requantization)."""
         r = conv_requant(op)
         bias = inputs[2] if len(inputs) > 2 else None
         if bias is not None:
             acc = acc + bias.astype(np.int64).reshape(-1)
         out = op.outputs[0]
+        if int16.is_16x8(op):
+            y = int16.requantize_output_int64(acc, r.multipliers, r.shifts, r.output_offset, r.act)
+            return y.reshape(out.shape)
         return requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act, out.type).reshape(out.shape)
 
 

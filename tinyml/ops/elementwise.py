@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8, INT16
+from tinyml.ops import int16
 from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -20,7 +22,7 @@ from tinyml.ops.base import (
     require_per_tensor,
     require_quantized,
 )
-from tinyml.ops.requant import ADD_LEFT_SHIFT, add_requant, mul_requant
+from tinyml.ops.requant import add_left_shift, add_requant, mul_requant
 from tinyml.ops.window import Region
 
 
@@ -59,7 +61,11 @@ class _Binary(ElementwiseOpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 2)
         in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(in1, in2, out)
+        if int16.is_16x8(op):
+            # TFLM's int16 MUL requires zero points 0; its ADD takes any (the int8 formula)
+            int16.require_int16(in1, in2, out, zero_point=op.type == "MUL")
+        else:
+            require_quantized(in1, in2, out)
         require_per_tensor(in1, in2, out)
         require_activation(op.attrs.activation)
         self.check_shapes(op)
@@ -88,19 +94,22 @@ class _Binary(ElementwiseOpDef):
 @define
 class Add(_Binary):
     op_types = ("ADD",)
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
 
     def validate(self, op: Operator) -> None:
         super().validate(op)
         add_requant(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
-        """Each operand is scaled up by 2^20 and rescaled to twice the larger input scale (multipliers < 1),
-        the sum is rescaled to the output."""
+        """Each operand is scaled up by 2^20 (int16: 2^15) and rescaled to twice the larger input scale
+        (multipliers < 1), the sum is rescaled to the output."""
         a, b = self.offset_operands(op, inputs)
         r = add_requant(op)
         (m1, s1), (m2, s2), (mo, so) = r.quant
-        scaled_a = multiply_by_quantized_multiplier(a << ADD_LEFT_SHIFT, m1, s1)
-        scaled_b = multiply_by_quantized_multiplier(b << ADD_LEFT_SHIFT, m2, s2)
+        left_shift = add_left_shift(op)
+        scaled_a = multiply_by_quantized_multiplier(a << left_shift, m1, s1)
+        scaled_b = multiply_by_quantized_multiplier(b << left_shift, m2, s2)
         out = op.outputs[0]
         return [requantize_output(scaled_a + scaled_b, mo, so, r.output_offset, r.act, out.type).reshape(out.shape)]
 
@@ -108,6 +117,8 @@ class Add(_Binary):
 @define
 class Mul(_Binary):
     op_types = ("MUL",)
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """The product of the offset operands, rescaled once by in1_scale * in2_scale / out_scale."""

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT32
+from tinyml.ir.types import INT8, INT16, INT32
+from tinyml.ops import int16
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
     WEIGHT_TYPES,
@@ -54,13 +55,18 @@ class FullyConnected(OpDef):
     attrs_type = FullyConnectedAttrs
     input_roles = (Role.FEATURE, Role.WEIGHTS, Role.BIAS)
     weight_types = WEIGHT_TYPES
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
     weights_channel_axis = 0
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 2, 3)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(inp, out)
-        require_quantized(w, types=WEIGHT_TYPES)
+        if int16.is_16x8(op):
+            int16.require_16x8_weights(op)
+        else:
+            require_quantized(inp, out)
+            require_quantized(w, types=WEIGHT_TYPES)
         if w.data is None:
             raise Unsupported("weights computed at run time (non-constant filter)")
         if op.attrs.weights_format != 0:
@@ -75,7 +81,7 @@ class FullyConnected(OpDef):
         bias = op.opt_input(2)
         require_constant(bias, "bias")
         if bias is not None:
-            if bias.type != INT32:
+            if bias.type != INT32 and not int16.is_16x8(op):
                 raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
             if bias.num_elements != w.shape[0]:
                 raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {w.shape[0]} units")
@@ -105,4 +111,8 @@ class FullyConnected(OpDef):
             acc += bias.astype(np.int64).reshape(units)
         r = conv_requant(op)
         out = op.outputs[0]
+        if int16.is_16x8(op):
+            return [
+                int16.requantize_output_int64(acc, r.multipliers, r.shifts, r.output_offset, r.act).reshape(out.shape)
+            ]
         return [requantize_output(acc, r.multipliers, r.shifts, r.output_offset, r.act, out.type).reshape(out.shape)]

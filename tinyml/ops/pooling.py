@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8, INT16
+from tinyml.ops import int16
 from tinyml.ops.arith import saturate, truncating_divide
 from tinyml.ops.base import (
     Arrays,
@@ -44,6 +46,8 @@ class PoolAttrs(WindowAttrs):
 
 class _Pool2D(WindowedOpDef):
     attrs_type = PoolAttrs
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
 
     def kernel_hw(self, op: Operator) -> HW:
         return op.attrs.filter
@@ -51,7 +55,10 @@ class _Pool2D(WindowedOpDef):
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        if int16.is_16x8(op):
+            int16.require_int16(inp, out, zero_point=False)
+        else:
+            require_quantized(inp, out)
         require_per_tensor(inp, out)
         self.validate_window(op)
         # TFLM's PoolingPrepare compares float scales (float subtraction, double compare) and zero points.

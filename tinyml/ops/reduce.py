@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8, INT16
+from tinyml.ops import int16
 from tinyml.ops.arith import as_int64, multiply_by_quantized_multiplier, saturate
 from tinyml.ops.base import (
     Arrays,
@@ -49,13 +51,18 @@ def reduced_axes(op: Operator) -> set[int]:
 @define
 class Mean(OpDef):
     op_types = ("MEAN",)
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
     attrs_type = ReduceAttrs
     input_roles = (Role.FEATURE, Role.PARAM)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 2)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        if int16.is_16x8(op):
+            int16.require_int16(inp, out, zero_point=False)  # TFLM's int8 MEAN template, at the int16 range
+        else:
+            require_quantized(inp, out)
         require_per_tensor(inp, out)
         if not inp.shape or not inp.num_elements:
             raise Unsupported(f"MEAN of an empty or scalar tensor {inp.shape}")

@@ -29,6 +29,8 @@ from tinyml.ops.fixedpoint import (
 
 #: TFLM's headroom for int8 ADD: inputs are scaled up by 2^20 before rescaling
 ADD_LEFT_SHIFT = 20
+#: and for int16 ADD, whose inputs have 8 more bits: 2^15
+ADD_LEFT_SHIFT_INT16 = 15
 #: the Q-format integer bits TFLM's int8 softmax uses for beta * scale * (x - max)
 SOFTMAX_DIFF_INTEGER_BITS = 5
 
@@ -134,12 +136,17 @@ def _binary_offsets(op: Operator) -> tuple[int, int, int, tuple[int, int]]:
     return -in1.zero_point, -in2.zero_point, out.zero_point, fused_range(op)
 
 
+def add_left_shift(op: Operator) -> int:
+    """The left shift TFLM's ADD gives its output type (CalculateOpDataAdd): 15 for int16, else 20."""
+    return ADD_LEFT_SHIFT_INT16 if op.outputs[0].type.bits == 16 else ADD_LEFT_SHIFT
+
+
 def add_requant(op: Operator) -> BinaryRequant:
     """TFLM's int8 ADD Prepare: both inputs scaled up by 2^20 and down to twice the larger input scale (so
     their sum cannot overflow), the sum rescaled to the output. TFLM requires every factor below 1."""
     in1, in2, out = (quant(t) for t in (op.input(0), op.input(1), op.outputs[0]))
     twice_max = 2 * max(in1.scale, in2.scale)
-    reals = (in1.scale / twice_max, in2.scale / twice_max, twice_max / ((1 << ADD_LEFT_SHIFT) * out.scale))
+    reals = (in1.scale / twice_max, in2.scale / twice_max, twice_max / ((1 << add_left_shift(op)) * out.scale))
     if not all(0.0 < r < 1.0 for r in reals):
         raise Unsupported(f"ADD rescaling factors {reals} are not all in (0, 1)")
     return BinaryRequant(*_binary_offsets(op), tuple(quantize_multiplier(r) for r in reals))

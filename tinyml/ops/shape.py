@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator, Tensor
+from tinyml.ir.types import FLOAT32, INT8, INT16, INT32, UINT8
 from tinyml.ops.base import (
     Arrays,
     NoAttrs,
@@ -30,10 +31,10 @@ def paddings(op: Operator) -> np.ndarray:
 
 
 def pad_value(op: Operator) -> int:
-    """The padding byte: PADV2's constant as is, else the output zero point."""
+    """The padding value: PADV2's constant as is, else the output zero point (int16: 0, as TFLM pads int16)."""
     value = op.opt_input(2)
     if value is None:
-        return quant(op.outputs[0]).zero_point
+        return 0 if op.outputs[0].type == INT16 else quant(op.outputs[0]).zero_point
     return int(np.asarray(value.data).reshape(-1)[0])
 
 
@@ -42,12 +43,14 @@ class Pad(OpDef):
     """Constant padding with the output zero point (PAD) or PADV2's raw int8 constant, as TFLM pads."""
 
     op_types = ("PAD", "PADV2")
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
     input_roles = (Role.FEATURE, Role.PARAM, Role.PARAM)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 2, 3)
         inp, out = op.input(0), op.outputs[0]
-        require_quantized(inp, out)
+        require_quantized(inp, out, types=(INT16,) if inp.type == INT16 else (INT8,))
         pads = paddings(op)
         if len(pads) != len(out.shape) or len(inp.shape) != len(out.shape):
             raise Unsupported(f"paddings for {len(pads)} dims on a rank {len(inp.shape)} input")
@@ -57,7 +60,7 @@ class Pad(OpDef):
             raise Unsupported(f"output shape {out.shape} does not equal the padded input shape")
         value = op.opt_input(2)
         if value is not None:
-            require_quantized(value)
+            require_quantized(value, types=(out.type,))
             if value.data is None or value.num_elements != 1:
                 raise Unsupported("pad value computed at run time or not a scalar")
             # TFLM's PadPrepare demands the constant share the output's quantization.
@@ -103,6 +106,8 @@ class Concatenation(OpDef):
     """The present inputs joined along `axis`; TFLM requires equal quantization (no rescaling)."""
 
     op_types = ("CONCATENATION",)
+    #: int8, or int16 in TFLite's 16x8 scheme
+    types = (INT8, INT16)
     attrs_type = ConcatAttrs
     variadic = True
 
@@ -110,15 +115,19 @@ class Concatenation(OpDef):
         out, inputs = op.outputs[0], concat_inputs(op)
         if not inputs or not op.outputs:
             raise Unsupported("no inputs")
-        require_quantized(out, *inputs)
+        int16 = out.type == INT16
+        require_quantized(out, *inputs, types=(INT16,) if int16 else (INT8,))
         if op.attrs.activation != "NONE":
             raise Unsupported(f"fused activation {op.attrs.activation} (TFLite Micro allows none)")
         axis = concat_axis(op)
         require_per_tensor(out)
         for t in inputs:
             require_per_tensor(t)
-            # TFLM's ConcatenationPrepare refuses int8 inputs that would need rescaling.
-            if (quant(t).scale, quant(t).zero_point) != (quant(out).scale, quant(out).zero_point):
+            # TFLM's ConcatenationPrepare refuses int8 inputs that would need rescaling; int16 ones it copies
+            # whatever their scales, with zero points 0.
+            if int16 and (quant(t).zero_point or quant(out).zero_point):
+                raise Unsupported(f"int16 input {t.name!r} or the output has a non-zero zero point")
+            if not int16 and (quant(t).scale, quant(t).zero_point) != (quant(out).scale, quant(out).zero_point):
                 raise Unsupported(f"input {t.name!r} is quantized unlike the output (TFLite Micro requires equal)")
             if len(t.shape) != len(out.shape) or t.shape[:axis] + t.shape[axis + 1 :] != (
                 out.shape[:axis] + out.shape[axis + 1 :]
@@ -159,6 +168,9 @@ class SqueezeAttrs:
 
 class _View(OpDef):
     """The same elements in the same order under another shape: a view of the input's memory."""
+
+    #: a view moves no data, so any type TFLite gives it
+    types = (INT8, UINT8, INT16, INT32, FLOAT32)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1, 2)

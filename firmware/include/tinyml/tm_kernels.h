@@ -24,5 +24,6 @@
 #include "tinyml/tm_logsoftmax.h"
 #include "tinyml/tm_l2norm.h"
 #include "tinyml/tm_state.h"
+#include "tinyml/tm_s16.h"
 
 #endif /* TINYML_TM_KERNELS_H */

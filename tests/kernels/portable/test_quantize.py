@@ -1,9 +1,11 @@
-"""QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32) against TFLite Micro."""
+"""QUANTIZE (float32 -> int8 or int16, and between uint8, int8 and int16) and DEQUANTIZE (to float32) against
+TFLite Micro."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from int16_models import convert_uint8_io, quantize_chain
 from keras_models import convert
 from support import assert_bit_exact, compile_host, host_outputs, tflm_outputs
 
@@ -151,15 +153,95 @@ def _q(name, dtype, scales=(0.05,)):
 @pytest.mark.parametrize(
     "op",
     [
-        Operator("QUANTIZE", [Tensor("x", (1, 2, 4), "float32")], [_q("y", "int16")]),
+        Operator("QUANTIZE", [Tensor("x", (1, 2, 4), "float32")], [_q("y", "uint8")]),
         Operator("QUANTIZE", [Tensor("x", (1, 2, 4), "float16")], [_q("y", "int8")]),
-        Operator("QUANTIZE", [_q("x", "int16")], [_q("y", "int8")]),
+        Operator("QUANTIZE", [_q("x", "int16")], [_q("y", "uint8")]),
+        Operator("QUANTIZE", [_q("x", "uint8")], [_q("y", "int16")]),
         Operator("QUANTIZE", [Tensor("x", (1, 2, 4), "float32")], [_q("y", "int8", (0.1, 0.2, 0.3, 0.4))]),
         Operator("DEQUANTIZE", [_q("x", "int8", (0.1, 0.2, 0.3, 0.4))], [Tensor("y", (1, 2, 4), "float32")]),
         Operator("DEQUANTIZE", [_q("x", "int8")], [Tensor("y", (1, 2, 4), "float16")]),
     ],
-    ids=["to_int16", "from_float16", "from_int16", "per_channel", "dequantize_per_channel", "dequantize_to_float16"],
+    ids=[
+        "to_uint8",
+        "from_float16",
+        "int16_to_uint8",
+        "uint8_to_int16",
+        "per_channel",
+        "dequantize_per_channel",
+        "dequantize_to_float16",
+    ],
 )
 def test_unsupported_variants(op):
     with pytest.raises(Unsupported):
         check_op(op)
+
+
+#: chains of integer QUANTIZE ops, each stage (type, scale, zero point); the int16 input takes every value
+CHAINS = {
+    # int16 -> int8 (narrowing, offset) -> uint8 at one scale, zero point +128 (TFLM's xor path) -> int8 at a
+    # new zero point -> int16 (widening) -> int16 at a third of the scale (saturating)
+    "s16_s8_u8_s8_s16_s16": [
+        ("int16", 0.001, 0),
+        ("int8", 0.05, 3),
+        ("uint8", 0.05, 131),
+        ("int8", 0.02, -5),
+        ("int16", 0.0003, 0),
+        ("int16", 0.0001, 0),
+    ],
+    # uint8 -> int8 at a new scale -> uint8 at the first scale (general paths both ways)
+    "u8_s8_u8": [("uint8", 0.02, 100), ("int8", 0.03, -7), ("uint8", 0.02, 100)],
+    # int16 -> int8 -> int16 at a larger scale (multiplier above 1, then below)
+    "s16_s8_s16": [("int16", 1e-4, 0), ("int8", 0.004, 0), ("int16", 5e-4, 0)],
+}
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_integer_requantize_chain(chain, tmp_path):
+    path = quantize_chain(tmp_path / "m.tflite", (1, 8, 64), CHAINS[chain])
+    assert op_types(path) == ["QUANTIZE"] * (len(CHAINS[chain]) - 1)
+    assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["int16", "uint8"])
+def test_dequantize_every_value(kind, tmp_path):
+    """Every int16 (or uint8) value, at an offset zero point for uint8, through DEQUANTIZE."""
+    stage = ("int16", 3.1e-5, 0) if kind == "int16" else ("uint8", 0.0371, 117)
+    path = quantize_chain(tmp_path / "m.tflite", (1, 256, 256), [stage, ("float32", 0, 0)])
+    assert op_types(path) == ["DEQUANTIZE"]
+    values = np.arange(-32768, 32768) if kind == "int16" else np.resize(np.arange(256), 65536)
+    assert_bit_exact_on(path, tmp_path, [values.astype(kind).reshape(1, 256, 256)])
+
+
+def test_quantize_to_int16_rounding_corners(tmp_path):
+    """float32 -> int16: every rounding tie k + 1/2 around and beyond the int16 range, its neighbours, zeros,
+    NaN and values far out of range. Not beyond int32: there TFLite Micro's float-to-int cast is undefined (x86
+    gives INT32_MIN, Arm saturates); tinyml saturates."""
+    scale = 0.0007
+    path = quantize_chain(tmp_path / "m.tflite", (1, 8, 2048), [("float32", 0, 0), ("int16", scale, 0)])
+    s = np.float32(scale)
+    k = np.concatenate([np.arange(-33000, -32000, 3), np.arange(-1500, 1500), np.arange(32000, 33000, 3)])
+    ties = ((k + np.float32(0.5)) * s).astype(np.float32)
+    up, down = np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))
+    extra = np.array([0.0, -0.0, 1e-30, -1e-30, 1e3, -1e3, 1e6, -1e6, np.nan], np.float32)
+    values = np.resize(np.concatenate([ties, up, down, extra]), 8 * 2048).reshape(1, 8, 2048)
+    assert_bit_exact_on(path, tmp_path, [values])
+
+
+def test_uint8_io_model(tmp_path):
+    """An int8 detector-style model fed uint8 camera bytes: QUANTIZE uint8 -> int8 at its input, int8 -> uint8
+    at its output, convolutions in between."""
+    import tensorflow as tf
+
+    def build():
+        layers = tf.keras.layers
+        x = tf.keras.Input((12, 12, 3))
+        y = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+        y = layers.Conv2D(6, 1)(y)
+        return tf.keras.Model(x, layers.Reshape((36, 6))(y))
+
+    path = convert_uint8_io(build, (12, 12, 3), tmp_path / "m.tflite")
+    ops = op_types(path)
+    assert ops[0] == "QUANTIZE" and ops[-1] == "QUANTIZE"
+    graph = optimize(load_model(path))
+    assert [t.type.name for t in (*graph.inputs, *graph.outputs)] == ["uint8", "uint8"]
+    assert_bit_exact(path, tmp_path)

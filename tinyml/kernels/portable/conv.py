@@ -8,7 +8,7 @@ from __future__ import annotations
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, packed_weights, register
-from tinyml.kernels.portable import subbyte
+from tinyml.kernels.portable import int16, subbyte
 from tinyml.ops.base import Role, window_of
 from tinyml.ops.requant import conv_requant
 from tinyml.ops.window import Window
@@ -72,7 +72,9 @@ class Conv2D(Kernel):
     op_types = ("CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        if subbyte.applies(op):
+        if int16.applies(op):
+            int16.check(op, self)
+        elif subbyte.applies(op):
             subbyte.check_windowed(op, self)
         else:
             self.require_int8(op, weights=(INT8, INT4))
@@ -83,12 +85,14 @@ class Conv2D(Kernel):
     def in_place(self, op: Operator) -> InPlace | None:
         if subbyte.applies(op):
             return subbyte.conv_in_place(op)
-        if packed_weights(op):
+        if packed_weights(op) or int16.applies(op):
             return None
         variant = _conv_in_place(op, window_of(op))
         return None if variant is None else InPlace(0, variant[1])
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.conv_call(op, ctx)
         window = window_of(op)
         values = conv_values(op, ctx, window)
         if subbyte.applies(op):
@@ -105,7 +109,9 @@ class DepthwiseConv2D(Kernel):
     op_types = ("DEPTHWISE_CONV_2D",)
 
     def check(self, op: Operator) -> None:
-        if subbyte.applies(op):
+        if int16.applies(op):
+            int16.check(op, self)
+        elif subbyte.applies(op):
             subbyte.check_windowed(op, self)
         else:
             self.require_int8(op, weights=(INT8, INT4))
@@ -121,6 +127,7 @@ class DepthwiseConv2D(Kernel):
             return subbyte.depthwise_in_place(op, _padded_plane(op, window_of(op)))
         if (
             packed_weights(op)
+            or int16.applies(op)
             or inp.shape[0] != 1
             or inp.shape[3] != out.shape[3]
             or out.num_elements > inp.num_elements
@@ -129,6 +136,8 @@ class DepthwiseConv2D(Kernel):
         return InPlace(0, _padded_plane(op, window_of(op)))
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.depthwise_call(op, ctx)
         inp, out = op.input(0), op.outputs[0]
         window = window_of(op)
         values = {"ch_mult": out.shape[3] // inp.shape[3], **conv_values(op, ctx, window)}

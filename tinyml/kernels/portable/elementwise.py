@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, register
-from tinyml.kernels.portable import subbyte
+from tinyml.kernels.portable import int16, subbyte
 from tinyml.ops.requant import ADD_LEFT_SHIFT, BinaryRequant, add_requant, mul_requant
 
 Dims4 = tuple[int, int, int, int]
@@ -82,7 +82,9 @@ def same_shape_input(op: Operator) -> InPlace | None:
 
 class _Binary(Kernel):
     def check(self, op: Operator) -> None:
-        if op.type == "ADD" and subbyte.applies(op):
+        if int16.applies(op):
+            int16.check(op, self)
+        elif op.type == "ADD" and subbyte.applies(op):
             subbyte.check(op, self)
         else:
             self.require_int8(op)
@@ -97,6 +99,8 @@ class Add(_Binary):
     op_types = ("ADD",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.add_call(op, ctx)
         if subbyte.applies(op):
             return subbyte.add_call(op, ctx, add_values(op, ctx))
         return Call("ops/add_s8.c.j2", add_values(op, ctx))
@@ -107,4 +111,6 @@ class Mul(_Binary):
     op_types = ("MUL",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.mul_call(op, ctx)
         return Call("ops/mul_s8.c.j2", mul_values(op, ctx))

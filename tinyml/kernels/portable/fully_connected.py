@@ -7,7 +7,7 @@ from __future__ import annotations
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, packed_weights, register
-from tinyml.kernels.portable import subbyte
+from tinyml.kernels.portable import int16, subbyte
 from tinyml.ops.base import Role
 from tinyml.ops.requant import conv_requant
 
@@ -17,6 +17,9 @@ class FullyConnected(Kernel):
     op_types = ("FULLY_CONNECTED",)
 
     def check(self, op: Operator) -> None:
+        if int16.applies(op):
+            int16.check(op, self)
+            return
         if subbyte.applies(op):
             subbyte.check(op, self)
             return
@@ -24,6 +27,8 @@ class FullyConnected(Kernel):
         require_per_tensor_int4(self, op)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.fc_call(op, ctx)
         if subbyte.applies(op):
             return subbyte.fc_call(op, ctx)
         inp, w, out = op.input(0), op.input(1), op.outputs[0]

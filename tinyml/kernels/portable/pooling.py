@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, register
-from tinyml.kernels.portable import subbyte
+from tinyml.kernels.portable import int16, subbyte
 from tinyml.ops.base import window_of
 from tinyml.ops.requant import fused_range
 
@@ -17,6 +17,9 @@ class _Pool2D(Kernel):
     function: ClassVar[str]
 
     def check(self, op: Operator) -> None:
+        if int16.applies(op):
+            int16.check(op, self)
+            return
         if not subbyte.applies(op):
             self.require_int8(op)
             return
@@ -29,6 +32,8 @@ class _Pool2D(Kernel):
             )
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        if int16.applies(op):
+            return int16.pool_call(op, ctx, self.function)
         if subbyte.applies(op):
             return subbyte.pool_call(op, ctx, self.function.replace("_s8", "_sb"))
         inp, out = op.input(0), op.outputs[0]

@@ -1,4 +1,5 @@
-"""MEAN (int8) over any set of axes that is contiguous once size-1 dims are ignored: tm_mean_s8."""
+"""MEAN (int8 or int16) over any set of axes that is contiguous once size-1 dims are ignored: tm_mean_s8,
+tm_mean_s16."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, register
+from tinyml.kernels.portable import int16
 from tinyml.ops.reduce import reduced_axes
 from tinyml.ops.requant import mean_params
 
@@ -40,17 +42,21 @@ class Mean(Kernel):
     op_types = ("MEAN",)
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        if int16.applies(op):
+            int16.check(op, self)
+        else:
+            self.require_int8(op)
         _, count, _ = _mean_view(op)
-        if count > MAX_COUNT:
-            raise Unsupported(f"MEAN over {count} elements (at most {MAX_COUNT})")
+        limit = MAX_COUNT >> 8 if int16.applies(op) else MAX_COUNT  # int16 values take 8 more bits of the sum
+        if count > limit:
+            raise Unsupported(f"MEAN over {count} elements (at most {limit})")
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         inp, out = op.input(0), op.outputs[0]
         outer, count, inner = _mean_view(op)
         p = mean_params(op, count)
         return Call(
-            "ops/mean_s8.c.j2",
+            f"ops/mean_{int16.suffix(op)}.c.j2",
             {
                 "sum_offset": p.sum_offset,
                 "output_offset": p.output_offset,

@@ -1,9 +1,11 @@
-"""TINYML_COPY_REGION (patch-based inference's gathers and scatters): tm_copy_region_s8, and tm_copy_region_sb for
-packed tensors (tinyml.passes.subbyte), whose patches stay packed."""
+"""TINYML_COPY_REGION (patch-based inference's gathers and scatters): tm_copy_region_s8, tm_copy_region_s16 for
+int16 (16x8) feature maps, and tm_copy_region_sb for packed tensors (tinyml.passes.subbyte), whose patches stay
+packed."""
 
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT16
 from tinyml.kernels.base import Call, EmitContext, Kernel, Unsupported, register
 from tinyml.ops.region import COPY
 
@@ -14,16 +16,20 @@ class CopyRegion(Kernel):
 
     def check(self, op: Operator) -> None:
         src, dst = op.input(0), op.outputs[0]
-        if src.type != dst.type or src.type.bits > 8:
+        if src.type != dst.type or (src.type.bits > 8 and src.type != INT16):
             raise Unsupported(
-                f"a region copy from {src.type} to {dst.type}; the portable kernel copies one 8-, 4- or 2-bit type"
+                f"a region copy from {src.type} to {dst.type}; the portable kernel copies one int16, 8-, 4- or "
+                "2-bit type"
             )
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
         src, dst = op.input(0), op.outputs[0]
         a = op.attrs
+        template = (
+            "copy_region_sb" if src.type.sub_byte else "copy_region_s16" if src.type == INT16 else "copy_region_s8"
+        )
         return Call(
-            "ops/copy_region_sb.c.j2" if src.type.sub_byte else "ops/copy_region_s8.c.j2",
+            f"ops/{template}.c.j2",
             {
                 "bits": src.type.bits,
                 "src_y": a.src[0],
