@@ -1,7 +1,7 @@
 """Models shaped like the ones people deploy on microcontrollers, each leaning on operators that tinyml used to
 refuse: a face-landmark network with PReLU, a detector with a nearest-neighbour upsampling head, a LeNet ending in
 LOG_SOFTMAX, a ShuffleNet/MobileNetV3-style classifier (channel shuffle by TRANSPOSE, hard-swish,
-squeeze-and-excite). Small, seeded Keras models converted to int8 TFLite; each runs bit-exact with TFLite Micro on
+squeeze-and-excite); the detector also as camera boards feed it, uint8 in and out (QUANTIZE uint8 <-> int8). Small, seeded Keras models converted to int8 TFLite; each runs bit-exact with TFLite Micro on
 the host and on the emulated Cortex-M7, in no more SRAM than TFLite Micro's arena."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from int16_models import convert_uint8_io
 from keras_models import convert
 from support import assert_bit_exact, assert_runs_bit_exact
 
@@ -98,13 +99,16 @@ ZOO = {
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("zoo")
-    return {name: convert(build, [shape], root / f"{name}.tflite") for name, (build, shape, _) in ZOO.items()}
+    models = {name: convert(build, [shape], root / f"{name}.tflite") for name, (build, shape, _) in ZOO.items()}
+    models["detector_uint8"] = convert_uint8_io(_detector, (32, 32, 3), root / "detector_uint8.tflite")
+    return models
 
 
-@pytest.mark.parametrize("name", list(ZOO))
+@pytest.mark.parametrize("name", [*ZOO, "detector_uint8"])
 def test_on_the_host_in_less_sram_than_tflite_micro(name, zoo, tmp_path):
     model = zoo[name]
-    assert ZOO[name][2] <= {op.type for op in load_model(model).ops}, "the converter no longer emits the ops"
+    wanted = {"QUANTIZE", *ZOO["detector"][2]} if name == "detector_uint8" else ZOO[name][2]
+    assert wanted <= {op.type for op in load_model(model).ops}, "the converter no longer emits the ops"
     planned = assert_bit_exact(model, tmp_path)
     assert planned.plan.peak <= tflm_arena_bytes(model), (planned.plan.peak, tflm_arena_bytes(model))
 
