@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
+from tinyml.ir.types import INT8
 from tinyml.ops.arith import as_int64, integer_matmul, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -104,6 +105,8 @@ class BatchMatMul(OpDef):
     op_types = ("BATCH_MATMUL",)
     attrs_type = BatchMatMulAttrs
     input_roles = (Role.FEATURE, Role.FEATURE)
+    #: TFLite Micro takes int8 filters only (the type check holds constant operands to it)
+    weight_types = (INT8,)
 
     def roles(self, op: Operator) -> tuple[Role, ...]:
         """A constant operand is a learned matrix: the weights (which the report counts as such)."""

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT32
+from tinyml.ir.types import INT8, INT32
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -117,6 +117,8 @@ class TransposeConv(OpDef):
     op_types = ("TRANSPOSE_CONV",)
     attrs_type = TransposeConvAttrs
     input_roles = (Role.PARAM, Role.WEIGHTS, Role.FEATURE, Role.BIAS)
+    #: TFLite Micro takes int8 filters only (the type check holds constant operands to it)
+    weight_types = (INT8,)
     weights_channel_axis = 0
 
     def validate(self, op: Operator) -> None:
