@@ -1204,8 +1204,8 @@ def _degenerate(data: bytes) -> str | None:
 
 
 #: ops the converter spells a pattern out with when it does not match the whole of it (tf.math.l2_normalize
-#: with SUM); tinyml supports none of them, so a model holding one is grown again
-SPELLED_OUT = {"SUM"}
+#: with SUM, a PReLU with a float NEG); tinyml supports none of them, so a model holding one is grown again
+SPELLED_OUT = {"SUM", "NEG"}
 
 
 def _spelled_out(data: bytes) -> str | None:
