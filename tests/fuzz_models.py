@@ -979,7 +979,7 @@ def _transpose_conv(g: Grower, x: Node, keep: bool) -> Node:
         stride, padding = 1, "same"
         pixels = h * w
     filters = c if keep else g.between(1, max(1, min(12, MAX_CHANNELS, MAX_ELEMENTS // pixels)))
-    act = g.activation()
+    act = g.choice((None, None, None, "relu", "relu6"))  # the converter does not fuse a clip to [-1, 1] here
     layer = tf.keras.layers.Conv2DTranspose(filters, k, strides=stride, padding=padding)
     y = g.call(layer, x)
     g.set_weights(layer, k * k * c)
@@ -1214,6 +1214,20 @@ def _spelled_out(data: bytes) -> str | None:
     return f"the converter made {found}" if found else None
 
 
+def _float_arg(data: bytes) -> str | None:
+    """An ARG_MAX/ARG_MIN the converter moved behind a DEQUANTIZE (onto float32 data, which tinyml refuses as
+    TFLite Micro's int8 models never hold it), or None."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            name = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex)
+            if name in ("ARG_MAX", "ARG_MIN") and sg.tensors[op.inputs[0]].type == 0:  # FLOAT32
+                return f"the converter put {name} on float32 data"
+    return None
+
+
 def fuzz_model(seed: int, path: Path, ops: set[str] | None = None) -> Path:
     """Grow a random model from `seed`, quantize it to int8 with a seeded representative data set, write it.
 
@@ -1225,7 +1239,7 @@ def fuzz_model(seed: int, path: Path, ops: set[str] | None = None) -> Path:
     rejected = []
     for _ in range(ATTEMPTS):
         data, info = _convert(seed, rng, ops)
-        problem = _degenerate(data) or _spelled_out(data)
+        problem = _degenerate(data) or _spelled_out(data) or _float_arg(data)
         if problem is None:
             break
         rejected.append(problem)
