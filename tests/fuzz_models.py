@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ class Grower:
     rng: np.random.Generator
     builders: list[Builder]
     fixed_batch: bool
+    #: float32 model inputs and outputs (the converter then moves an ARG_MAX behind the output's DEQUANTIZE)
+    float_io: bool = False
     #: tensors a merge may take its other operand from (skip connections)
     pool: list[Node] = field(default_factory=list)
     #: the operand the next merge takes if it fits (a second model input)
@@ -85,6 +87,8 @@ class Grower:
     #: one line per layer added, as built
     recipe: list[str] = field(default_factory=list)
     used: list[str] = field(default_factory=list)
+    #: extra model outputs a builder made beside the chain (ARG_MAX's int32 indices)
+    taps: list[Node] = field(default_factory=list)
 
     # --- choices ---
 
@@ -503,14 +507,15 @@ def _add_applies(g: Grower, shape: Shape) -> bool:
 
 
 def _arith(kind: str) -> Callable[[Grower, Node, bool], Node]:
-    """ADD or MUL of `x` and a partner of the same or a broadcastable shape."""
+    """ADD, MUL (or SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE) of `x` and a partner of the same or a
+    broadcastable shape."""
 
     def build(g: Grower, x: Node, keep: bool) -> Node:
         import keras
 
         def fits(shape: Shape) -> bool:
             out = _broadcast(x.shape, shape)
-            if out is None or (kind == "add" and _column(g, shape)):
+            if out is None or (kind in ("add", "sub") and _column(g, shape)):
                 return False
             return _fits(out) and (not keep or out == x.shape)
 
@@ -534,13 +539,30 @@ def _arith(kind: str) -> Callable[[Grower, Node, bool], Node]:
 
         other = g.partner(x, fits, [gate])
         a, b = (x, other) if g.chance(0.7) else (other, x)
-        act = g.activation()
-        fn = keras.ops.add if kind == "add" else keras.ops.multiply
-        y = g.activate(g.call(fn, a, b), act)
+        act = g.activation() if kind in FUSES else None
+        y = g.activate(g.call(_binary_fn(kind), a, b), act)
         g.note(f"{kind} {list(a.shape)} and {list(b.shape)} {act}", y)
         return y
 
     return build
+
+
+#: binary ops whose TFLite form takes a fused activation (the converter folds a following ReLU into them)
+FUSES = ("add", "mul", "sub")
+
+
+def _binary_fn(kind: str) -> Callable[[Any, Any], Any]:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "add": keras.ops.add,
+        "mul": keras.ops.multiply,
+        "sub": keras.ops.subtract,
+        "maximum": keras.ops.maximum,
+        "minimum": keras.ops.minimum,
+        "squared_difference": _tf2(tf.math.squared_difference),
+    }[kind]
 
 
 def _arith_const(kind: str) -> Callable[[Grower, Node, bool], Node]:
@@ -621,6 +643,351 @@ def _concat_applies(g: Grower, shape: Shape) -> bool:
     return _elements(shape) * 2 <= MAX_ELEMENTS
 
 
+# --- issue 12 operators (only in the seeds from EXTENDED_FROM; see fuzz_builders) ---------------------------------
+
+
+def _tf(fn: Callable[[Any], Any]) -> Any:
+    """A Keras layer running TensorFlow ops on one tensor (Keras 3 takes no tf functions of its own tensors)."""
+    import tensorflow as tf
+
+    return tf.keras.layers.Lambda(fn)
+
+
+def _tf2(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`_tf` for TensorFlow ops on two tensors."""
+    import tensorflow as tf
+
+    return lambda a, b: tf.keras.layers.Lambda(lambda ts: fn(*ts))([a, b])
+
+
+def _prelu(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    shared = g.choice((None, (1, 2))) if _image(x.shape) else None
+    layer = tf.keras.layers.PReLU(shared_axes=shared)
+    y = g.call(layer, x)
+    (alpha,) = layer.get_weights()
+    layer.set_weights([g.rng.uniform(-0.5, 1.0, size=alpha.shape).astype(np.float32)])
+    g.note(f"prelu shared over {shared}", y)
+    return y
+
+
+def _leaky(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    alpha = g.choice((0.01, 0.1, 0.2, 0.3, 0.5))
+    y = g.call(_tf(lambda t: tf.nn.leaky_relu(t, alpha=alpha)), x)
+    g.note(f"leaky relu {alpha}", y)
+    return y
+
+
+def _hard_swish(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    y = g.call(tf.keras.layers.Activation("hard_swish"), x)
+    g.note("hard swish", y)
+    return y
+
+
+def _tanh(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    y = g.call(_tf(tf.tanh), x)
+    g.note("tanh", y)
+    return y
+
+
+def _rsqrt(g: Grower, x: Node, keep: bool) -> Node:
+    """rsqrt of a positive tensor: x * x plus an offset (MUL and ADD before the RSQRT)."""
+    import tensorflow as tf
+
+    offset = g.choice((0.25, 0.5, 1.0, 2.0))
+    y = g.call(_tf(lambda t: tf.math.rsqrt(t * t + offset)), x)
+    g.note(f"rsqrt of x*x + {offset}", y)
+    return y
+
+
+def _log_softmax(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    y = g.call(_tf(tf.nn.log_softmax), x)
+    g.note("log softmax", y)
+    return y
+
+
+def _l2_normalize(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    y = g.call(_tf(lambda t: tf.math.l2_normalize(t, axis=-1)), x)
+    g.note("l2 normalize", y)
+    return y
+
+
+def _l2_applies(g: Grower, shape: Shape) -> bool:
+    return shape[-1] > 1 and len(shape) <= 3
+
+
+def _argminmax(kind: str) -> Callable[[Grower, Node, bool], Node]:
+    """ARG_MAX or ARG_MIN over one axis, as an extra model output (its int32 indices feed no int8 op);
+    the chain goes on from `x`."""
+
+    def build(g: Grower, x: Node, keep: bool) -> Node:
+        import tensorflow as tf
+
+        axis = g.between(1, len(x.shape))
+        fn = tf.math.argmax if kind == "max" else tf.math.argmin
+        y = g.call(_tf(lambda t: fn(t, axis=axis, output_type=tf.int32)), x)
+        g.taps.append(y)
+        g.note(f"arg{kind} over axis {axis} (a model output)", y)
+        return x
+
+    return build
+
+
+def _argminmax_applies(g: Grower, shape: Shape) -> bool:
+    return not g.taps and not g.float_io and max(shape) > 1
+
+
+def _transpose(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    rank = len(x.shape)
+    perms = [p for p in _permutations(rank) if p != tuple(range(rank))]
+    perms = [p for p in perms if _fits(tuple(x.shape[i] for i in p))]
+    perm = g.choice(perms)
+    y = g.call(_tf(lambda t: tf.transpose(t, [0, *(i + 1 for i in perm)])), x)
+    g.note(f"transpose {list(perm)}", y)
+    return y
+
+
+def _permutations(rank: int) -> list[tuple[int, ...]]:
+    import itertools
+
+    return list(itertools.permutations(range(rank)))
+
+
+def _transpose_applies(g: Grower, shape: Shape) -> bool:
+    return len(shape) > 1 and any(
+        _fits(tuple(shape[i] for i in p)) for p in _permutations(len(shape)) if p != tuple(range(len(shape)))
+    )
+
+
+def _split(equal: bool) -> Callable[[Grower, Node, bool], Node]:
+    """SPLIT (equal parts) or SPLIT_V (given sizes) along one axis, the parts put back together in reverse
+    order (CONCATENATION: the shape is kept) or summed (ADD) or their maximum taken (MAXIMUM)."""
+
+    def build(g: Grower, x: Node, keep: bool) -> Node:
+        import keras
+        import tensorflow as tf
+
+        axes = [a for a in range(1, len(x.shape) + 1) if _splits(x.shape[a - 1], equal)]
+        axis = g.choice(axes)
+        dim = x.shape[axis - 1]
+        if equal:
+            parts = g.choice(_splits(dim, True))
+            how: Any = parts
+        else:
+            cuts = sorted(
+                int(c) for c in g.rng.choice(np.arange(1, dim), size=g.between(1, min(3, dim - 1)), replace=False)
+            )
+            how = [b - a for a, b in zip([0, *cuts], [*cuts, dim], strict=True)]
+            if len(set(how)) == 1:  # the converter makes equal sizes a SPLIT
+                how = [how[0] + how[1], *how[2:]] if len(how) > 2 else [how[0] - 1, how[1] + 1]
+        merge = "concat" if keep or not equal else g.choice(("concat", "add", "maximum"))
+
+        def fn(t: Any) -> Any:
+            pieces = tf.split(t, how, axis=axis)
+            if merge == "concat":
+                return tf.concat(pieces[::-1], axis=axis)
+            combine = keras.ops.add if merge == "add" else keras.ops.maximum
+            out = pieces[0]
+            for p in pieces[1:]:
+                out = combine(out, p)
+            return out
+
+        y = g.call(_tf(fn), x)
+        g.note(f"split along axis {axis} into {how}, {merge} of the parts", y)
+        return y
+
+    return build
+
+
+def _splits(dim: int, equal: bool) -> list[int]:
+    """How an axis of `dim` may split: the numbers of equal parts (2 to 4), or [dim] when it has 3 or more
+    values to cut unequally."""
+    if equal:
+        return [n for n in (2, 3, 4) if dim % n == 0]
+    return [dim] if dim >= 3 else []
+
+
+def _split_applies(equal: bool) -> Callable[[Grower, Shape], bool]:
+    return lambda g, shape: any(_splits(d, equal) for d in shape)
+
+
+def _slice(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    while True:
+        begin = [g.between(0, d - 1) if d > 1 and g.chance(0.6) else 0 for d in x.shape]
+        size = [g.choice((-1, g.between(1, d - b))) for b, d in zip(begin, x.shape, strict=True)]
+        if any(b > 0 or s not in (-1, d) for b, s, d in zip(begin, size, x.shape, strict=True)):
+            break
+    y = g.call(_tf(lambda t: tf.slice(t, [0, *begin], [-1, *size])), x)
+    g.note(f"slice from {begin} size {size}", y)
+    return y
+
+
+def _strided_slice(g: Grower, x: Node, keep: bool) -> Node:
+    while True:
+        index: list[slice] = []
+        for d in x.shape:
+            step = g.choice((1, 1, 2, 3, -1)) if d > 1 else 1
+            start, stop = sorted(g.rng.choice(d + 1, size=2, replace=False).tolist()) if d > 1 else (0, 1)
+            if step > 0 and g.chance(0.3):  # a whole axis reversed would be a REVERSE_V2
+                start, stop = 0, d
+            index.append(slice(start, stop, step) if step > 0 else slice(stop - 1, start - 1 if start else None, step))
+        if any(s != slice(0, d, 1) for s, d in zip(index, x.shape, strict=True)):
+            break
+    y = g.call(_tf(lambda t: t[(slice(None), *index)]), x)
+    g.note(f"strided slice {[(s.start, s.stop, s.step) for s in index]}", y)
+    return y
+
+
+def _slice_applies(g: Grower, shape: Shape) -> bool:
+    return max(shape) > 1
+
+
+def _gather(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    axis = g.between(1, len(x.shape))
+    dim = x.shape[axis - 1]
+    most = max(1, min(dim + 2, MAX_ELEMENTS * dim // _elements(x.shape)))
+    if _image(x.shape) and axis == 3:
+        most = min(most, MAX_CHANNELS)
+    positions = g.rng.integers(0, dim, size=g.between(1, most)).tolist()
+    y = g.call(_tf(lambda t: tf.gather(t, positions, axis=axis)), x)
+    g.note(f"gather {positions} along axis {axis}", y)
+    return y
+
+
+def _depth_to_space(g: Grower, x: Node, keep: bool) -> Node:
+    """DEPTH_TO_SPACE, after a 1x1 conv to a multiple of block^2 channels when `x` has none."""
+    import tensorflow as tf
+
+    blocks = [b for b in (2, 3) if max(x.shape[:2]) * b <= MAX_SIDE]
+    block = g.choice(blocks)
+    h, w, c = x.shape
+    if c % (block * block):
+        most = max(1, min(MAX_CHANNELS, MAX_ELEMENTS // (h * w)) // (block * block))
+        layer = tf.keras.layers.Conv2D(block * block * g.between(1, most), 1)
+        x2 = g.call(layer, x)
+        g.set_weights(layer, c)
+        x = x2
+        g.note(f"conv 1x1 to {x.shape[2]} channels", x)
+    y = g.call(_tf(lambda t: tf.nn.depth_to_space(t, block)), x)
+    g.note(f"depth to space {block}", y)
+    return y
+
+
+def _to_space_applies(g: Grower, shape: Shape) -> bool:
+    return _image(shape) and max(shape[:2]) * 2 <= MAX_SIDE and _elements(shape[:2]) * 4 <= MAX_ELEMENTS
+
+
+def _space_to_depth(g: Grower, x: Node, keep: bool) -> Node:
+    """SPACE_TO_DEPTH, after zero padding to a multiple of the block on each side when `x` has none."""
+    import tensorflow as tf
+
+    h, w, c = x.shape
+    block = g.choice([b for b in (2, 3) if c * b * b <= MAX_CHANNELS and _fits((h + b, w + b, c))])
+    pad = (-h % block, -w % block)
+    if any(pad):
+        x = g.call(tf.keras.layers.ZeroPadding2D(((0, pad[0]), (0, pad[1]))), x)
+        g.note(f"zero padding {list(pad)} at the end", x)
+    y = g.call(_tf(lambda t: tf.nn.space_to_depth(t, block)), x)
+    g.note(f"space to depth {block}", y)
+    return y
+
+
+def _to_depth_applies(g: Grower, shape: Shape) -> bool:
+    return _image(shape) and shape[2] * 4 <= MAX_CHANNELS and _fits((shape[0] + 2, shape[1] + 2, shape[2]))
+
+
+def _resize(kind: str) -> Callable[[Grower, Node, bool], Node]:
+    """RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR to a random size, in each of TensorFlow's coordinate modes:
+    half-pixel centres (TF2's resize), aligned corners, or neither (TF1's)."""
+
+    def build(g: Grower, x: Node, keep: bool) -> Node:
+        import tensorflow as tf
+
+        c = x.shape[2]
+        while True:
+            size = (g.between(2, MAX_SIDE), g.between(2, MAX_SIDE))
+            if _fits((*size, c)):
+                break
+        mode = g.choice(("half_pixel", "align_corners", "neither"))
+        if mode == "half_pixel":
+            fn = lambda t: tf.image.resize(t, size, method=kind)  # noqa: E731
+        else:
+            v1 = tf.compat.v1.image
+            resize = v1.resize_nearest_neighbor if kind == "nearest" else v1.resize_bilinear
+            fn = lambda t: resize(t, size, align_corners=mode == "align_corners", half_pixel_centers=False)  # noqa: E731
+        y = g.call(_tf(fn), x)
+        g.note(f"resize {kind} to {list(size)} {mode}", y)
+        return y
+
+    return build
+
+
+def _resize_applies(g: Grower, shape: Shape) -> bool:
+    return _image(shape) and _fits((2, 2, shape[2]))
+
+
+def _matmul(g: Grower, x: Node, keep: bool) -> Node:
+    """BATCH_MATMUL of two activations: `x` and itself or a branch off it, one of them transposed."""
+    import tensorflow as tf
+
+    other = x if g.chance(0.4) else g.branch(x)
+    rows, depth = x.shape[-2:]
+    options = [o for o, n in (("a", depth), ("b", rows)) if _fits((*x.shape[:-2], n, n))]
+    adj = g.choice(options)
+    a, b = (other, x) if g.chance(0.5) else (x, other)
+    y = g.call(_tf2(lambda s, t: tf.matmul(s, t, transpose_a=adj == "a", transpose_b=adj == "b")), a, b)
+    g.note(f"matmul transpose {adj}", y)
+    return y
+
+
+def _matmul_applies(g: Grower, shape: Shape) -> bool:
+    return len(shape) >= 2 and (
+        _fits((*shape[:-2], shape[-1], shape[-1])) or _fits((*shape[:-2], shape[-2], shape[-2]))
+    )
+
+
+def _transpose_conv(g: Grower, x: Node, keep: bool) -> Node:
+    import tensorflow as tf
+
+    h, w, c = x.shape
+    padding = "same" if keep else g.choice(("same", "valid"))
+    stride = 1 if keep else g.choice((1, 2, 2, 3))
+    k = g.between(1, 4) if not keep else g.choice((1, 3))
+
+    def side(n: int) -> int:
+        return n * stride if padding == "same" else (n - 1) * stride + max(k, stride)
+
+    pixels = side(h) * side(w)
+    if pixels * 1 > MAX_ELEMENTS or side(h) > MAX_SIDE or side(w) > MAX_SIDE:
+        stride, padding = 1, "same"
+        pixels = h * w
+    filters = c if keep else g.between(1, max(1, min(12, MAX_CHANNELS, MAX_ELEMENTS // pixels)))
+    act = g.choice((None, None, None, "relu", "relu6"))  # the converter does not fuse a clip to [-1, 1] here
+    layer = tf.keras.layers.Conv2DTranspose(filters, k, strides=stride, padding=padding)
+    y = g.call(layer, x)
+    g.set_weights(layer, k * k * c)
+    y = g.activate(y, act)
+    g.note(f"transpose conv {k}x{k} stride {stride} {padding} {filters} filters {act}", y)
+    return y
+
+
 # --- the table ---------------------------------------------------------------------------------------------------
 
 
@@ -668,6 +1035,54 @@ BUILDERS: list[Builder] = [
 ]
 
 
+def _transpose_conv_applies(g: Grower, shape: Shape) -> bool:
+    """With a free batch the converter computes TRANSPOSE_CONV's output shape at run time (SHAPE, PACK)."""
+    return _image(shape) and g.fixed_batch
+
+
+#: the issue 12 builders: in the seeds from EXTENDED_FROM only, so that earlier seeds keep their bytes
+EXTENDED: list[Builder] = [
+    Builder("sub", frozenset({"SUB"}), _add_applies, _arith("sub"), merges=True, weight=1.5),
+    Builder("maximum", frozenset({"MAXIMUM"}), _always, _arith("maximum"), merges=True, weight=1.5),
+    Builder("minimum", frozenset({"MINIMUM"}), _always, _arith("minimum"), merges=True),
+    Builder(
+        "squared_difference", frozenset({"SQUARED_DIFFERENCE"}), _always, _arith("squared_difference"), merges=True
+    ),
+    Builder("prelu", frozenset({"PRELU"}), _always, _prelu, keeps=_always, weight=2.0),
+    Builder("leaky_relu", frozenset({"LEAKY_RELU"}), _always, _leaky, keeps=_always),
+    Builder("hard_swish", frozenset({"HARD_SWISH"}), _always, _hard_swish, keeps=_always),
+    Builder("tanh", frozenset({"TANH"}), _always, _tanh, keeps=_always, weight=2.0),
+    Builder("rsqrt", frozenset({"RSQRT"}), _always, _rsqrt, keeps=_always),
+    Builder("log_softmax", frozenset({"LOG_SOFTMAX"}), _many, _log_softmax, keeps=_always),
+    Builder("l2_normalize", frozenset({"L2_NORMALIZATION"}), _l2_applies, _l2_normalize, keeps=_always, weight=2.5),
+    Builder("argmax", frozenset({"ARG_MAX"}), _argminmax_applies, _argminmax("max"), weight=2.0),
+    Builder("argmin", frozenset({"ARG_MIN"}), _argminmax_applies, _argminmax("min"), weight=2.5),
+    Builder("transpose", frozenset({"TRANSPOSE"}), _transpose_applies, _transpose, weight=2.5),
+    Builder("split", frozenset({"SPLIT"}), _split_applies(True), _split(True), keeps=_split_applies(True)),
+    Builder("split_v", frozenset({"SPLIT_V"}), _split_applies(False), _split(False), keeps=_split_applies(False)),
+    Builder("slice", frozenset({"SLICE"}), _slice_applies, _slice),
+    Builder("strided_slice", frozenset({"STRIDED_SLICE"}), _slice_applies, _strided_slice, weight=1.5),
+    Builder("gather", frozenset({"GATHER"}), _always, _gather, weight=1.5),
+    Builder("depth_to_space", frozenset({"DEPTH_TO_SPACE"}), _to_space_applies, _depth_to_space, weight=3.0),
+    Builder("space_to_depth", frozenset({"SPACE_TO_DEPTH"}), _to_depth_applies, _space_to_depth, weight=4.0),
+    Builder("resize_nearest", frozenset({"RESIZE_NEAREST_NEIGHBOR"}), _resize_applies, _resize("nearest"), weight=3.0),
+    Builder("resize_bilinear", frozenset({"RESIZE_BILINEAR"}), _resize_applies, _resize("bilinear"), weight=3.0),
+    Builder("matmul", frozenset({"BATCH_MATMUL"}), _matmul_applies, _matmul, weight=2.0),
+    Builder(
+        "transpose_conv",
+        frozenset({"TRANSPOSE_CONV"}),
+        _transpose_conv_applies,
+        _transpose_conv,
+        keeps=_always,
+        weight=3.0,
+    ),
+]
+#: the first seed whose model may use the EXTENDED builders too
+EXTENDED_FROM = 1000
+#: how much likelier an EXTENDED builder is than its weight says, so that few seeds cover them all
+EXTENDED_BOOST = 3.0
+
+
 # --- models ------------------------------------------------------------------------------------------------------
 
 
@@ -691,9 +1106,13 @@ def _second_input_shape(g: Grower, first: Shape) -> Shape:
     return g.choice(options)
 
 
-def fuzz_builders(ops: set[str] | None = None) -> list[Builder]:
-    """The builders that make any of `ops` (all of them for None)."""
-    return [b for b in BUILDERS if ops is None or b.ops & ops]
+def fuzz_builders(ops: set[str] | None = None, seed: int = 0) -> list[Builder]:
+    """The builders that make any of `ops` (all of them for None): the EXTENDED ones too from seed
+    EXTENDED_FROM, weighted up."""
+    table = BUILDERS
+    if seed >= EXTENDED_FROM:
+        table = [*BUILDERS, *(replace(b, weight=b.weight * EXTENDED_BOOST) for b in EXTENDED)]
+    return [b for b in table if ops is None or b.ops & ops]
 
 
 def _grow(g: Grower, inputs: list[Node]) -> tuple[list[Node], list[Node]]:
@@ -722,7 +1141,7 @@ def _grow(g: Grower, inputs: list[Node]) -> tuple[list[Node], list[Node]]:
         if not outputs and step > 0 and g.chance(0.08):
             outputs.append(x)
             g.recipe.append("  (also a model output)")
-    return inputs, [x, *outputs]
+    return inputs, [x, *outputs, *g.taps]
 
 
 def _ops_of(data: bytes) -> list[str]:
@@ -761,7 +1180,8 @@ def fuzz_info(path: Path) -> dict[str, Any]:
     raise ValueError(f"{path} was not made by fuzz_model (no {METADATA} metadata)")
 
 
-#: how many times a seed regrows its model when the converter quantized a tensor degenerately
+#: how many times a seed regrows its model when the converter quantized a tensor degenerately (or spelled a
+#: pattern out: SPELLED_OUT)
 ATTEMPTS = 8
 #: a tensor scale below this means calibration saw one value only (a ReLU that is never positive, ...);
 #: TFLite Micro aborts on such models (ADD's rescaling factors leave (0, 1)), so they have no oracle
@@ -783,6 +1203,31 @@ def _degenerate(data: bytes) -> str | None:
     return None
 
 
+#: ops the converter spells a pattern out with when it does not match the whole of it (tf.math.l2_normalize
+#: with SUM, a PReLU with a float NEG); tinyml supports none of them, so a model holding one is grown again
+SPELLED_OUT = {"SUM", "NEG"}
+
+
+def _spelled_out(data: bytes) -> str | None:
+    """The ops of SPELLED_OUT the converted model holds, or None."""
+    found = sorted(set(_ops_of(data)) & SPELLED_OUT)
+    return f"the converter made {found}" if found else None
+
+
+def _float_arg(data: bytes) -> str | None:
+    """An ARG_MAX/ARG_MIN the converter moved behind a DEQUANTIZE (onto float32 data, which tinyml refuses as
+    TFLite Micro's int8 models never hold it), or None."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            name = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex)
+            if name in ("ARG_MAX", "ARG_MIN") and sg.tensors[op.inputs[0]].type == 0:  # FLOAT32
+                return f"the converter put {name} on float32 data"
+    return None
+
+
 def fuzz_model(seed: int, path: Path, ops: set[str] | None = None) -> Path:
     """Grow a random model from `seed`, quantize it to int8 with a seeded representative data set, write it.
 
@@ -794,7 +1239,7 @@ def fuzz_model(seed: int, path: Path, ops: set[str] | None = None) -> Path:
     rejected = []
     for _ in range(ATTEMPTS):
         data, info = _convert(seed, rng, ops)
-        problem = _degenerate(data)
+        problem = _degenerate(data) or _spelled_out(data) or _float_arg(data)
         if problem is None:
             break
         rejected.append(problem)
@@ -813,9 +1258,10 @@ def _convert(seed: int, rng: np.random.Generator, ops: set[str] | None) -> tuple
 
     tf.keras.backend.clear_session()  # layer names (and so tensor names) count from zero again
     tf.keras.utils.set_random_seed(seed)
-    g = Grower(rng, fuzz_builders(ops), fixed_batch=bool(rng.random() < 0.5))
+    g = Grower(rng, fuzz_builders(ops, seed), fixed_batch=bool(rng.random() < 0.5))
     float_io = (ops is None or bool({"QUANTIZE", "DEQUANTIZE"} & ops)) and g.chance(0.3)
     per_tensor = g.chance(0.2)
+    g.float_io = float_io
 
     shapes = [_input_shape(g)]
     if g.eligible(shapes[0], merges=True) and g.chance(0.2):

@@ -118,6 +118,8 @@ class TransposeConv(OpDef):
     weight_types = (INT8,)
     attrs_type = TransposeConvAttrs
     input_roles = (Role.PARAM, Role.WEIGHTS, Role.FEATURE, Role.BIAS)
+    #: TFLite Micro takes int8 filters only (the type check holds constant operands to it)
+    weight_types = (INT8,)
     weights_channel_axis = 0
 
     def validate(self, op: Operator) -> None:
