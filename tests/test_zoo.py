@@ -1,8 +1,9 @@
 """Models shaped like the ones people deploy on microcontrollers, each leaning on operators that tinyml used to
 refuse: a face-landmark network with PReLU, a detector with a nearest-neighbour upsampling head, a LeNet ending in
 LOG_SOFTMAX, a ShuffleNet/MobileNetV3-style classifier (channel shuffle by TRANSPOSE, hard-swish,
-squeeze-and-excite); the detector also as camera boards feed it, uint8 in and out (QUANTIZE uint8 <-> int8). Small, seeded Keras models converted to int8 TFLite; each runs bit-exact with TFLite Micro on
-the host and on the emulated Cortex-M7, in no more SRAM than TFLite Micro's arena."""
+squeeze-and-excite); the detector also as camera boards feed it, uint8 in and out (QUANTIZE uint8 <-> int8).
+Small, seeded Keras models converted to int8 TFLite; each runs bit-exact with TFLite Micro on the host and on the
+emulated Cortex-M7, in no more SRAM than TFLite Micro's arena."""
 
 from __future__ import annotations
 

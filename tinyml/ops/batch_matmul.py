@@ -107,8 +107,6 @@ class BatchMatMul(OpDef):
     weight_types = (INT8,)
     attrs_type = BatchMatMulAttrs
     input_roles = (Role.FEATURE, Role.FEATURE)
-    #: TFLite Micro takes int8 filters only (the type check holds constant operands to it)
-    weight_types = (INT8,)
 
     def roles(self, op: Operator) -> tuple[Role, ...]:
         """A constant operand is a learned matrix: the weights (which the report counts as such)."""

@@ -115,7 +115,6 @@ class TransposeConv(OpDef):
     """Every input pixel spreads through the filter over a stride-spaced patch of the output."""
 
     op_types = ("TRANSPOSE_CONV",)
-    weight_types = (INT8,)
     attrs_type = TransposeConvAttrs
     input_roles = (Role.PARAM, Role.WEIGHTS, Role.FEATURE, Role.BIAS)
     #: TFLite Micro takes int8 filters only (the type check holds constant operands to it)
