@@ -229,6 +229,16 @@ class MemoryModel:
         )
         sram, flash = report["budget"]["sram"], report["budget"]["flash"]
         layers = report["layers"]
+        # the planner may run the ops in another order than the file's (tinyml.plan.schedule): the report's layers
+        # follow it, the knobs' positions the file's
+        source = {op.index: p for p, op in enumerate(self.graph.ops)}
+        run = [source.get(op.index) for op in (planned.unpatched or planned).graph.ops]
+        if sorted(p for p in run if p is not None) == list(range(len(layers))):
+            by_position = [layers[k] for k in sorted(range(len(layers)), key=lambda k: run[k])]
+            peak_layer = run[report["sram"]["peak_layer"] or 0]
+            layers = by_position
+        else:
+            peak_layer = report["sram"]["peak_layer"] or 0
         return Footprint(
             sram_bytes=report["ram"]["total_bytes"],
             sram_limit=sram["limit_bytes"] if sram else None,
@@ -238,7 +248,7 @@ class MemoryModel:
             weights_bytes=report["flash"]["weights_bytes"],
             live_bytes=tuple(layer["live_bytes"] for layer in layers),
             layer_weights=tuple(layer["weights_bytes"] for layer in layers),
-            peak_layer=report["sram"]["peak_layer"] or 0,
+            peak_layer=peak_layer or 0,
             report=report,
         )
 
