@@ -54,11 +54,12 @@ def plan_model(
     together (see tinyml.plan.schedule), both orders are planned and the better kept, so scheduling never costs.
     """
     options, target = options or PlanOptions(), target or PlanTarget()
-    planned = _Planner(graph, backend, options, target).run()
+    first = _Planner(graph, backend, options, target)
+    planned = first.run()
     other = scheduled(graph) if not isinstance(options.patches, PatchConfig) else None
     if other is None:
         return planned
-    candidate = _Planner(other, backend, options, target).run()
+    candidate = _Planner(other, backend, options, target, first.choices).run()
     return candidate if _better(candidate, planned, options, target) else planned
 
 
@@ -89,13 +90,21 @@ def plan_memory(
 class _Planner:
     """One planning: the options priced once, the layer-by-layer choice, and the patch stages worth trying."""
 
-    def __init__(self, graph: Graph, backend: Backend, options: PlanOptions, target: PlanTarget) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        backend: Backend,
+        options: PlanOptions,
+        target: PlanTarget,
+        choices: _Choices | None = None,
+    ) -> None:
         self.graph = graph
         self.options = options
         self.target = target
         self.limit = target.limit(options)
-        # shared: a stage's patch copies mostly repeat the same op shapes
-        self.choices = _Choices(backend, target.core, options.in_place)
+        # shared: a stage's patch copies mostly repeat the same op shapes (and another order of the graph's ops
+        # asks the same questions again)
+        self.choices = choices or _Choices(backend, target.core, options.in_place)
         self.flat = _KernelChoice(graph, self.choices, options)
         #: bytes kept outside the arena (I/O buffers with --io external, the state): the same whatever the plan
         self.external = 0
