@@ -4,9 +4,9 @@ A model file lists its ops in one valid order, and the arena must hold every ten
 Where the graph branches (a residual block: x -> conv -> conv -> ADD <- shortcut conv(x)), another order can keep
 fewer tensors alive together: running the shortcut first lets the block's input die before the main branch's
 second output is born. `scheduled` searches the topological orders (a shortest path over the sets of ops already
-run, which stay few for chains and fork-join blocks) and
-returns the graph with its ops in that order (see `schedule` for what "best" means). The live sets are an estimate
-(no views, no in-place, no scratch, no fragmentation): the planner places both orders for real and keeps the better.
+run, which stay few for chains and fork-join blocks) and returns the graph with its ops in the best one (see
+`schedule` for what "best" means). The live sets are an estimate (no views, no in-place, no scratch, no
+fragmentation): the planner places both orders for real and keeps the better.
 """
 
 from __future__ import annotations
