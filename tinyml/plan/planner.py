@@ -11,6 +11,7 @@ from tinyml.plan.choice import _Choices, _KernelChoice
 from tinyml.plan.memory import MemoryPlan, _fastest_within, _smallest
 from tinyml.plan.options import PlanOptions, PlanTarget
 from tinyml.plan.patches import PatchConfig, expand, mac_overhead, stage_candidates
+from tinyml.plan.schedule import scheduled
 
 #: square patch grids "auto" tries (MCUNetV2 finds 2x2 to 8x8 enough)
 AUTO_GRIDS = (2, 3, 4, 5, 6, 8)
@@ -48,8 +49,35 @@ def plan_model(
     `target` (or --sram-budget): every op on its fastest kernel when that fits; otherwise slower kernels (in place,
     less scratch) and patch stages where they are needed, the fastest mix that fits; the smallest plan when nothing
     fits. --prefer memory: the smallest arena, then the fastest kernels that keep it.
+
+    The order the ops run in is part of the search: where another topological order keeps fewer tensors live
+    together (see tinyml.plan.schedule), both orders are planned and the better kept, so scheduling never costs.
     """
-    return _Planner(graph, backend, options or PlanOptions(), target or PlanTarget()).run()
+    options, target = options or PlanOptions(), target or PlanTarget()
+    first = _Planner(graph, backend, options, target)
+    planned = first.run()
+    other = scheduled(graph) if not isinstance(options.patches, PatchConfig) else None
+    if other is None:
+        return planned
+    candidate = _Planner(other, backend, options, target, first.choices).run()
+    return candidate if _better(candidate, planned, options, target) else planned
+
+
+def _better(a: Planned, b: Planned, options: PlanOptions, target: PlanTarget) -> bool:
+    """Whether plan `a` beats `b` as the options prefer: the smaller peak with --prefer memory (or when neither
+    fits); else the one that fits, then the faster, then the smaller."""
+    if options.prefer == "memory":
+        return a.peak < b.peak
+    limit = target.limit(options)
+
+    def fits(p: Planned) -> bool:
+        return limit is None or target.ram_bytes_of(p.plan.peak, p.plan.outside_bytes, len(p.graph.ops)) <= limit
+
+    if fits(a) != fits(b):
+        return fits(a)
+    if not fits(a):
+        return a.peak < b.peak
+    return (a.cycles, a.peak) < (b.cycles, b.peak)
 
 
 def plan_memory(
@@ -62,13 +90,21 @@ def plan_memory(
 class _Planner:
     """One planning: the options priced once, the layer-by-layer choice, and the patch stages worth trying."""
 
-    def __init__(self, graph: Graph, backend: Backend, options: PlanOptions, target: PlanTarget) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        backend: Backend,
+        options: PlanOptions,
+        target: PlanTarget,
+        choices: _Choices | None = None,
+    ) -> None:
         self.graph = graph
         self.options = options
         self.target = target
         self.limit = target.limit(options)
-        # shared: a stage's patch copies mostly repeat the same op shapes
-        self.choices = _Choices(backend, target.core, options.in_place)
+        # shared: a stage's patch copies mostly repeat the same op shapes (and another order of the graph's ops
+        # asks the same questions again)
+        self.choices = choices or _Choices(backend, target.core, options.in_place)
         self.flat = _KernelChoice(graph, self.choices, options)
         #: bytes kept outside the arena (I/O buffers with --io external, the state): the same whatever the plan
         self.external = 0

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Graph, Operator, Tensor
+from tinyml.plan.schedule import reordered, schedule
 from tinyml.quant.search import ACTIVATIONS, WEIGHTS, Assignment, Knob
 
 #: the ops with weights (a knob's layer is one of them, or the ADD a ReLU was fused into)
@@ -111,7 +112,15 @@ class MemoryModel:
         self.ops = dict(layers)
         self._owner: dict[int, Knob] = {}
         self._set_knobs(knobs)
-        self._lifetimes = _lifetimes(graph)
+        #: (step of each op position, each activation's (first, last) step) per order the planner may run the
+        #: ops in: the file's, and the one tinyml.plan.schedule picks for the int8 graph
+        self._orders = [(list(range(len(graph.ops))), _lifetimes(graph))]
+        order = schedule(graph)
+        if order is not None:
+            step = [0] * len(order)
+            for k, p in enumerate(order):
+                step[p] = k
+            self._orders.append((step, _lifetimes(reordered(graph, order))))
         self._cache: dict[tuple[tuple[str, int, int], ...], Footprint] = {}
         self.evaluations = 0
 
@@ -229,6 +238,16 @@ class MemoryModel:
         )
         sram, flash = report["budget"]["sram"], report["budget"]["flash"]
         layers = report["layers"]
+        # the planner may run the ops in another order than the file's (tinyml.plan.schedule): the report's layers
+        # follow it, the knobs' positions the file's
+        source = {op.index: p for p, op in enumerate(self.graph.ops)}
+        run = [source.get(op.index) for op in (planned.unpatched or planned).graph.ops]
+        if sorted(p for p in run if p is not None) == list(range(len(layers))):
+            by_position = [layers[k] for k in sorted(range(len(layers)), key=lambda k: run[k])]
+            peak_layer = run[report["sram"]["peak_layer"] or 0]
+            layers = by_position
+        else:
+            peak_layer = report["sram"]["peak_layer"] or 0
         return Footprint(
             sram_bytes=report["ram"]["total_bytes"],
             sram_limit=sram["limit_bytes"] if sram else None,
@@ -238,7 +257,7 @@ class MemoryModel:
             weights_bytes=report["flash"]["weights_bytes"],
             live_bytes=tuple(layer["live_bytes"] for layer in layers),
             layer_weights=tuple(layer["weights_bytes"] for layer in layers),
-            peak_layer=report["sram"]["peak_layer"] or 0,
+            peak_layer=peak_layer or 0,
             report=report,
         )
 
@@ -246,14 +265,18 @@ class MemoryModel:
 
     def live(self, position: int) -> list[Live]:
         """The activation tensors live while the layer at `position` runs: its inputs, its output, and those alive
-        across it; each with the knob that sets its bits."""
+        across it in the file's order or the planner's other (a tensor lowered there may let that order win);
+        each with the knob that sets its bits."""
         op = self.graph.ops[position]
         ins = {id(t) for t in op.inputs if t is not None and not t.is_const}
         outs = {id(t) for t in op.outputs}
         found = []
         for t in self.graph.activations():
-            born, last = self._lifetimes[id(t)]
-            if id(t) in ins or id(t) in outs or born < position < last:
+            if (
+                id(t) in ins
+                or id(t) in outs
+                or any(spans[id(t)][0] < step[position] < spans[id(t)][1] for step, spans in self._orders)
+            ):
                 role = "input" if id(t) in ins else "output" if id(t) in outs else "live"
                 found.append(Live(t, self._owner.get(id(t)), role))
         return found
