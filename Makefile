@@ -37,9 +37,11 @@ demo: setup $(DEMO)/digits_int8.tflite
 
 # CMSIS pack files to install before the tests (offline, as `cpackget add`), so the CMSIS-NN tests run, not skip.
 TINYML_PACK_FILES ?= ../shared/packs
+# pytest workers (pytest-xdist): one per core; the tests mostly wait on gcc, QEMU and TensorFlow, one process each.
+TEST_WORKERS ?= auto
 test: setup
 	@if ls $(TINYML_PACK_FILES)/*.pack >/dev/null 2>&1; then $(TINYML) packs install $(TINYML_PACK_FILES)/*.pack; fi
-	TINYML_PACK_FILES=$(TINYML_PACK_FILES) $(PY) -m pytest -q
+	TINYML_PACK_FILES=$(TINYML_PACK_FILES) $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # The memory report of every model in $(TINYML_MODELS), as Markdown: what CI prints after the tests.
 # It fails (after printing every report) when a model does not fit $(REPORT_BOARD).

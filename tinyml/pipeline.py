@@ -294,9 +294,13 @@ def build(compiled: Compiled, out_dir: str | Path | None = None, force: bool = F
     succeeded, and only if `out_dir` holds nothing but tinyml's own unchanged output (or `force`).
     """
     if out_dir is None:
-        program = cache_dir(compiled) / compiled.program_name
-        if not program.is_file():
-            _build_into(cache_dir(compiled), compiled, force=True, quiet=True)
+        from tinyml.resources import cache_lock
+
+        where = cache_dir(compiled)
+        program = where / compiled.program_name
+        with cache_lock(where):
+            if not program.is_file():
+                _build_into(where, compiled, force=True, quiet=True)
         return program
     return _build_into(Path(out_dir), compiled, force)
 

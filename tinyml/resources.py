@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -22,3 +25,19 @@ def cache_root() -> Path:
         return Path(os.environ["TINYML_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "tinyml"
+
+
+@contextmanager
+def cache_lock(entry: Path) -> Iterator[None]:
+    """Hold an exclusive lock on one cache entry (a sibling `.lock` file) while it is checked and filled.
+
+    Two tinyml processes (parallel builds, pytest workers) that want the same entry would otherwise both
+    build it and collide on its files; the second now waits and then finds it built.
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with open(entry.parent / f".{entry.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tinyml import __version__
 from tinyml.errors import BudgetExceededError, BuildError, InputDataError, RunError, ToolchainError
-from tinyml.resources import cache_root, data_dir
+from tinyml.resources import cache_lock, cache_root, data_dir
 from tinyml.target.boards import Board
 from tinyml.target.packs import FIX
 
@@ -64,8 +64,14 @@ def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
     the TFLite Micro builds we compare against.
     """
     lib = cmsis_library_path(paths, board)
-    if lib.is_file():
-        return lib
+    with cache_lock(lib.parent):
+        if not lib.is_file():
+            _build_cmsis_library(paths, board, lib)
+    return lib
+
+
+def _build_cmsis_library(paths: CmsisPaths, board: Board, lib: Path) -> None:
+    """The build itself, under the library's lock, in a scratch directory beside it."""
     make = require_tool("make")
     require_tool(_compiler(board))
     from tinyml.codegen.render import template_env
@@ -94,7 +100,6 @@ def build_cmsis_library(paths: CmsisPaths, board: Board) -> Path:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()][:5]
         raise BuildError(f"CMSIS-NN in {paths.nn} failed to build: {' | '.join(errors)}", FIX)
     shutil.rmtree(work, ignore_errors=True)
-    return lib
 
 
 def build(project_dir: Path, board: Board, cmsis: CmsisPaths | None = None) -> Path:
