@@ -10,7 +10,8 @@ zero points plausible ones (a ReLU's output at zero point -128, as calibration p
 pixels in 0..1 quantize), since no figure the search uses depends on them.
 
 With `bits="w4a8"` the convolution, depthwise and classifier weights are INT4 tensors (values -7 … 7, unpacked
-as the front end holds them), as quantization-aware training at 4-bit weights writes them; the graph optimiser
+as the front end holds them; the classifier's quantized per tensor), as quantization-aware training at 4-bit
+weights writes them; the graph optimiser
 then stores them packed wherever tinyml does, so the planner and the report price packed weights.
 """
 
@@ -36,6 +37,8 @@ class _Builder:
         self.b = GraphBuilder(f"tinynas_{arch.key}")
         self.rng = np.random.default_rng(seed)
         self.wtype = weights
+        #: zero points for outputs without a ReLU, each used once (see `_out`)
+        self._zero_points = [int(z) for z in self.rng.permutation(np.arange(-60, 60))]
 
     def _values(self, shape: tuple[int, ...]) -> np.ndarray:
         """Symmetric weights over the type's narrow range (int8 -127 … 127, int4 -7 … 7), as the converter
@@ -44,9 +47,12 @@ class _Builder:
         return self.rng.integers(-top, top + 1, size=shape)
 
     def _out(self, relu: bool) -> dict[str, float | int]:
-        """A plausible output quantization: after a ReLU the range starts at zero (zero point -128)."""
+        """A plausible output quantization: after a ReLU the range starts at zero (zero point -128); other
+        outputs get a zero point no other tensor has. The code generator shares identical parameter structs and
+        arrays between layers, so a converted model whose calibration happens to give two layers the same
+        parameters takes a little less flash; distinct ones make this graph's flash the figure without such luck."""
         scale = float(self.rng.uniform(0.01, 0.1))
-        return {"scale": scale, "zero_point": -128 if relu else int(self.rng.integers(-40, 40))}
+        return {"scale": scale, "zero_point": -128 if relu else self._zero_points.pop()}
 
     def _bias(self, n: int) -> np.ndarray:
         return self.rng.integers(-2000, 2000, size=n)
@@ -95,8 +101,12 @@ class _Builder:
         """Global average pooling (MEAN over height and width), the dense classifier, softmax."""
         pooled = self.b.mean(x, (1, 2), keep_dims=False, **self._out(False))
         c = pooled.shape[-1]
-        scales = self.rng.uniform(0.002, 0.02, size=classes)
-        w = self.b.weights(self._values((classes, c)), list(scales), self.wtype)
+        # per output channel at 8 bits; one scale at 4 (what TFLite Micro's int4 FULLY_CONNECTED takes, and what
+        # the converter writes after quantization-aware training)
+        scales = self.rng.uniform(0.002, 0.02, size=classes if self.wtype == INT8 else 1)
+        w = self.b.weights(
+            self._values((classes, c)), list(scales) if scales.size > 1 else float(scales[0]), self.wtype
+        )
         logits = self.b.fully_connected(pooled, w, self._bias(classes), **self._out(False))
         return self.b.softmax(logits)
 
