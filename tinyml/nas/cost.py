@@ -91,12 +91,16 @@ def measure(
     bits: str = "8",
     *,
     sram_budget: int | None = None,
+    patches: bool = True,
     backend: Backend | None = None,
 ) -> Footprint:
     """The footprint of `arch` (for inputs of `channels` channels and `classes` classes) on `board`, at `bits` ("8"
     or "w4a8"), as `tinyml report --board B` reports it for the model converted from `build_keras(arch, ...)`.
-    `sram_budget` plans as `--sram-budget` does (the fastest plan within it, patches where they are needed);
-    `backend` defaults to the report's kernels."""
+
+    `sram_budget` plans as `--sram-budget` does: the fastest plan within it, slower in-place kernels and patch
+    stages where they are needed. `patches=False` plans layer by layer, as `--patches off`. Tens of milliseconds a
+    candidate, but for one that needs patches to fit: the search for a patch stage takes seconds. `backend`
+    defaults to the report's kernels."""
     from tinyml import pipeline
     from tinyml.nas.graph import build_graph
     from tinyml.passes import optimize
@@ -107,10 +111,16 @@ def measure(
             f"the model search needs a microcontroller board with a clock and RAM; {b.name} has none",
             "name a board such as stm32f746 (`tinyml boards` lists them)",
         )
-    return footprint(optimize(build_graph(arch, channels, classes, bits)), b, backend, sram_budget)
+    return footprint(optimize(build_graph(arch, channels, classes, bits)), b, backend, sram_budget, patches)
 
 
-def footprint(graph: Graph, board: Board, backend: Backend | None = None, sram_budget: int | None = None) -> Footprint:
+def footprint(
+    graph: Graph,
+    board: Board,
+    backend: Backend | None = None,
+    sram_budget: int | None = None,
+    patches: bool = True,
+) -> Footprint:
     """The footprint of an optimised graph (a candidate's, or a converted file's as `tinyml.pipeline.load` gives
     it) on `board`: planned, rendered and reported as `tinyml report` does."""
     from tinyml import pipeline
@@ -119,7 +129,8 @@ def footprint(graph: Graph, board: Board, backend: Backend | None = None, sram_b
     from tinyml.plan import PlanOptions
 
     backend = backend or default_backend(board)
-    planned = pipeline.plan(graph, board, backend, PlanOptions(sram_budget=sram_budget))
+    options = PlanOptions(sram_budget=sram_budget, patches="auto" if patches else "off")
+    planned = pipeline.plan(graph, board, backend, options)
     code = render_model(planned.graph, planned.plan, board, backend, layers_only=True)
     report = build_report(
         planned, code, board, graph.name, backend, sram_budget=sram_budget, smallest_peak=planned.peak
