@@ -3,8 +3,10 @@
 For each (width, resolution) pair of the space, `samples` random candidates are measured (tinyml.nas.cost: the
 report's own figures, milliseconds each) and those that fit the budgets kept. A space whose fitting candidates
 compute more tends to hold more accurate models (MCUNet's observation), so the pair chosen is the one whose
-fitting candidates have the largest mean MACs; ties go to the pair where more candidates fit, then to the smaller
-resolution and width (cheaper to train). The table shows each pair's distribution of MACs (mean, median, 90th
+fitting candidates have the largest mean MACs, among the pairs where at least `min_fit` of the samples fit (a pair
+where a few lucky samples fit would leave stage 2 a space it mostly cannot use, and a supernet trained mostly on
+sub-networks that never deploy); ties go to the pair where more candidates fit, then to the smaller resolution and
+width (cheaper to train). The table shows each pair's distribution of MACs (mean, median, 90th
 percentile of the fitting candidates) and the fraction that fits, so a user sees why.
 """
 
@@ -84,6 +86,7 @@ def optimise_space(
     seed: int = 0,
     progress: bool = False,
     patches: bool = False,
+    min_fit: float = 0.2,
 ) -> tuple[SearchSpace, list[SpaceRow]]:
     """The space restricted to the (width, resolution) pair whose fitting candidates compute the most, and one
     row per pair of the space (widths, then resolutions, in the space's order). When no sampled candidate fits, the
@@ -92,7 +95,8 @@ def optimise_space(
 
     Candidates are planned within the SRAM budget as `tinyml compile --sram-budget` plans them, layer by layer
     unless `patches`: a patch stage can fit a few more, but searching for one takes seconds a candidate, and
-    stage 1 measures thousands."""
+    stage 1 measures thousands. `min_fit`: the fraction of samples that must fit for a pair to be chosen (when
+    no pair reaches it, any pair where one fits)."""
     from tinyml import pipeline
     from tinyml.quant.progress import meter
 
@@ -122,7 +126,8 @@ def optimise_space(
             raise _nothing_fits(b, budgets, list(seen.values()))
         prints[min(space.widths), min(space.resolutions)] += smallest
     rows = [_row(width, resolution, fps, budgets) for (width, resolution), fps in prints.items()]
-    chosen = max(rows, key=lambda r: (r.mean_mflops, r.fitting, -r.resolution, -r.width))
+    usable = [r for r in rows if r.fraction >= min_fit] or [r for r in rows if r.fitting]
+    chosen = max(usable, key=lambda r: (r.mean_mflops, r.fitting, -r.resolution, -r.width))
     return space.restrict(chosen.width, chosen.resolution), rows
 
 
@@ -197,5 +202,8 @@ def format_space_table(rows: list[SpaceRow], chosen: SearchSpace) -> str:
             f"{r.min_ram / 1024:>7.1f}KB {r.min_flash / 1024:>8.1f}KB"
         )
     if pick is not None:
-        lines.append(f"* chosen: width {pick[0]:g}, resolution {pick[1]} (the most compute among candidates that fit)")
+        lines.append(
+            f"* chosen: width {pick[0]:g}, resolution {pick[1]} "
+            "(the most compute among candidates that fit, of the pairs where enough of them fit)"
+        )
     return "\n".join(lines)
