@@ -40,6 +40,7 @@ MAX_COL_COUNT = 512
 #: the largest magnitude of an int16 input (-32768)
 _INPUT_MAX = 1 << 15
 _INT32_MAX = (1 << 31) - 1
+_INT16_MAX = (1 << 15) - 1
 #: REDUCE_MULTIPLIER's limit: from here on the 16-bit multiplier is 0x7FFF
 _REDUCED_LIMIT = 0x7FFF0000
 
@@ -153,7 +154,8 @@ class CmsisConv2DS16(CmsisConv2D):
 
 class CmsisDepthwiseConv2DS16(CmsisDepthwiseConv2D):
     """16x8 DEPTHWISE_CONV_2D -> arm_depthwise_conv_wrapper_s16: the fast kernel (multiplier 1, no dilation, a
-    window under 512 taps; an int16 copy of the window on DSP and MVE), else the generic one."""
+    window under 512 taps; an int16 copy of the window on DSP and MVE), else the generic one, which keeps a
+    window's first row and column in int16_t."""
 
     label = "CMSIS-NN s16"
 
@@ -161,6 +163,8 @@ class CmsisDepthwiseConv2DS16(CmsisDepthwiseConv2D):
         _check_weighted(self, op)
         g = self.geometry(op)
         _check_uint16(self, op, g)
+        if max(g.output[1] * g.stride[1], g.output[2] * g.stride[0]) > _INT16_MAX:
+            raise Unsupported(f"the {self.label} {op.type} kernel keeps window positions in 16 bits")
         rows = op.input(1).data.reshape(-1, g.output[3]).T  # type: ignore[union-attr]
         _check_exact(self, op, rows, rows.shape[1])
 
