@@ -746,9 +746,11 @@ def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[
     as they beat CMSIS-NN's DSP kernels; on MVE cores (which have the DSP instructions too) behind
     CMSIS-NN's faster Helium kernels, for where the planner wants their scratch or in-place runs.
     """
+    from tinyml.kernels.cmsis_nn_s16 import KERNELS_S16  # its classes build on this module's
+
     core = core_of(features)
     kernels: dict[str, tuple[Kernel, ...]] = {}
-    for cls in KERNELS:
+    for cls in (*KERNELS, *KERNELS_S16):
         for t in cls.op_types:
             kernels[t] = (*kernels.get(t, ()), cls(core))
     if fast and core == "dsp":
