@@ -31,11 +31,11 @@ def _candidates(net, n, seed):
 
 def test_subnets_learn_after_a_short_fit(fitted):
     net, _, val = fitted
-    largest, smallest, *others = _candidates(net, 6, seed=1)
+    largest, smallest, *others = _candidates(net, 4, seed=1)
     assert {s.block for a in others for s in a.stages} == {"mb", "res", "conv"}  # every block type is scored
     accs = {a.key: net.accuracy(a, val) for a in [largest, smallest, *others]}
     chance = 1 / 3
-    assert sum(acc > chance + 0.1 for acc in accs.values()) >= 5, accs  # most candidates well above chance
+    assert sum(acc > chance + 0.1 for acc in accs.values()) >= 4, accs  # most candidates well above chance
     assert max(accs[a.key] for a in [largest, *others]) >= accs[smallest.key], accs
     assert net.accuracy(largest, val) == accs[largest.key]  # calibration and evaluation are deterministic
 
@@ -44,7 +44,7 @@ def test_export_is_build_keras_with_the_inherited_weights(fitted):
     net, _, val = fitted
     rng = np.random.default_rng(2)
     archs = [net.sandwich(rng)[0], net.sandwich(rng)[1]]
-    archs += [a for a in (SPACE.sample(rng) for _ in range(40)) if {"res", "conv"} & {s.block for s in a.stages}][:2]
+    archs += [a for a in (SPACE.sample(rng) for _ in range(40)) if {"res", "conv"} & {s.block for s in a.stages}][:1]
     for arch in archs:
         model = net.export(arch)
         reference = build_keras(arch, 3, 3)
@@ -63,7 +63,8 @@ def test_save_and_load(fitted, tmp_path):
     loaded = Supernet.load(tmp_path / "supernet.npz")
     assert loaded.space == net.space and np.array_equal(loaded.calib, net.calib)
     arch = _candidates(net, 1, seed=3)[2]
-    assert loaded.accuracy(arch, val) == net.accuracy(arch, val)
+    stats = net.calibrate(arch)
+    assert np.array_equal(loaded.logits(arch, val.x, loaded.calibrate(arch)), net.logits(arch, val.x, stats))
     fresh = Supernet(SPACE, 3, 3, seed=0)
     assert all(np.array_equal(fresh.vars[k].numpy(), Supernet(SPACE, 3, 3, seed=0).vars[k].numpy()) for k in fresh.vars)
 
