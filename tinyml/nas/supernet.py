@@ -278,11 +278,10 @@ class Supernet:
 
         @tf.function
         def apply(grads: list[Any], lr: Any) -> None:
-            """SGD with Nesterov momentum and L2 weight decay."""
+            """SGD with Nesterov momentum and decoupled weight decay, as train()'s Keras optimiser."""
             for var, grad, vel in zip(variables, grads, velocity, strict=True):
-                grad = grad + recipe.weight_decay * var
                 vel.assign(recipe.momentum * vel + grad)
-                var.assign_sub(lr * (grad + recipe.momentum * vel))
+                var.assign_sub(lr * (grad + recipe.momentum * vel + recipe.weight_decay * var))
 
         done_steps, loss = 0, 0.0
         with meter(steps * min(recipe.batch_size, data.n), "supernet", progress) as done:
