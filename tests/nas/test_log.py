@@ -12,7 +12,7 @@ import pytest
 from tinyml.errors import DiskFullError, SearchLogError
 from tinyml.nas.log import LOG_NAME, SearchLog
 
-CONFIG = {"seed": 3, "board": "stm32f746", "budgets": {"sram": 65536, "flash": None}, "data": "ab12"}
+CONFIG = {"board": "stm32f746", "budgets": {"sram": 65536, "flash": None}, "data": "ab12", "options": {"seed": 3}}
 
 
 def test_records_survive_reopening(tmp_path):
@@ -53,11 +53,17 @@ def test_damage_before_the_last_line_is_refused(tmp_path):
         SearchLog.open(tmp_path, CONFIG)
 
 
+def test_a_log_of_nothing_done_is_replaced(tmp_path):
+    SearchLog.open(tmp_path, CONFIG)  # the search stopped at once (its budgets fit no model, say)
+    log = SearchLog.open(tmp_path, {**CONFIG, "budgets": {"sram": 131072, "flash": None}})
+    assert log.records[0]["config"]["budgets"]["sram"] == 131072 and len(log.records) == 1
+
+
 def test_another_searchs_log_is_refused(tmp_path):
     SearchLog.open(tmp_path, CONFIG).append("candidate", key="k1", estimate=0.5)
     with pytest.raises(SearchLogError) as e:
-        SearchLog.open(tmp_path, {**CONFIG, "seed": 4})
-    assert "belongs to another search" in e.value.message and "seed" in e.value.message
+        SearchLog.open(tmp_path, {**CONFIG, "options": {"seed": 4}})
+    assert "belongs to another search (this command differs in seed)" in e.value.message
     assert "afresh" in e.value.fix and e.value.exit_code == 15
     assert len(SearchLog.open(tmp_path, CONFIG).records) == 2  # untouched
 

@@ -40,30 +40,36 @@ class SearchLog:
         have been started with exactly `config`; its torn last line, if any, is cut off."""
         path = out / LOG_NAME
         if not path.exists():
-            log = cls(path, [])
-            log.append("config", schema=SCHEMA, config=config)
-            return log
+            return cls._fresh(path, config)
         records = _read(path)
         first = records[0] if records else None
         if first is None:
-            # interrupted while writing the very first record: nothing was done yet
-            _truncate(path, 0)
-            log = cls(path, [])
-            log.append("config", schema=SCHEMA, config=config)
-            return log
+            return cls._fresh(path, config)  # interrupted while writing the very first record
         if first.get("event") != "config" or first.get("schema") != SCHEMA:
             raise SearchLogError(
                 f"{path} is not a search log this tinyml can resume",
                 f"choose another output directory with -o, or delete {path.parent} to start afresh",
             )
+        if first.get("config") != config and len(records) == 1:
+            return cls._fresh(path, config)  # a search that stopped before doing anything: nothing to keep
         if first.get("config") != config:
-            differ = sorted(k for k in set(config) | set(first["config"]) if config.get(k) != first["config"].get(k))
+            ours, theirs = _flat(config), _flat(first["config"])
+            differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
             raise SearchLogError(
-                f"{path} belongs to another search (its {', '.join(differ)} differ from this command's)",
+                f"{path} belongs to another search (this command differs in {', '.join(differ)})",
                 f"rerun that search's command to resume it, choose another output directory with -o, or delete "
                 f"{path.parent} to start afresh",
             )
         return cls(path, records)
+
+    @classmethod
+    def _fresh(cls, path: Path, config: dict[str, Any]) -> SearchLog:
+        """A new log at `path` (emptied if it exists) holding the configuration record."""
+        if path.exists():
+            _truncate(path, 0)
+        log = cls(path, [])
+        log.append("config", schema=SCHEMA, config=config)
+        return log
 
     def append(self, event: str, **data: Any) -> dict[str, Any]:
         """Write one record and flush it to disk before returning. On any failure (a full disk, Ctrl-C in the
@@ -107,6 +113,14 @@ class SearchLog:
             if all(r.get(k) == v for k, v in match.items()):
                 found = r
         return found
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"options": {"seed": 1}} as {"seed": 1}: the names a message gives for what differs."""
+    flat: dict[str, Any] = {}
+    for k, v in config.items():
+        flat.update(_flat(v) if isinstance(v, dict) and k == "options" else {prefix + k: v})
+    return flat
 
 
 def _read(path: Path) -> list[dict[str, Any]]:

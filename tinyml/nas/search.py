@@ -313,6 +313,9 @@ def run_search(
         raise UsageError(f"the search fits a microcontroller's memory; {b.name} is not one", "see `tinyml boards`")
     if options.bits not in ("8", "mixed"):
         raise UsageError(f"--bits {options.bits}: the search quantizes with 8 or mixed", "use --bits 8 or mixed")
+    from tinyml.quant.data import open_data
+
+    open_data(data).require_labels()  # an empty or unlabelled folder fails before any worker starts
     resumed = prepare_out(out)
     with make_runner(options.workers, options.ray) as runner:
         say(f"trials run in {runner.describe()}")
