@@ -521,7 +521,7 @@ def _evolve(
 
         result = evolve(
             space,
-            lambda arch: measure(arch, board, channels, classes, bits),
+            lambda arch: measure(arch, board, channels, classes, bits, sram_budget=budgets.sram),
             budgets,
             estimate_task,
             runner,
