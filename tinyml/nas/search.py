@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from tinyml.nas.supernet import Supernet
     from tinyml.target.boards import Board
 
-SUPERNET_NAME = "supernet.weights.h5"
+SUPERNET_NAME = "supernet.npz"
 #: what a search writes in its output directory: anything else there is the user's, and makes it refuse to start
 OWN_FILES = (LOG_NAME, SUPERNET_NAME, "finalists", "best.keras", "best.tflite", "pareto.json", "pareto.png")
 #: shares of --budget-hours after which the evolution stops, and the rank check is skipped; the finalists get the rest
@@ -477,12 +477,7 @@ def _supernet_checkpoint(
     recipe = Recipe(epochs=options.supernet_epochs, batch_size=options.batch_size, lr=options.lr, seed=options.seed)
     supernet.fit(train, options.supernet_epochs, recipe, progress=progress)
     path = out / SUPERNET_NAME
-    staging = Path(tempfile.mkdtemp(prefix=".supernet.", suffix=".partial", dir=out))
-    try:
-        supernet.save(staging / SUPERNET_NAME)
-        (staging / SUPERNET_NAME).replace(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    supernet.save(path)  # whole or not at all
     log.append("supernet", path=str(path), sha256=_sha256(path), seconds=round(time.monotonic() - began, 1))
     say(f"supernet: {options.supernet_epochs} epoch(s) on {train.n:,} images in {time.monotonic() - began:.0f} s")
     return path
