@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -268,12 +268,27 @@ def _intact(record: dict[str, Any] | None, *paths: tuple[str, str]) -> bool:
     return True
 
 
+#: where the bars draw: the terminal's stderr while TensorFlow's is captured
+_bar_stream: list[TextIO] = []
+
+
+@contextmanager
+def _bars_on(stream: TextIO) -> Iterator[None]:
+    _bar_stream.append(stream)
+    try:
+        yield
+    finally:
+        _bar_stream.pop()
+
+
 @contextmanager
 def _bar(total: int, desc: str, enabled: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr (on a terminal only): trials done, time left, the best accuracy so far as postfix."""
+    """One stage's tqdm bar on the terminal (none in pipes, logs and tests): trials done, the time left, and the
+    best accuracy so far as its postfix."""
     from tqdm import tqdm
 
-    with tqdm(total=total, desc=desc, file=sys.stderr, disable=not (enabled and sys.stderr.isatty()), leave=False) as t:
+    out = _bar_stream[-1] if _bar_stream else sys.stderr
+    with tqdm(total=total, desc=desc, file=out, disable=not (enabled and out.isatty()), leave=False) as t:
         yield t
 
 
@@ -298,11 +313,13 @@ def run_search(
     out: str | Path,
     options: SearchOptions,
     progress: bool = True,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
 ) -> SearchResult:
     """Search, deploy-check and write the best model for `board` within `budgets` (see the module's docstring).
-    `say` prints the tables and summaries; `progress` shows bars on a terminal."""
+    `say` prints the tables and summaries (default: on stdout); `progress` shows bars on a terminal. TensorFlow's
+    own chatter, here and in the workers, is captured (TINYML_DEBUG=1 shows it)."""
     from tinyml import pipeline
+    from tinyml.quant.quiet import tensorflow_quiet
 
     start = time.monotonic()
     budget = options.budget_hours * 3600 if options.budget_hours else math.inf
@@ -317,9 +334,12 @@ def run_search(
 
     open_data(data).require_labels()  # an empty or unlabelled folder fails before any worker starts
     resumed = prepare_out(out)
-    with make_runner(options.workers, options.ray) as runner:
-        say(f"trials run in {runner.describe()}")
-        return _search(data, b, budgets, out, options, progress, say, runner, resumed, deadlines)
+    sys.stdout.flush()
+    with os.fdopen(os.dup(1), "w", buffering=1) as stdout, tensorflow_quiet() as stderr:
+        tell = say or (lambda line: print(line, file=stdout))
+        with make_runner(options.workers, options.ray) as runner, _bars_on(stderr):
+            tell(f"trials run in {runner.describe()}")
+            return _search(data, b, budgets, out, options, progress, tell, runner, resumed, deadlines)
 
 
 def _search(
