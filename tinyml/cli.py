@@ -864,7 +864,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"(float {100 * best.float_accuracy:.1f}%; supernet estimate {100 * (estimate or 0):.1f}%)"
     )
     print(f"  quantized    {best.quantization}")
-    latency = f"{best.latency_ms:g} ms (cost model)" if best.latency_ms is not None else "unknown"
+    latency = f"{best.latency_ms:.1f} ms (cost model)" if best.latency_ms is not None else "unknown"
     print(
         f"  on {pipeline.target(args.board).name:<10}peak SRAM {best.peak_sram:,} B, RAM {best.ram:,} B, flash "
         f"{best.flash:,} B (weights {best.weights:,}), latency {latency}"

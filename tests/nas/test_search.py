@@ -21,7 +21,7 @@ from tinyml.reference.inputs import random_inputs
 SIZE, PER_CLASS = 16, 24
 #: the smallest search that still does every step: stage 1, a supernet, two generations, a rank check, a finalist
 TINY = [
-    "--board", "stm32f746", "--sram-budget", "24K", "--flash-budget", "80K", "--seed", "1", "--quiet",
+    "--board", "stm32f746", "--sram-budget", "24K", "--flash-budget", "128K", "--seed", "1", "--quiet",
     "--stage1-samples", "4", "--supernet-epochs", "2", "--population", "4", "--generations", "1", "--parents", "2",
     "--rank-check", "3", "--rank-epochs", "1", "--finalists", "1", "--finalist-epochs", "1", "--qat-epochs", "0",
 ]  # fmt: skip
@@ -96,7 +96,7 @@ def finished(images: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    assert err.strip().splitlines()[-1] == "tinyml: interrupted"
+    assert "tinyml: interrupted" in err.splitlines()
     before = records(out, "candidate")
     assert len(before) >= 2 and not (out / "best.tflite").exists()
     assert records(out, "supernet")
@@ -114,7 +114,7 @@ def test_search_resumes_and_its_best_model_deploys(finished: tuple[Path, str]):
     assert not [p for p in out.rglob("*.partial")]
     pareto = json.loads((out / "pareto.json").read_text())
     best = next(f for f in pareto["finalists"] if f["key"] == pareto["best"])
-    assert best["bit_exact"] and best["ram"] <= 24 * 1024 and best["flash"] <= 80 * 1024 and not best["failures"]
+    assert best["bit_exact"] and best["ram"] <= 24 * 1024 and best["flash"] <= 128 * 1024 and not best["failures"]
     assert pareto["front"] and all(c["estimate"] is not None for c in pareto["front"])
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert best["accuracy"] > 1 / 3  # the classes are easy: better than chance after two short trainings

@@ -121,6 +121,7 @@ class PoolRunner(Runner):
         self.workers = workers
         self._dir = Path(tempfile.mkdtemp(prefix="tinyml-search-"))
         self._count = 0
+        self._abandoned = False
         self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init)
 
     def share(self, value: Any) -> Shared:
@@ -143,6 +144,7 @@ class PoolRunner(Runner):
                 "rerun the same command with fewer --workers: the search resumes where it stopped",
             ) from None
         except BaseException:
+            self._abandoned = True
             for f in futures:
                 f.cancel()
             raise
@@ -151,9 +153,9 @@ class PoolRunner(Runner):
         return f"{self.workers} local process{'es' * (self.workers != 1)}"
 
     def close(self) -> None:
-        # Ctrl-C or an error may leave trials running: stop the workers rather than wait for a long training
-        for process in list(getattr(self._pool, "_processes", {}).values()):
-            process.terminate()
+        if self._abandoned:  # Ctrl-C or an error left trials running: stop them rather than wait for a training
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
 
