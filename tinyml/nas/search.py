@@ -19,6 +19,7 @@ choice coming from the seed, reaches the same result. Result files are written w
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from tinyml.errors import OutputDirError, UsageError
+from tinyml.errors import DiskFullError, OutputDirError, UsageError
 from tinyml.nas.evolution import Candidate, Evolution, EvolutionOptions, evolve, pareto_front
 from tinyml.nas.finalists import FinalData, Finalist, finish, write_atomic
 from tinyml.nas.log import LOG_NAME, SearchLog
@@ -339,7 +340,16 @@ def run_search(
         tell = say or (lambda line: print(line, file=stdout))
         with make_runner(options.workers, options.ray) as runner, _bars_on(stderr):
             tell(f"trials run in {runner.describe()}")
-            return _search(data, b, budgets, out, options, progress, tell, runner, resumed, deadlines)
+            try:
+                return _search(data, b, budgets, out, options, progress, tell, runner, resumed, deadlines)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise DiskFullError(
+                    f"the disk holding {out} (or the temporary directory) is full; the search stopped with its log "
+                    "intact",
+                    "free some space and rerun the same command: it resumes where it stopped",
+                ) from None
 
 
 def _search(
