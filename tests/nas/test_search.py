@@ -192,3 +192,18 @@ def test_output_directory_with_foreign_files(images: Path, tmp_path: Path):
 def test_bad_option_values_fail_at_once(images: Path, tmp_path: Path, argv: list[str], words: list[str]):
     assert_one_line_error(search(images, tmp_path / "out", *argv), 2, *words)
     assert not (tmp_path / "out").exists()
+
+
+def test_output_directory_states(tmp_path: Path):
+    from tinyml.errors import OutputDirError
+    from tinyml.nas.search import prepare_out
+
+    assert prepare_out(tmp_path / "new") is False and (tmp_path / "new").is_dir()
+    assert prepare_out(tmp_path / "new") is False  # empty: used as is
+    (tmp_path / "new" / "search.log").write_text("")
+    (tmp_path / "new" / ".best.tflite.123.partial").write_bytes(b"half")
+    assert prepare_out(tmp_path / "new") is True  # a search's own: resumed
+    assert not (tmp_path / "new" / ".best.tflite.123.partial").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputDirError, match="is a file"):
+        prepare_out(tmp_path / "file")
