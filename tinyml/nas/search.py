@@ -590,7 +590,8 @@ def _rank_check(
     scored = sorted((c for c in result.history if c.estimate is not None), key=lambda c: (c.estimate, c.key))
     k = min(options.rank_check, len(scored))
     if k < 3:
-        say("rank check: skipped (fewer than 3 candidates to compare)")
+        why = f"--rank-check {options.rank_check}" if options.rank_check < 3 else f"only {k} candidates scored"
+        say(f"rank check: skipped ({why}; a rank correlation needs 3 candidates or more)")
         return None
     picks = [scored[int(i)] for i in np.unique(np.round(np.linspace(0, len(scored) - 1, k)).astype(int))]
     trained: dict[str, float] = {r["key"]: r["accuracy"] for r in log.events("rank")}
