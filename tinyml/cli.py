@@ -821,6 +821,79 @@ def _numpy_recipe(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from tinyml import pipeline
+    from tinyml.nas.cost import Budgets
+    from tinyml.nas.search import SearchOptions, run_search
+
+    board = _target(args)
+    if board.kind != "mcu":
+        raise UsageError(f"the search fits a microcontroller's memory; {board.name} is not one", "see `tinyml boards`")
+    capacity = {m["kind"]: int(m["size"]) for m in board.raw["memory"]}  # without a budget, the board's own
+    budgets = Budgets(
+        sram=args.sram_budget or capacity.get("ram"),
+        flash=args.flash_budget or capacity.get("flash"),
+        latency_ms=args.latency_budget,
+    )
+    options = SearchOptions(
+        seed=args.seed,
+        bits=args.bits,
+        image_size=args.image_size,
+        limit=args.limit,
+        stage1_samples=args.stage1_samples,
+        supernet_epochs=args.supernet_epochs,
+        population=args.population,
+        generations=args.generations,
+        parents=min(args.parents, args.population),
+        proxy=args.proxy,
+        rank_check=args.rank_check,
+        rank_epochs=args.rank_epochs,
+        finalists=args.finalists,
+        finalist_epochs=args.finalist_epochs,
+        qat_epochs=args.qat_epochs,
+        workers=args.workers,
+        ray=args.ray,
+        budget_hours=args.budget_hours,
+    )
+    result = run_search(args.data, board, budgets, args.output, options, progress=not args.quiet)
+    best, out = result.best, result.out
+    estimate = next((c.estimate for c in result.evolution.history if c.key == best.key), None)
+    print(f"best model: {_describe_arch(best.arch)}")
+    print(
+        f"  top-1        {100 * best.accuracy:.1f}% as compiled, on {best.test_samples:,} held-out images "
+        f"(float {100 * best.float_accuracy:.1f}%; supernet estimate {100 * (estimate or 0):.1f}%)"
+    )
+    print(f"  quantized    {best.quantization}")
+    latency = f"{best.latency_ms:.1f} ms (cost model)" if best.latency_ms is not None else "unknown"
+    print(
+        f"  on {pipeline.target(args.board).name:<10}peak SRAM {best.peak_sram:,} B, RAM {best.ram:,} B, flash "
+        f"{best.flash:,} B (weights {best.weights:,}), latency {latency}"
+    )
+    same = "identical output" if best.bit_exact else "DIFFERENT output"
+    print(f"  TFLite Micro {same} on {best.checked} held-out images")
+    for f in result.finalists:
+        if f.key != best.key:
+            print(f"  finalist     {100 * f.accuracy:.1f}% {f.quantization}, peak SRAM {f.peak_sram:,} B: {f.key}")
+    print(
+        f"wrote {out}/best.keras, best.tflite, pareto.json ({len(result.front)} models on the Pareto front), "
+        f"pareto.png and search.log"
+    )
+    print(f"next: tinyml deploy {out}/best.tflite --board {args.board} --emulate")
+    if not best.bit_exact:
+        raise MismatchError(
+            "the best model's output differs from TFLite Micro", "this is a tinyml bug; please report it"
+        )
+    if best.failures:
+        raise BudgetExceededError(best.failures[0], "raise the budgets, or search again with --bits mixed")
+    return 0
+
+
+def _describe_arch(arch: dict[str, Any]) -> str:
+    from tinyml.nas.space import Arch
+
+    return Arch.from_dict(arch).describe()
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     info = model_info(Path(args.model))
     if args.json:
@@ -899,6 +972,40 @@ def _mac_factor(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 1:
         raise _bad(f"{text!r} is not a factor of at least 1", "e.g. 1.2 (at most 20% more MACs); 1 allows none")
+    return value
+
+
+def _latency_ms(text: str) -> float:
+    """--latency-budget: 50ms, 0.05s or 50 (milliseconds), above 0."""
+    spec = text.strip().lower().replace(" ", "")
+    scale = 1000.0 if spec.endswith("s") and not spec.endswith("ms") else 1.0
+    try:
+        value = float(spec.removesuffix("ms").removesuffix("s")) * scale
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise _bad(f"{text!r} is not a time", "give milliseconds or seconds: 50ms, 0.5s")
+    return value
+
+
+def _ray_address(text: str) -> str:
+    """--ray: auto, HOST:PORT or ray://HOST:PORT."""
+    from tinyml.nas.runner import parse_ray_address
+
+    try:
+        return parse_ray_address(text)
+    except ValueError as e:
+        raise _bad(str(e), "e.g. --ray auto, or --ray HEAD:6379 (the address `ray start --head` printed)") from None
+
+
+def _whole(text: str) -> int:
+    """--seed, --qat-epochs: a whole number, 0 allowed."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise _bad(f"{text!r} is not a whole number from 0", "give 0, 1, 2 ...")
     return value
 
 
@@ -1098,6 +1205,12 @@ then compile model.tflite as any int8 model; or skip this step: tinyml compile m
   tinyml packs list --cmsis-nn CMSIS-NN --cmsis CMSIS_6         # checkouts of ARM-software/CMSIS-NN, CMSIS_6""",
     "boards": """\
   tinyml boards""",
+    "search": """\
+  tinyml search --data images/ --board stm32f746 --sram-budget 64K --flash-budget 256K -o search
+  tinyml search --data train.npz --board stm32f746 --sram-budget 64K --latency-budget 50ms --bits mixed -o s
+  tinyml search --data images/ --board stm32f746 --budget-hours 1.5 --workers 2 -o search   # Ctrl-C, rerun: resumes
+  tinyml search --data images/ --board stm32f746 --ray HEAD:6379 -o search   # trials on a Ray cluster
+then: tinyml deploy search/best.tflite --board stm32f746 --emulate""",
     "ops": """\
   tinyml ops                                                  # operators, their types and kernels
   tinyml ops --json                                           # schema tinyml.ops/1""",
@@ -1413,6 +1526,108 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate at most N samples (a seeded choice)")
     g.add_argument("--json", action="store_true", help="print the results as JSON (schema tinyml.eval/1)")
+
+    sp = command("search", cmd_search, "search a model that fits the board (TinyNAS), train, quantize and check it")
+    g = sp.add_argument_group("data and target")
+    g.add_argument(
+        "--data",
+        required=True,
+        metavar="DATA",
+        type=_data_path,
+        help="labelled images: a folder with one sub-folder of images per class (sorted names give the labels), "
+        "or an .npz with x (images) and y (labels)",
+    )
+    g.add_argument("--board", required=True, help="target board, in any letter case; `tinyml boards` lists them")
+    g = sp.add_argument_group("budgets (default: the board's RAM and flash)")
+    g.add_argument(
+        "--sram-budget", metavar="SIZE", type=_size("--sram-budget"), help="RAM the model may use: 64K, 300000"
+    )
+    g.add_argument(
+        "--flash-budget", metavar="SIZE", type=_size("--flash-budget"), help="flash the model may use: 256K, 1M"
+    )
+    g.add_argument(
+        "--latency-budget", metavar="TIME", type=_latency_ms, help="estimated latency on the board: 50ms, 0.5s"
+    )
+    g.add_argument(
+        "--bits",
+        choices=["8", "mixed"],
+        default="8",
+        help="8 (default): int8; mixed: 8, 4 or 2 bits per layer chosen under the budgets (candidates are "
+        "measured with 4-bit weights)",
+    )
+    g = sp.add_argument_group("running")
+    g.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        type=_output_dir,
+        help="directory for the results and the log; rerunning the same command resumes the search there",
+    )
+    g.add_argument("--seed", type=_whole, default=0, metavar="N", help="the same seed gives the same search (0)")
+    g.add_argument(
+        "--budget-hours",
+        type=_positive_float,
+        metavar="H",
+        help="stop the evolution early enough to finish within H hours (the results are still written)",
+    )
+    g.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=max(1, os.cpu_count() or 1),
+        metavar="N",
+        help="trials in N local processes (default: the number of cores)",
+    )
+    g.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        type=_ray_address,
+        help="run the trials as Ray tasks: auto (this machine's cluster, or a new local one) or HEAD:6379",
+    )
+    g.add_argument("--quiet", action="store_true", help="no progress bars (they show on a terminal only)")
+    g = sp.add_argument_group("sizes of the search (defaults suit a laptop)")
+    g.add_argument("--image-size", type=_positive_int, metavar="PX", help="resize the images first (default: theirs)")
+    g.add_argument("--limit", type=_positive_int, metavar="N", help="use at most N images (a seeded choice)")
+    g.add_argument(
+        "--stage1-samples",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="candidates sampled per width and resolution in stage 1 (100)",
+    )
+    g.add_argument("--supernet-epochs", type=_positive_int, default=8, metavar="N", help="epochs of the supernet (8)")
+    g.add_argument("--population", type=_positive_int, default=16, metavar="N", help="candidates per generation (16)")
+    g.add_argument("--generations", type=_positive_int, default=6, metavar="N", help="generations bred (6)")
+    g.add_argument("--parents", type=_positive_int, default=4, metavar="N", help="parents per generation (4)")
+    g.add_argument(
+        "--proxy",
+        choices=["none", "synflow", "naswot"],
+        default="none",
+        help="zero-cost proxy that picks half the children before the supernet estimates them (default none)",
+    )
+    g.add_argument(
+        "--rank-check",
+        type=_positive_int,
+        default=4,
+        metavar="K",
+        help="candidates trained from scratch to measure how well the estimates rank them (4)",
+    )
+    g.add_argument("--rank-epochs", type=_positive_int, default=3, metavar="N", help="their epochs (3)")
+    g.add_argument("--finalists", type=_positive_int, default=2, metavar="N", help="best candidates finished (2)")
+    g.add_argument(
+        "--finalist-epochs",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="epochs of fine-tuning each finalist from the supernet's weights (10)",
+    )
+    g.add_argument(
+        "--qat-epochs",
+        type=_whole,
+        default=2,
+        metavar="N",
+        help="epochs of quantization-aware training where int8 loses accuracy (2; 0: never)",
+    )
 
     sp = command("info", cmd_info, "a model's inputs, outputs (shape, type, scale, zero point) and ops")
     model(sp)

@@ -63,6 +63,18 @@ class OutputDirError(TinymlError):
     exit_code = 14
 
 
+class SearchLogError(TinymlError):
+    """The output directory of a model search holds another search's log, or a log damaged beyond its last line."""
+
+    exit_code = 15
+
+
+class DiskFullError(TinymlError):
+    """The disk filled up while tinyml wrote its output; what was written before stays intact."""
+
+    exit_code = 16
+
+
 class ToolchainError(TinymlError):
     """A compiler or emulator tinyml needs is not installed."""
 
@@ -103,6 +115,12 @@ class MismatchError(TinymlError):
     """The device's outputs differ from TFLite Micro's: the one failure tinyml exists to prevent."""
 
     exit_code = 33
+
+
+class ClusterError(TinymlError):
+    """A Ray cluster named with --ray does not answer, or refuses to start."""
+
+    exit_code = 34
 
 
 class PackError(TinymlError):
