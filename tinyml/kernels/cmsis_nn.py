@@ -8,8 +8,9 @@ Helium/MVE), and so does the scratch each call needs: `buffer_size` mirrors
 CMSIS-NN's `*_get_buffer_size{,_dsp,_mve}` line for line (as built by GCC,
 which is what tinyml uses; a few sizes differ under Arm Compiler 6).
 
-Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16, odd bias types)
-are refused by `accepts`, and the backend then uses the portable kernel.
+Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16 other than SOFTMAX
+and SVDF state, odd bias types) are refused by `accepts`, and the backend then
+uses the portable kernel.
 
 Int4 weights (TFLite's INT4, packed two to a byte, low nibble first) go to
 CMSIS-NN's _s4 kernels, which read that packing as it is: the `*S4` classes,
@@ -34,13 +35,16 @@ from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4, INT16, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
+from tinyml.kernels.portable.activation_fixed import softmax_s16_tables
 from tinyml.kernels.portable.batch_matmul import batch_groups, batch_matmul_values, stored_transposed
 from tinyml.kernels.portable.binary import broadcast_values
 from tinyml.kernels.portable.elementwise import add_values, broadcast_dims, mul_values, same_shape_input
 from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
+from tinyml.kernels.portable.int16 import check as int16_check
 from tinyml.kernels.portable.svdf import svdf_values
 from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
+from tinyml.ops.softmax16 import softmax_s16_params
 from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
@@ -672,6 +676,45 @@ class CmsisSoftmax(CmsisKernel):
         return Call("cmsis/softmax_s8.c.j2", values)
 
 
+class CmsisSoftmaxS16(CmsisKernel):
+    """SOFTMAX int16 -> int16 -> arm_softmax_s16 over rows of the last dimension, with the same two tables as the
+    portable kernel (TFLM's, computed at compile time, in flash). It caches exps in the output, as TFLM does, so it
+    may run in place.
+
+    arm_softmax_s16 normalises a row's sum of exps in int32 without saturating, where TFLM's reference kernel uses
+    int64 and clamps: on a row whose sum has its 18 leading bits all ones (262143, 524286, 524287, 1048572...:
+    rows of 9 values or more), CMSIS-NN's sum wraps and it takes the reciprocal of 1 instead of 2 (that
+    row's outputs come out about twice the reference's), as in TFLM built with CMSIS-NN; other rows agree bit for bit.
+    """
+
+    op_types = ("SOFTMAX",)
+
+    def check(self, op: Operator) -> None:
+        if op.input(0).type != INT16:
+            raise Unsupported(f"the {self.label} int16 SOFTMAX kernel takes an int16 input")
+        int16_check(op, self)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return InPlace(0, 0)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp: Tensor = op.input(0)
+        p = softmax_s16_params(op, op.attrs.beta)
+        exp_table, recip_table = softmax_s16_tables(ctx)
+        depth = inp.shape[-1]
+        values = {
+            "input": ctx.tensor(inp),
+            "output": ctx.tensor(op.outputs[0]),
+            "rows": inp.num_elements // depth,
+            "row_size": depth,
+            "multiplier": p.multiplier,
+            "shift": p.shift,
+            "exp_lut": exp_table,
+            "one_by_one_lut": recip_table,
+        }
+        return Call("cmsis/softmax_s16.c.j2", values)
+
+
 class CmsisBatchMatMul(CmsisKernel):
     """BATCH_MATMUL -> arm_batch_matmul_s8, which takes lhs as (rows, depth) and rhs as (cols, depth): a constant
     operand is stored so (see the portable kernel), an activation must come so (lhs without adj_x, rhs with
@@ -734,6 +777,7 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisMaximum,
     CmsisMinimum,
     CmsisSoftmax,
+    CmsisSoftmaxS16,
     CmsisBatchMatMul,
     CmsisSvdf,
 )
