@@ -44,7 +44,7 @@ from tinyml.kernels.portable.int16 import check as int16_check
 from tinyml.kernels.portable.svdf import svdf_values
 from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
-from tinyml.ops.softmax16 import softmax_s16_params
+from tinyml.ops.softmax16 import exp_lut, lut_lookup, softmax_s16_params
 from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ CH_IN_BLOCK_MVE = 124
 DW_TO_CONV_THRESHOLD = 1
 #: arm_convolve_s8 keeps dims, padding and strides in uint16_t
 _UINT16_LIMIT = 1 << 16
+#: arm_softmax_s16's longest row whose sum of exps (each at most exp(0), 32762) stays below 2^18 - 1, the first
+#: sum its int32 normalisation wraps on
+_SOFTMAX_S16_MAX_DEPTH = ((1 << 18) - 2) // int(lut_lookup(np.array([INT16.range[1]]), exp_lut())[0])
 
 
 def core_of(features: CoreFeatures) -> Core:
@@ -681,10 +684,11 @@ class CmsisSoftmaxS16(CmsisKernel):
     portable kernel (TFLM's, computed at compile time, in flash). It caches exps in the output, as TFLM does, so it
     may run in place.
 
-    arm_softmax_s16 normalises a row's sum of exps in int32 without saturating, where TFLM's reference kernel uses
-    int64 and clamps: on a row whose sum has its 18 leading bits all ones (262143, 524286, 524287, 1048572...:
-    rows of 9 values or more), CMSIS-NN's sum wraps and it takes the reciprocal of 1 instead of 2 (that
-    row's outputs come out about twice the reference's), as in TFLM built with CMSIS-NN; other rows agree bit for bit.
+    arm_softmax_s16 departs from TFLM's reference kernel in two places, so it takes rows of 2 to 8 values only
+    (the rest run on the portable kernel): it does not clamp outputs, and a row of one value's probability rounds
+    past 32767 and wraps negative; it normalises the sum of exps in int32 without saturating, and a sum whose 18
+    leading bits are all ones (262143 first, reachable from 9 values) wraps, doubling that row's outputs. (TFLM
+    built with CMSIS-NN computes the same as CMSIS-NN there.)
     """
 
     op_types = ("SOFTMAX",)
@@ -693,6 +697,12 @@ class CmsisSoftmaxS16(CmsisKernel):
         if op.input(0).type != INT16:
             raise Unsupported(f"the {self.label} int16 SOFTMAX kernel takes an int16 input")
         int16_check(op, self)
+        depth = op.input(0).shape[-1]
+        if not 2 <= depth <= _SOFTMAX_S16_MAX_DEPTH:
+            raise Unsupported(
+                f"the {self.label} int16 SOFTMAX kernel departs from TFLite Micro on rows of {depth} values "
+                f"(it takes 2 to {_SOFTMAX_S16_MAX_DEPTH})"
+            )
 
     def in_place(self, op: Operator) -> InPlace | None:
         return InPlace(0, 0)
