@@ -18,8 +18,8 @@ OUTPUT_SCALE = 1 / 32768
 
 def softmax16_model(path: Path, shape: Sequence[int], input_scale: float, beta: float = 1.0) -> Path:
     """A model that is one int16 SOFTMAX (zero points 0, output scale 1/32768) over the last axis of `shape`.
-    An unused buffer as large as the tensors makes the file big enough for TFLite Micro's Python runtime, which
-    sizes its arena at ten times the file."""
+    An unused buffer as large as the tensors, and 8 KiB for TFLM's two persistent tables and its bookkeeping,
+    makes the file big enough for TFLite Micro's Python runtime, which sizes its arena at ten times the file."""
     import ai_edge_litert.schema_py_generated as fb
 
     from tinyml.quant.flatbuf import write_model
@@ -27,7 +27,7 @@ def softmax16_model(path: Path, shape: Sequence[int], input_scale: float, beta: 
     model = fb.ModelT()
     model.version, model.description = 3, "int16 softmax"
     padding = fb.BufferT()
-    padding.data = np.zeros(int(np.prod(shape)) * 4, np.uint8)
+    padding.data = np.zeros(int(np.prod(shape)) * 4 + 8192, np.uint8)
     model.buffers = [fb.BufferT(), padding]
     code = fb.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = _SOFTMAX

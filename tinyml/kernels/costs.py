@@ -517,6 +517,7 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisMaximum": _Family(_binary_features),
     "CmsisMinimum": _Family(_binary_features),
     "CmsisSoftmax": _Family(_softmax_features),
+    "CmsisSoftmaxS16": _Family(_softmax_features),
     "TransposeConv": _Family(transpose_conv_features),
     "BatchMatMul": _Family(batch_matmul_features),
     "CmsisBatchMatMul": _Family(batch_matmul_features),
