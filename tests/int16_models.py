@@ -24,10 +24,12 @@ def convert16(
     seed: int = 0,
     low: float = -1.5,
     high: float = 1.5,
+    per_tensor: bool = False,
 ) -> Path:
     """Build a Keras model with `build()` and convert it to TFLite's 16x8 quantization (int16 activations with
-    zero point 0, int8 weights, int64 conv/dense biases); int16 inputs and outputs unless `float_io`. The
-    representative data is seeded uniform noise in [low, high)."""
+    zero point 0, int8 weights, int64 conv/dense biases); int16 inputs and outputs unless `float_io`; one weight
+    scale per tensor instead of per channel with `per_tensor`. The representative data is seeded uniform noise in
+    [low, high)."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
@@ -46,6 +48,8 @@ def convert16(
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    if per_tensor:
+        converter._experimental_disable_per_channel = True
     if not float_io:
         converter.inference_input_type = tf.int16
         converter.inference_output_type = tf.int16

@@ -1,5 +1,6 @@
 """16x8 and integer-type-conversion models on the emulated Cortex-M7 (mps2-an500) through the CLI, against TFLite
-Micro: int16 ops fall back to the portable tm_*_s16 kernels beside CMSIS-NN's int8 ones."""
+Micro: int16 ops run CMSIS-NN's _s16 kernels where they take the variant (tests/kernels/test_cmsis_nn_s16.py), else
+the portable tm_*_s16 kernels, beside CMSIS-NN's int8 ones."""
 
 from __future__ import annotations
 

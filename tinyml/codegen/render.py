@@ -8,6 +8,7 @@ same model and options give byte-identical files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import jinja2
 import numpy as np
@@ -106,7 +107,9 @@ class ModelCode:
         return sum(c.nbytes for c in self.consts)
 
 
+@cache
 def template_env() -> jinja2.Environment:
+    """The templates' environment, made once per process: Jinja2 then compiles each template once."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined,
@@ -233,9 +236,17 @@ def _state_resets(graph: Graph, plan: MemoryPlan) -> list[dict[str, int]]:
 
 
 def render_model(
-    graph: Graph, plan: MemoryPlan, board: Board, backend: Backend = PORTABLE, prefix: str = "model"
+    graph: Graph,
+    plan: MemoryPlan,
+    board: Board,
+    backend: Backend = PORTABLE,
+    prefix: str = "model",
+    *,
+    layers_only: bool = False,
 ) -> ModelCode:
-    """Render model.h/model.c and the board's application files, in memory."""
+    """Render model.h/model.c and the board's application files, in memory. `layers_only` renders each layer's
+    code and constants but no files (all the report reads): the model search prices thousands of candidates, and
+    writing their weights out as C text would take most of its time."""
     env = template_env()
     emitter = _Emitter(plan, prefix)
     layers: list[LayerCode] = []
@@ -245,6 +256,8 @@ def render_model(
         call = plan.kernels[i].emit(op, emitter)
         code = "" if call is None else env.get_template(call.template).render(**call.values)
         layers.append(LayerCode(i, op, code, list(emitter.layer_consts)))
+    if layers_only:
+        return ModelCode({}, layers, emitter.all_consts, board, backend)
 
     ctx = {
         "prefix": prefix,

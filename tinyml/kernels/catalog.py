@@ -15,6 +15,7 @@ from tflite.BuiltinOperator import BuiltinOperator
 
 from tinyml.kernels.base import REGISTRY, Kernel
 from tinyml.kernels.cmsis_nn import KERNELS as CMSIS_KERNELS
+from tinyml.kernels.cmsis_nn_s16 import KERNELS_S16
 from tinyml.kernels.fast import FAST_KERNELS
 from tinyml.ops import DEFINITIONS, OpDef
 from tinyml.passes.subbyte import JOINS, READERS, WEIGHTED, WRITERS
@@ -54,7 +55,7 @@ def _overrides(kernel: Kernel | type[Kernel], method: str) -> bool:
 def _entry(op_type: str, definition: OpDef) -> OpEntry:
     portable = REGISTRY[op_type]
     others: list[type[Kernel]] = [type(k) for k in FAST_KERNELS.get(op_type, ())]
-    others += [cls for cls in CMSIS_KERNELS if op_type in cls.op_types]
+    others += [cls for cls in (*CMSIS_KERNELS, *KERNELS_S16) if op_type in cls.op_types]
     libraries = ["portable", *(k.library for k in others)]
     return OpEntry(
         op=op_type,

@@ -8,9 +8,8 @@ Helium/MVE), and so does the scratch each call needs: `buffer_size` mirrors
 CMSIS-NN's `*_get_buffer_size{,_dsp,_mve}` line for line (as built by GCC,
 which is what tinyml uses; a few sizes differ under Arm Compiler 6).
 
-Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16 other than SOFTMAX
-and SVDF state, odd bias types) are refused by `accepts`, and the backend then
-uses the portable kernel.
+Variants CMSIS-NN does not cover (broadcasting ADD/MUL, int16, odd bias types)
+are refused by `accepts`, and the backend then uses the portable kernel.
 
 Int4 weights (TFLite's INT4, packed two to a byte, low nibble first) go to
 CMSIS-NN's _s4 kernels, which read that packing as it is: the `*S4` classes,
@@ -35,16 +34,13 @@ from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4, INT16, INT32
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.kernels.fast import FAST_KERNELS
-from tinyml.kernels.portable.activation_fixed import softmax_s16_tables
 from tinyml.kernels.portable.batch_matmul import batch_groups, batch_matmul_values, stored_transposed
 from tinyml.kernels.portable.binary import broadcast_values
 from tinyml.kernels.portable.elementwise import add_values, broadcast_dims, mul_values, same_shape_input
 from tinyml.kernels.portable.fully_connected import require_per_tensor_int4
-from tinyml.kernels.portable.int16 import check as int16_check
 from tinyml.kernels.portable.svdf import svdf_values
 from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range, softmax_params
-from tinyml.ops.softmax16 import exp_lut, lut_lookup, softmax_s16_params
 from tinyml.ops.svdf import svdf_shape
 
 if TYPE_CHECKING:
@@ -63,9 +59,6 @@ CH_IN_BLOCK_MVE = 124
 DW_TO_CONV_THRESHOLD = 1
 #: arm_convolve_s8 keeps dims, padding and strides in uint16_t
 _UINT16_LIMIT = 1 << 16
-#: arm_softmax_s16's longest row whose sum of exps (each at most exp(0), 32762) stays below 2^18 - 1, the first
-#: sum its int32 normalisation wraps on
-_SOFTMAX_S16_MAX_DEPTH = ((1 << 18) - 2) // int(lut_lookup(np.array([INT16.range[1]]), exp_lut())[0])
 
 
 def core_of(features: CoreFeatures) -> Core:
@@ -679,52 +672,6 @@ class CmsisSoftmax(CmsisKernel):
         return Call("cmsis/softmax_s8.c.j2", values)
 
 
-class CmsisSoftmaxS16(CmsisKernel):
-    """SOFTMAX int16 -> int16 -> arm_softmax_s16 over rows of the last dimension, with the same two tables as the
-    portable kernel (TFLM's, computed at compile time, in flash). It caches exps in the output, as TFLM does, so it
-    may run in place.
-
-    arm_softmax_s16 departs from TFLM's reference kernel in two places, so it takes rows of 2 to 8 values only
-    (the rest run on the portable kernel): it does not clamp outputs, and a row of one value's probability rounds
-    past 32767 and wraps negative; it normalises the sum of exps in int32 without saturating, and a sum whose 18
-    leading bits are all ones (262143 first, reachable from 9 values) wraps, doubling that row's outputs. (TFLM
-    built with CMSIS-NN computes the same as CMSIS-NN there.)
-    """
-
-    op_types = ("SOFTMAX",)
-
-    def check(self, op: Operator) -> None:
-        if op.input(0).type != INT16:
-            raise Unsupported(f"the {self.label} int16 SOFTMAX kernel takes an int16 input")
-        int16_check(op, self)
-        depth = op.input(0).shape[-1]
-        if not 2 <= depth <= _SOFTMAX_S16_MAX_DEPTH:
-            raise Unsupported(
-                f"the {self.label} int16 SOFTMAX kernel departs from TFLite Micro on rows of {depth} values "
-                f"(it takes 2 to {_SOFTMAX_S16_MAX_DEPTH})"
-            )
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return InPlace(0, 0)
-
-    def emit(self, op: Operator, ctx: EmitContext) -> Call:
-        inp: Tensor = op.input(0)
-        p = softmax_s16_params(op, op.attrs.beta)
-        exp_table, recip_table = softmax_s16_tables(ctx)
-        depth = inp.shape[-1]
-        values = {
-            "input": ctx.tensor(inp),
-            "output": ctx.tensor(op.outputs[0]),
-            "rows": inp.num_elements // depth,
-            "row_size": depth,
-            "multiplier": p.multiplier,
-            "shift": p.shift,
-            "exp_lut": exp_table,
-            "one_by_one_lut": recip_table,
-        }
-        return Call("cmsis/softmax_s16.c.j2", values)
-
-
 class CmsisBatchMatMul(CmsisKernel):
     """BATCH_MATMUL -> arm_batch_matmul_s8, which takes lhs as (rows, depth) and rhs as (cols, depth): a constant
     operand is stored so (see the portable kernel), an activation must come so (lhs without adj_x, rhs with
@@ -787,7 +734,6 @@ KERNELS: tuple[type[CmsisKernel], ...] = (
     CmsisMaximum,
     CmsisMinimum,
     CmsisSoftmax,
-    CmsisSoftmaxS16,
     CmsisBatchMatMul,
     CmsisSvdf,
 )
@@ -800,9 +746,11 @@ def cmsis_kernels(features: CoreFeatures, fast: bool = True) -> dict[str, tuple[
     as they beat CMSIS-NN's DSP kernels; on MVE cores (which have the DSP instructions too) behind
     CMSIS-NN's faster Helium kernels, for where the planner wants their scratch or in-place runs.
     """
+    from tinyml.kernels.cmsis_nn_s16 import KERNELS_S16  # its classes build on this module's
+
     core = core_of(features)
     kernels: dict[str, tuple[Kernel, ...]] = {}
-    for cls in KERNELS:
+    for cls in (*KERNELS, *KERNELS_S16):
         for t in cls.op_types:
             kernels[t] = (*kernels.get(t, ()), cls(core))
     if fast and core == "dsp":

@@ -97,7 +97,11 @@ def emulate(board: Board, elf: Path, start_timeout: float = 20.0) -> Iterator[Em
         while proc.poll() is None and time.monotonic() < deadline and not listening(port):
             time.sleep(0.05)
         if proc.poll() is None and time.monotonic() < deadline:
-            break
+            # another QEMU (a parallel run) may have taken the port first and be the one listening: ours then
+            # exits at once with "Address already in use"
+            time.sleep(0.1)
+            if proc.poll() is None:
+                break
         err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None and proc.stderr else ""
         proc.kill()
         proc.wait()

@@ -17,7 +17,7 @@ from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.types import INT16
 from tinyml.kernels.backends import PORTABLE, Backend, select_backend
-from tinyml.kernels.cmsis_nn import CmsisSoftmaxS16
+from tinyml.kernels.cmsis_nn_s16 import CmsisSoftmaxS16
 from tinyml.kernels.portable.activation_fixed import Softmax
 from tinyml.passes import optimize
 from tinyml.reference.tflm import tflm_outputs

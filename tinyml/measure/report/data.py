@@ -264,7 +264,7 @@ def _patch_stage(
     if config is None or flat is None:
         return None
     stage = layers[: config.split]
-    flat_code = render_model(flat.graph, flat.plan, board, backend)
+    flat_code = render_model(flat.graph, flat.plan, board, backend, layers_only=True)
     unpatched_peak = flat.plan.peak + flat.plan.outside_bytes
     macs = sum(layer["macs"] for layer in stage)
     whole = sum(layer["unpatched_macs"] for layer in stage)
