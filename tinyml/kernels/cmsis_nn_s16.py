@@ -30,10 +30,12 @@ from tinyml.kernels.cmsis_nn import (
     avgpool_buffer_size,
 )
 from tinyml.kernels.portable import int16
+from tinyml.kernels.portable.activation_fixed import softmax_s16_tables
 from tinyml.kernels.portable.elementwise import add_values, mul_values, same_shape_input
 from tinyml.ops.base import quant
 from tinyml.ops.int16 import is_16x8
 from tinyml.ops.requant import add_left_shift, conv_requant
+from tinyml.ops.softmax16 import exp_lut, lut_lookup, softmax_s16_params
 
 #: MAX_COL_COUNT in arm_nnsupportfunctions.h: columns fully connected sums in int32 before widening to int64
 MAX_COL_COUNT = 512
@@ -43,6 +45,9 @@ _INT32_MAX = (1 << 31) - 1
 _INT16_MAX = (1 << 15) - 1
 #: REDUCE_MULTIPLIER's limit: from here on the 16-bit multiplier is 0x7FFF
 _REDUCED_LIMIT = 0x7FFF0000
+#: arm_softmax_s16's longest row whose sum of exps (each at most exp(0), 32762) stays below 2^18 - 1, the first
+#: sum its int32 normalisation wraps on
+_SOFTMAX_S16_MAX_DEPTH = ((1 << 18) - 2) // int(lut_lookup(np.array([_INT16_MAX]), exp_lut())[0])
 
 
 def _reduced(multiplier: int) -> int:
@@ -323,6 +328,52 @@ class CmsisMaxPool2DS16(_CmsisPoolS16):
     function = "arm_max_pool_s16"
 
 
+class CmsisSoftmaxS16(CmsisKernel):
+    """SOFTMAX int16 -> int16 -> arm_softmax_s16 over rows of the last dimension, with the same two tables as the
+    portable kernel (TFLM's, computed at compile time, in flash). It caches exps in the output, as TFLM does, so it
+    may run in place.
+
+    arm_softmax_s16 departs from TFLM's reference kernel in two places, so it takes rows of 2 to 8 values only
+    (the rest run on the portable kernel): it does not clamp outputs, and a row of one value's probability rounds
+    past 32767 and wraps negative; it normalises the sum of exps in int32 without saturating, and a sum whose 18
+    leading bits are all ones (262143 first, reachable from 9 values) wraps, doubling that row's outputs. (TFLM
+    built with CMSIS-NN computes the same as CMSIS-NN there.)
+    """
+
+    op_types = ("SOFTMAX",)
+
+    def check(self, op: Operator) -> None:
+        if not is_16x8(op):
+            raise Unsupported(f"the {self.label} int16 SOFTMAX kernel takes an int16 input")
+        int16.check(op, self)
+        depth = op.input(0).shape[-1]
+        if not 2 <= depth <= _SOFTMAX_S16_MAX_DEPTH:
+            raise Unsupported(
+                f"the {self.label} int16 SOFTMAX kernel departs from TFLite Micro on rows of {depth} values "
+                f"(it takes 2 to {_SOFTMAX_S16_MAX_DEPTH})"
+            )
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return InPlace(0, 0)
+
+    def emit(self, op: Operator, ctx: EmitContext) -> Call:
+        inp = op.input(0)
+        p = softmax_s16_params(op, op.attrs.beta)
+        exp_table, recip_table = softmax_s16_tables(ctx)
+        depth = inp.shape[-1]
+        values = {
+            "input": ctx.tensor(inp),
+            "output": ctx.tensor(op.outputs[0]),
+            "rows": inp.num_elements // depth,
+            "row_size": depth,
+            "multiplier": p.multiplier,
+            "shift": p.shift,
+            "exp_lut": exp_table,
+            "one_by_one_lut": recip_table,
+        }
+        return Call("cmsis/softmax_s16.c.j2", values)
+
+
 KERNELS_S16: tuple[type[CmsisKernel], ...] = (
     CmsisConv2DS16,
     CmsisDepthwiseConv2DS16,
@@ -331,4 +382,5 @@ KERNELS_S16: tuple[type[CmsisKernel], ...] = (
     CmsisMaxPool2DS16,
     CmsisAddS16,
     CmsisMulS16,
+    CmsisSoftmaxS16,
 )

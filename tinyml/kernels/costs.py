@@ -524,6 +524,7 @@ _FAMILIES: dict[str, _Family] = {
     "CmsisMaxPool2DS16": _Family(_pool_features),
     "CmsisAddS16": _Family(_binary_features),
     "CmsisMulS16": _Family(_binary_features),
+    "CmsisSoftmaxS16": _Family(_softmax_features),
     "TransposeConv": _Family(transpose_conv_features),
     "BatchMatMul": _Family(batch_matmul_features),
     "CmsisBatchMatMul": _Family(batch_matmul_features),

@@ -4,7 +4,8 @@ SOFTMAX and LOGISTIC use gemmlowp's fixed-point exp, 1/(1+x) and logistic
 (`tinyml.ops.arith`) on inputs taken to a Q-format by multipliers from
 `tinyml.ops.requant`; their int8 output is in units of 1/256 from -128.
 int16 LOGISTIC (16x8 models) interpolates in TFLM's sigmoid table, as int16
-TANH does (`tinyml.ops.unary`).
+TANH does (`tinyml.ops.unary`); int16 SOFTMAX in TFLM's exp and reciprocal
+tables (`tinyml.ops.softmax16`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tinyml.ops.requant import (
     relu_requant,
     softmax_params,
 )
+from tinyml.ops.softmax16 import softmax_s16, softmax_s16_params
 from tinyml.ops.unary import sigmoid_s16, sigmoid_s16_params
 
 #: softmax sums exps in Q12 (each at most 1.0 = 2^19 there)
@@ -119,23 +121,33 @@ def _require_probability_output(out: Tensor) -> None:
 class Softmax(OpDef):
     op_types = ("SOFTMAX",)
     attrs_type = SoftmaxAttrs
+    #: int8, or int16 in and out (16x8 models: TFLM's table-based SoftmaxInt16)
+    types = (INT8, INT16)
 
     def validate(self, op: Operator) -> None:
         require_arity(op, 1)
         inp, out = op.input(0), op.outputs[0]
-        if inp.type == INT8 and out.type == INT16:
-            raise Unsupported("int8 input with int16 output")
-        require_quantized(inp, out)
-        require_per_tensor(inp, out)
+        if inp.type != out.type and INT16 in (inp.type, out.type):
+            raise Unsupported(f"{inp.type} input with {out.type} output")
         if not inp.shape or inp.num_elements == 0 or inp.shape != out.shape:
             raise Unsupported(f"softmax of shape {inp.shape} to {out.shape}")
+        if inp.type == INT16:
+            int16.require_int16(inp, out)
+            require_per_tensor(inp, out)
+            softmax_s16_params(op, op.attrs.beta)
+            return
+        require_quantized(inp, out)
+        require_per_tensor(inp, out)
         _require_probability_output(out)
         softmax_params(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """Per row of the last axis: exp(beta * scale * (x - max)) in Q0 from a Q5.26 difference, summed in Q12,
-        one reciprocal 1/(1 + f) per row with the sum's power of two folded into the final rounding shift."""
+        one reciprocal 1/(1 + f) per row with the sum's power of two folded into the final rounding shift.
+        int16 interpolates exp and the reciprocal in TFLM's tables instead (`softmax16.softmax_s16`)."""
         x = array(inputs, 0)
+        if op.input(0).type == INT16:
+            return [softmax_s16(op, op.attrs.beta, x).reshape(op.outputs[0].shape)]
         p = softmax_params(op)
         rows = as_int64(x).reshape(-1, x.shape[-1])
         diff = rows - rows.max(axis=1, keepdims=True)

@@ -1,6 +1,7 @@
 /*
  * Exp-based activations: SOFTMAX and LOGISTIC, int8 in and int8 out with
- * the output fixed at scale 1/256, zero point -128 (what TFLite requires).
+ * the output fixed at scale 1/256, zero point -128 (what TFLite requires),
+ * and int16 SOFTMAX (16x8 models) by TFLite Micro's tables.
  */
 #ifndef TINYML_TM_SOFTMAX_H
 #define TINYML_TM_SOFTMAX_H
@@ -21,6 +22,22 @@ typedef struct {
  */
 tm_status tm_softmax_s8(const tm_context *ctx, const tm_softmax_params *params, const tm_per_tensor_quant *quant,
                         const tm_dims *input_dims, const int8_t *input, const tm_dims *output_dims, int8_t *output);
+
+/* TFLite Micro's two int16 softmax tables, 513 entries each (512 steps, one more to interpolate the last). */
+typedef struct {
+  const int16_t *exp_lut;                 /* exp(x), x in [-10, 0], in steps of 2/65535 */
+  const int16_t *one_over_one_plus_x_lut; /* 1 / (1 + x), x in [0, 1], in steps of 2/65535 */
+} tm_softmax_s16_params;
+
+/*
+ * int16 softmax over c, for each of the n * h * w rows (zero points 0,
+ * output Q0.15). quant takes an input difference (x - row max) to steps of
+ * 10/65535 of beta * scale * diff, as TFLite's MultiplyByQuantizedMultiplier.
+ * output may be input (in place); rows of at most 65538 values.
+ */
+tm_status tm_softmax_s16(const tm_context *ctx, const tm_softmax_s16_params *params, const tm_per_tensor_quant *quant,
+                         const tm_dims *input_dims, const int16_t *input, const tm_dims *output_dims,
+                         int16_t *output);
 
 /* Inputs at or beyond +-input_range_radius (after the offset) saturate. */
 typedef struct {
