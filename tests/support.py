@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tinyml import pipeline
 from tinyml.kernels.backends import PORTABLE, Backend
@@ -77,6 +78,16 @@ def assert_bit_exact(
                     f"first at {diff[0]}: got {g.reshape(-1)[diff[0]]}, TFLM {r.reshape(-1)[diff[0]]}"
                 )
     return planned
+
+
+def suite_cache(factory: pytest.TempPathFactory) -> Path:
+    """One TINYML_CACHE for the whole test run, shared by the xdist workers (their base temp directories are
+    siblings): builds are keyed by their content and the CMSIS-NN libraries are built under a lock, so each
+    library is compiled once per run and core, not once per test module. Still fresh: never the user's cache."""
+    base = factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tinyml-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def tinyml(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from int16_models import convert_uint8_io
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -114,7 +114,7 @@ def test_on_the_host_in_less_sram_than_tflite_micro(name, zoo, tmp_path):
     assert planned.plan.peak <= tflm_arena_bytes(model), (planned.plan.peak, tflm_arena_bytes(model))
 
 
-def test_on_the_emulated_cortex_m7(zoo, tmp_path, monkeypatch):
+def test_on_the_emulated_cortex_m7(zoo, tmp_path, tmp_path_factory, monkeypatch):
     """All of them on mps2-an500 with the CMSIS-NN backend (which falls back to the portable kernels where it has
     none), two at a time."""
     try:
@@ -123,6 +123,6 @@ def test_on_the_emulated_cortex_m7(zoo, tmp_path, monkeypatch):
         cmsis, where = None, e.message
     if cmsis is None:
         pytest.skip(f"CMSIS-NN not found (looked for {where})")
-    cache = tmp_path / "cache"
+    cache = suite_cache(tmp_path_factory)
     monkeypatch.setenv("TINYML_CACHE", str(cache))  # the CMSIS-NN library is built there once, then shared
     assert_runs_bit_exact("mps2-an500", zoo, tmp_path, cache, cmsis)

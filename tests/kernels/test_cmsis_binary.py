@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
 
 from tinyml import pipeline
 from tinyml.errors import ToolchainError
@@ -51,7 +51,7 @@ SHAPES = [
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module, in this process too: the CMSIS-NN library is built once per core."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path

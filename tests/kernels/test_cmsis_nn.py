@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, tinyml
+from support import assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, suite_cache, tinyml
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -54,7 +54,7 @@ needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (loo
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module, in this process too: the CMSIS-NN library is built once per core."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path

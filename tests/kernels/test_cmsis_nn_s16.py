@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from int16_models import convert16
-from support import assert_bit_exact, assert_runs_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
 
 from tinyml import pipeline
 from tinyml.errors import ToolchainError
@@ -52,7 +52,7 @@ needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (loo
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module, in this process too: the CMSIS-NN library is built once per core."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import mlperf_dir
+from support import mlperf_dir, suite_cache
 
 from tinyml import pipeline
 from tinyml.codegen.project import write_project
@@ -123,7 +123,7 @@ CASES = [(m, b, k, p) for b in BOARDS for m in MODELS for k, p in MIXES]
 def measured(tmp_path_factory) -> dict[tuple[str, str, str, str], Case]:
     """Every case that can run here: planned one by one, then each distinct image built and run, two at a time
     (one TINYML_CACHE: CMSIS-NN is built once per core)."""
-    cache = tmp_path_factory.mktemp("cache")
+    cache = suite_cache(tmp_path_factory)
     work = tmp_path_factory.mktemp("images")
     cases = [c for c in CASES if c[2] == "portable" or CMSIS is not None]
     with pytest.MonkeyPatch.context() as mp:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import convert
-from support import REPO, assert_bit_exact, assert_runs_bit_exact, mlperf_dir
+from support import REPO, assert_bit_exact, assert_runs_bit_exact, mlperf_dir, suite_cache
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -53,7 +53,7 @@ needs_arm = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module: the CMSIS-NN library is built once per core."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from int16_models import convert16, convert_uint8_io, quantize_chain, small_16x8_cnn
-from support import assert_runs_bit_exact
+from support import assert_runs_bit_exact, suite_cache
 
 from tinyml.errors import ToolchainError
 from tinyml.target.packs import find_cmsis
@@ -23,11 +23,10 @@ CMSIS, WHERE = _find()
 
 
 @pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
-def test_int16_models_on_cortex_m7(tmp_path, monkeypatch):
+def test_int16_models_on_cortex_m7(tmp_path, tmp_path_factory, monkeypatch):
     """A 16x8 CNN with float I/O, an int16-I/O model (conv, depthwise, pool, broadcast MUL, dense), a uint8-I/O
-    model and a requantize chain; CMSIS-NN is built in the test's own cache (in this process too)."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
+    model and a requantize chain; CMSIS-NN is built in the run's cache (in this process too)."""
+    cache = suite_cache(tmp_path_factory)
     monkeypatch.setenv("TINYML_CACHE", str(cache))
     import tensorflow as tf
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from keras_models import convert, convert_16x8
-from support import assert_runs_bit_exact, tinyml
+from support import assert_runs_bit_exact, suite_cache, tinyml
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -79,12 +79,13 @@ def test_emulated_m7_bit_exact(tmp_path):
 
 @needs_qemu
 @pytest.mark.skipif(_cmsis() is None, reason="CMSIS-NN not found")
-def test_emulated_m7_with_cmsis_nn(tmp_path, monkeypatch):
+def test_emulated_m7_with_cmsis_nn(tmp_path, tmp_path_factory, monkeypatch):
     """With --kernels cmsis-nn, which has none of these ops: they fall back to the portable kernels beside
     CMSIS-NN's MUL and ADD."""
     cmsis = _cmsis()
     assert cmsis is not None
-    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    cache = suite_cache(tmp_path_factory)
+    monkeypatch.setenv("TINYML_CACHE", str(cache))
     found = models(tmp_path)
     (tmp_path / "runs").mkdir()
-    assert_runs_bit_exact("mps2-an500", found, tmp_path / "runs", tmp_path / "cache", cmsis)
+    assert_runs_bit_exact("mps2-an500", found, tmp_path / "runs", cache, cmsis)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from matmul_models import matmul_model, upsample_matmul_model
-from support import assert_bit_exact, assert_runs_bit_exact
+from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -34,7 +34,7 @@ needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (loo
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module: the CMSIS-NN library is built once per core."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from subbyte_models import Add, Conv, Dense, Depthwise, Pool, subbyte_model
-from support import assert_bit_exact, assert_runs_bit_exact, tinyml
+from support import assert_bit_exact, assert_runs_bit_exact, suite_cache, tinyml
 
 from tinyml import pipeline
 from tinyml.errors import ToolchainError
@@ -178,13 +178,14 @@ def _cmsis():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(_cmsis() is None, reason="CMSIS-NN not found")
-def test_emulated_m7_with_cmsis_nn(models, tmp_path, monkeypatch):
+def test_emulated_m7_with_cmsis_nn(models, tmp_path, tmp_path_factory, monkeypatch):
     """With --kernels cmsis-nn on the M7, CMSIS-NN refuses every packed op: the convs with int8 weights run on
     tinyml's fast packed conv (DSP instructions), the rest on the portable sub-byte kernels: TFLite Micro's bytes."""
-    cmsis = _cmsis()  # found where it is installed; built into this test's cache, which the runs then use
-    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    cmsis = _cmsis()  # found where it is installed; built into the run's cache, which the runs then use
+    cache = suite_cache(tmp_path_factory)
+    monkeypatch.setenv("TINYML_CACHE", str(cache))
     models_ = {name: getattr(models, name) for name in MODELS}
-    assert_runs_bit_exact("mps2-an500", models_, tmp_path, tmp_path / "cache", cmsis)
+    assert_runs_bit_exact("mps2-an500", models_, tmp_path, cache, cmsis)
 
 
 def test_peak_sram_counts_packed_tensors(models):

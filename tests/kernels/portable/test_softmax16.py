@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from int16_models import convert16
 from softmax16_models import keyword_spotter16, softmax16_model
-from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs
+from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs, suite_cache
 
 from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
@@ -42,7 +42,7 @@ UNIT_SCALE = 10 / 65535
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One TINYML_CACHE for the module (this process too): CMSIS-NN is built for the host once."""
-    path = tmp_path_factory.mktemp("cache")
+    path = suite_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINYML_CACHE", str(path))
         yield path
