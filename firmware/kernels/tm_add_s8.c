@@ -14,7 +14,7 @@ static inline int8_t add_output(const tm_add_consts *k, int32_t sum) {
 }
 
 /* One row of `count` outputs; a stride of 0 repeats that input's first element. */
-static void add_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
+static inline void add_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
                     int32_t stride_b, int8_t *out) {
   const tm_add_consts k = *(const tm_add_consts *)consts;
   if (stride_a == 0) {

@@ -29,8 +29,7 @@ tm_status tm_conv2d_s8(const tm_context *ctx, const tm_conv_params *params, cons
   (void)bias_dims;
   const int32_t fc = filter_dims->c;
   const int32_t in_c = input_dims->c;
-  if (fc <= 0 || in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
-      output_dims->c % (in_c / fc) != 0) {
+  if (!tm_conv_dims_ok(input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
   const int32_t groups = in_c / fc;

@@ -31,7 +31,7 @@ tm_status tm_depthwise_conv2d_s4(const tm_context *ctx, const tm_dw_conv_params 
   const int32_t in_c = input_dims->c;
   const int32_t out_c = output_dims->c;
   const int32_t mult = params->ch_mult;
-  if (in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n) {
+  if (!tm_dw_conv_dims_ok(mult, input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
   const int32_t kh = filter_dims->h;

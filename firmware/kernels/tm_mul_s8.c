@@ -18,7 +18,7 @@ static inline int8_t mul_output(const mul_consts *k, int32_t product) {
 }
 
 /* One row of `count` outputs; a stride of 0 repeats that input's first element. */
-static void mul_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
+static inline void mul_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
                     int32_t stride_b, int8_t *out) {
   const mul_consts k = *(const mul_consts *)consts;
   if (stride_a == 0) {
