@@ -13,14 +13,7 @@
 #include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
-int32_t tm_depthwise_conv2d_s4_get_buffer_size(const tm_dw_conv_params *params, const tm_dims *input_dims,
-                                               const tm_dims *filter_dims, const tm_dims *output_dims) {
-  (void)params;
-  (void)input_dims;
-  (void)filter_dims;
-  (void)output_dims;
-  return 0;
-}
+TM_DEFINE_NO_SCRATCH(tm_depthwise_conv2d_s4_get_buffer_size, tm_dw_conv_params)
 
 tm_status tm_depthwise_conv2d_s4(const tm_context *ctx, const tm_dw_conv_params *params,
                                  const tm_per_channel_quant *quant, const tm_dims *input_dims, const int8_t *input,

@@ -24,6 +24,20 @@ typedef struct {
 } tm_dw_conv_params;
 
 /*
+ * Defines `name`, the *_get_buffer_size twin (CMSIS-NN's shape) of a convolution that needs no scratch: it
+ * returns 0 whatever the params (of `params_type`) and dims.
+ */
+#define TM_DEFINE_NO_SCRATCH(name, params_type)                                                                 \
+  int32_t name(const params_type *params, const tm_dims *input_dims, const tm_dims *filter_dims,                \
+               const tm_dims *output_dims) {                                                                    \
+    (void)params;                                                                                               \
+    (void)input_dims;                                                                                           \
+    (void)filter_dims;                                                                                          \
+    (void)output_dims;                                                                                          \
+    return 0;                                                                                                   \
+  }
+
+/*
  * Whether CONV_2D's dims fit together (every variant: int8, int4, 16x8, sub-byte): the filter's c splits the
  * input channels into groups, which share the output channels (filter n) evenly, one batch in, one out.
  */
