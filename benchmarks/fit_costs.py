@@ -419,14 +419,27 @@ def samples(runs: list[Measured]) -> dict[str, dict[str, list[Sample]]]:
     return out
 
 
-def fit_key(rows: list[Sample]) -> dict[str, float]:
-    """Non-negative least squares over the key's distinct shapes (mean count of each), weighted by
-    1/sqrt(count + 1000): between absolute error (which the big layers, and so the totals, need) and relative
-    error (which the small layers need); repeated shapes weigh sqrt(repeats)."""
-    names = list(rows[0].features)
+def _shapes(rows: list[Sample], names: list[str]) -> dict[tuple[float, ...], list[float]]:
+    """The measured counts of each distinct shape (its values of the features `names`)."""
     groups: dict[tuple[float, ...], list[float]] = defaultdict(list)
     for r in rows:
         groups[tuple(r.features[n] for n in names)].append(r.measured)
+    return groups
+
+
+def fit_key(rows: list[Sample]) -> dict[str, float]:
+    """Non-negative least squares over the key's distinct shapes (mean count of each), weighted by
+    1/sqrt(count + 1000): between absolute error (which the big layers, and so the totals, need) and relative
+    error (which the small layers need); repeated shapes weigh sqrt(repeats).
+
+    With fewer distinct shapes than features (a key met on one layer), the fit cannot tell a fixed cost per call
+    from one that grows with the layer, and a solution all in `calls` prices every other size as that layer:
+    such a key is fitted without `calls`, so its estimate scales with the layer's size."""
+    names = list(rows[0].features)
+    groups = _shapes(rows, names)
+    if len(groups) < len(names) and "calls" in names and len(names) > 1:
+        names = [n for n in names if n != "calls"]
+        groups = _shapes(rows, names)
     x = np.array(list(groups), dtype=float)
     y = np.array([statistics.fmean(v) for v in groups.values()])
     w = np.sqrt([len(v) for v in groups.values()]) / np.sqrt(y + 1000.0)

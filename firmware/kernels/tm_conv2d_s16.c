@@ -14,37 +14,29 @@ tm_status tm_conv2d_s16(const tm_context *ctx, const tm_conv_params *params, con
   (void)bias_dims;
   const int32_t fc = filter_dims->c;
   const int32_t in_c = input_dims->c;
-  if (fc <= 0 || in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
-      output_dims->c % (in_c / fc) != 0) {
+  if (!tm_conv_dims_ok(input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
   const int32_t per_group = output_dims->c / (in_c / fc);
   const int32_t kh = filter_dims->h;
   const int32_t kw = filter_dims->w;
-  const int32_t in_h = input_dims->h;
   const int32_t in_w = input_dims->w;
   const int32_t act_min = params->activation.min;
   const int32_t act_max = params->activation.max;
   for (int32_t b = 0; b < input_dims->n; ++b) {
-    const int16_t *image = input + b * in_h * in_w * in_c;
+    const int16_t *image = input + b * input_dims->h * in_w * in_c;
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {
-      const int32_t y0 = oy * params->stride.h - params->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
-        const int32_t x0 = ox * params->stride.w - params->padding.w;
+        const tm_window_s16 win =
+            tm_window_s16_at(oy, ox, params->stride, params->padding, params->dilation, filter_dims, input_dims);
         for (int32_t oc = 0; oc < output_dims->c; ++oc) {
           const int16_t *channels = image + (oc / per_group) * fc;
           const int8_t *w = filter + oc * kh * kw * fc;
           int64_t acc = 0;
-          for (int32_t ky = 0; ky < kh; ++ky) {
-            const int32_t y = y0 + ky * params->dilation.h;
-            if (y < 0 || y >= in_h) {
-              continue;
-            }
-            for (int32_t kx = 0; kx < kw; ++kx) {
-              const int32_t x = x0 + kx * params->dilation.w;
-              if (x < 0 || x >= in_w) {
-                continue;
-              }
+          for (int32_t ky = win.ky0; ky < win.ky1; ++ky) {
+            const int32_t y = win.y0 + ky * params->dilation.h;
+            for (int32_t kx = win.kx0; kx < win.kx1; ++kx) {
+              const int32_t x = win.x0 + kx * params->dilation.w;
               const int16_t *px = channels + (y * in_w + x) * in_c;
               const int8_t *wk = w + (ky * kw + kx) * fc;
               for (int32_t c = 0; c < fc; ++c) {

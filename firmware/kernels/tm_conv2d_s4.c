@@ -13,14 +13,7 @@
 #include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
-int32_t tm_conv2d_s4_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
-                                     const tm_dims *filter_dims, const tm_dims *output_dims) {
-  (void)params;
-  (void)input_dims;
-  (void)filter_dims;
-  (void)output_dims;
-  return 0;
-}
+TM_DEFINE_NO_SCRATCH(tm_conv2d_s4_get_buffer_size, tm_conv_params)
 
 /* Two output channels share each input load when their weight rows start on the same half of a byte. */
 tm_status tm_conv2d_s4(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
@@ -31,8 +24,7 @@ tm_status tm_conv2d_s4(const tm_context *ctx, const tm_conv_params *params, cons
   (void)bias_dims;
   const int32_t fc = filter_dims->c;
   const int32_t in_c = input_dims->c;
-  if (fc <= 0 || in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
-      output_dims->c % (in_c / fc) != 0) {
+  if (!tm_conv_dims_ok(input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
   const int32_t groups = in_c / fc;

@@ -95,9 +95,8 @@ tm_status tm_conv2d_sb(const tm_context *ctx, const tm_conv_sb_params *params, c
   const int32_t out_bits = params->bits.output;
   const int32_t fc = filter_dims->c;
   const int32_t in_c = input_dims->c;
-  if (!tm_sb_valid_bits(in_bits) || !tm_sb_valid_bits(w_bits) || !tm_sb_valid_bits(out_bits) || fc <= 0 ||
-      in_c % fc != 0 || input_dims->n != output_dims->n || filter_dims->n != output_dims->c ||
-      output_dims->c % (in_c / fc) != 0 || p->input_offset < -127 || p->input_offset > 128) {
+  if (!tm_sb_valid_bits(in_bits) || !tm_sb_valid_bits(w_bits) || !tm_sb_valid_bits(out_bits) ||
+      !tm_conv_dims_ok(input_dims, filter_dims, output_dims) || p->input_offset < -127 || p->input_offset > 128) {
     return TM_ERROR_ARG;
   }
   const int32_t kh = filter_dims->h;

@@ -16,34 +16,26 @@ tm_status tm_depthwise_conv2d_s16(const tm_context *ctx, const tm_dw_conv_params
   const int32_t mult = params->ch_mult;
   const int32_t in_c = input_dims->c;
   const int32_t out_c = output_dims->c;
-  if (in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n) {
+  if (!tm_dw_conv_dims_ok(mult, input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
-  const int32_t kh = filter_dims->h;
   const int32_t kw = filter_dims->w;
-  const int32_t in_h = input_dims->h;
   const int32_t in_w = input_dims->w;
   const int32_t act_min = params->activation.min;
   const int32_t act_max = params->activation.max;
   for (int32_t b = 0; b < input_dims->n; ++b) {
-    const int16_t *image = input + b * in_h * in_w * in_c;
+    const int16_t *image = input + b * input_dims->h * in_w * in_c;
     for (int32_t oy = 0; oy < output_dims->h; ++oy) {
-      const int32_t y0 = oy * params->stride.h - params->padding.h;
       for (int32_t ox = 0; ox < output_dims->w; ++ox) {
-        const int32_t x0 = ox * params->stride.w - params->padding.w;
+        const tm_window_s16 win =
+            tm_window_s16_at(oy, ox, params->stride, params->padding, params->dilation, filter_dims, input_dims);
         for (int32_t oc = 0; oc < out_c; ++oc) {
           const int32_t ic = oc / mult;
           int64_t acc = 0;
-          for (int32_t ky = 0; ky < kh; ++ky) {
-            const int32_t y = y0 + ky * params->dilation.h;
-            if (y < 0 || y >= in_h) {
-              continue;
-            }
-            for (int32_t kx = 0; kx < kw; ++kx) {
-              const int32_t x = x0 + kx * params->dilation.w;
-              if (x < 0 || x >= in_w) {
-                continue;
-              }
+          for (int32_t ky = win.ky0; ky < win.ky1; ++ky) {
+            const int32_t y = win.y0 + ky * params->dilation.h;
+            for (int32_t kx = win.kx0; kx < win.kx1; ++kx) {
+              const int32_t x = win.x0 + kx * params->dilation.w;
               acc += (int32_t)image[(y * in_w + x) * in_c + ic] * (int32_t)filter[(ky * kw + kx) * out_c + oc];
             }
           }

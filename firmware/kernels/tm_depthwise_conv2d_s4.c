@@ -13,14 +13,7 @@
 #include "tinyml/tm_dot.h"
 #include "tinyml/tm_math.h"
 
-int32_t tm_depthwise_conv2d_s4_get_buffer_size(const tm_dw_conv_params *params, const tm_dims *input_dims,
-                                               const tm_dims *filter_dims, const tm_dims *output_dims) {
-  (void)params;
-  (void)input_dims;
-  (void)filter_dims;
-  (void)output_dims;
-  return 0;
-}
+TM_DEFINE_NO_SCRATCH(tm_depthwise_conv2d_s4_get_buffer_size, tm_dw_conv_params)
 
 tm_status tm_depthwise_conv2d_s4(const tm_context *ctx, const tm_dw_conv_params *params,
                                  const tm_per_channel_quant *quant, const tm_dims *input_dims, const int8_t *input,
@@ -31,7 +24,7 @@ tm_status tm_depthwise_conv2d_s4(const tm_context *ctx, const tm_dw_conv_params 
   const int32_t in_c = input_dims->c;
   const int32_t out_c = output_dims->c;
   const int32_t mult = params->ch_mult;
-  if (in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n) {
+  if (!tm_dw_conv_dims_ok(mult, input_dims, filter_dims, output_dims)) {
     return TM_ERROR_ARG;
   }
   const int32_t kh = filter_dims->h;

@@ -91,8 +91,8 @@ tm_status tm_depthwise_conv2d_sb(const tm_context *ctx, const tm_dw_conv_sb_para
   const int32_t out_c = output_dims->c;
   const int32_t mult = p->ch_mult;
   if (!tm_sb_valid_bits(in_bits) || !tm_sb_valid_bits(w_bits) || !tm_sb_valid_bits(out_bits) ||
-      in_c * mult != out_c || filter_dims->c != out_c || input_dims->n != output_dims->n ||
-      p->input_offset < -127 || p->input_offset > 128) {
+      !tm_dw_conv_dims_ok(mult, input_dims, filter_dims, output_dims) || p->input_offset < -127 ||
+      p->input_offset > 128) {
     return TM_ERROR_ARG;
   }
   if (output == input) {

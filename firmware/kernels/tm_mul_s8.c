@@ -13,26 +13,27 @@ typedef struct {
   int32_t offset1, offset2, output_offset, mult, shift, act_min, act_max;
 } mul_consts;
 
-static inline int8_t mul_output(mul_consts k, int32_t product) {
-  return tm_clamp_s8(tm_requantize(product, k.mult, k.shift) + k.output_offset, k.act_min, k.act_max);
+static inline int8_t mul_output(const mul_consts *k, int32_t product) {
+  return tm_clamp_s8(tm_requantize(product, k->mult, k->shift) + k->output_offset, k->act_min, k->act_max);
 }
 
 /* One row of `count` outputs; a stride of 0 repeats that input's first element. */
-static void mul_row(mul_consts k, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
+static inline void mul_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a, const int8_t *b,
                     int32_t stride_b, int8_t *out) {
+  const mul_consts k = *(const mul_consts *)consts;
   if (stride_a == 0) {
     const int32_t va = a[0] + k.offset1;
     for (int32_t i = 0; i < count; ++i) {
-      out[i] = mul_output(k, va * (b[i * stride_b] + k.offset2));
+      out[i] = mul_output(&k, va * (b[i * stride_b] + k.offset2));
     }
   } else if (stride_b == 0) {
     const int32_t vb = b[0] + k.offset2;
     for (int32_t i = 0; i < count; ++i) {
-      out[i] = mul_output(k, (a[i] + k.offset1) * vb);
+      out[i] = mul_output(&k, (a[i] + k.offset1) * vb);
     }
   } else {
     for (int32_t i = 0; i < count; ++i) {
-      out[i] = mul_output(k, (a[i] + k.offset1) * (b[i] + k.offset2));
+      out[i] = mul_output(&k, (a[i] + k.offset1) * (b[i] + k.offset2));
     }
   }
 }
@@ -50,23 +51,5 @@ tm_status tm_mul_s8(const tm_context *ctx, const tm_mul_params *params, const tm
       .act_min = params->activation.min,
       .act_max = params->activation.max,
   };
-  if (tm_dims_equal(input1_dims, output_dims) && tm_dims_equal(input2_dims, output_dims)) {
-    mul_row(k, output_dims->n * output_dims->h * output_dims->w * output_dims->c, input1, 1, input2, 1, output);
-    return TM_OK;
-  }
-  tm_dims s1, s2;
-  if (!tm_broadcast_strides(input1_dims, output_dims, &s1) || !tm_broadcast_strides(input2_dims, output_dims, &s2)) {
-    return TM_ERROR_ARG;
-  }
-  for (int32_t n = 0; n < output_dims->n; ++n) {
-    for (int32_t h = 0; h < output_dims->h; ++h) {
-      for (int32_t w = 0; w < output_dims->w; ++w) {
-        const int8_t *a = input1 + n * s1.n + h * s1.h + w * s1.w;
-        const int8_t *b = input2 + n * s2.n + h * s2.h + w * s2.w;
-        mul_row(k, output_dims->c, a, s1.c, b, s2.c, output);
-        output += output_dims->c;
-      }
-    }
-  }
-  return TM_OK;
+  return tm_broadcast_binary_s8(&k, mul_row, input1_dims, input1, input2_dims, input2, output_dims, output);
 }

@@ -1,8 +1,8 @@
 /*
  * QUANTIZE, float32 -> int16, as TFLite Micro's AffineQuantize: the int8
- * kernel's float32 division and hand rounding (halves away from zero), with
- * quotients saturating at +-2^17 (beyond the int16 range whatever the zero
- * point, exact in float) before the conversion.
+ * kernel's rounding (tm_quantize_round), with quotients saturating at +-2^17
+ * (beyond the int16 range whatever the zero point, exact in float), plus the
+ * zero point, clamped to int16.
  */
 #include "tinyml/tm_kernels.h"
 
@@ -18,21 +18,8 @@ tm_status tm_quantize_f32_s16(const tm_context *ctx, const tm_affine_params *par
   const float scale = params->scale;
   const int32_t zero_point = params->zero_point;
   for (int32_t i = 0; i < size; ++i) {
-    float q = input[i] / scale;
-    if (!(q > -TM_QUANTIZE_S16_LIMIT)) {
-      q = -TM_QUANTIZE_S16_LIMIT;
-    } else if (q > TM_QUANTIZE_S16_LIMIT) {
-      q = TM_QUANTIZE_S16_LIMIT;
-    }
-    int32_t r = (int32_t)q;          /* toward zero */
-    const float frac = q - (float)r; /* exact: r = 0 when |q| < 1, and |q| < 2^24 */
-    if (frac >= 0.5f) {
-      ++r;
-    } else if (frac <= -0.5f) {
-      --r;
-    }
-    r += zero_point;
-    output[i] = (int16_t)(r < INT16_MIN ? INT16_MIN : (r > INT16_MAX ? INT16_MAX : r));
+    const int32_t r = tm_quantize_round(input[i], scale, TM_QUANTIZE_S16_LIMIT) + zero_point;
+    output[i] = tm_clamp_s16(r, INT16_MIN, INT16_MAX);
   }
   return TM_OK;
 }

@@ -1,10 +1,7 @@
 /*
- * QUANTIZE, float32 -> int8, as TFLite Micro's AffineQuantize: a float32
- * division by the scale (not a multiplication by its reciprocal, which rounds
- * differently), C round() (halves away from zero), plus the zero point,
- * clamped to int8. Rounding is done by hand to need no libm; values far out of
- * range (and NaN, low) saturate before the float-to-int conversion, where
- * TFLite Micro's cast would be undefined.
+ * QUANTIZE, float32 -> int8, as TFLite Micro's AffineQuantize: the quotient by
+ * the scale rounded as tm_quantize_round says, plus the zero point, clamped to
+ * int8.
  */
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
@@ -22,20 +19,7 @@ tm_status tm_quantize_f32_s8(const tm_context *ctx, const tm_affine_params *para
   const float scale = params->scale;
   const int32_t zero_point = params->zero_point;
   for (int32_t i = 0; i < size; ++i) {
-    float q = input[i] / scale;
-    if (!(q > -TM_QUANTIZE_LIMIT)) {
-      q = -TM_QUANTIZE_LIMIT;
-    } else if (q > TM_QUANTIZE_LIMIT) {
-      q = TM_QUANTIZE_LIMIT;
-    }
-    int32_t r = (int32_t)q;         /* toward zero */
-    const float frac = q - (float)r; /* exact (Sterbenz), r = 0 when |q| < 1 */
-    if (frac >= 0.5f) {
-      ++r;
-    } else if (frac <= -0.5f) {
-      --r;
-    }
-    output[i] = tm_clamp_s8(r + zero_point, INT8_MIN, INT8_MAX);
+    output[i] = tm_clamp_s8(tm_quantize_round(input[i], scale, TM_QUANTIZE_LIMIT) + zero_point, INT8_MIN, INT8_MAX);
   }
   return TM_OK;
 }

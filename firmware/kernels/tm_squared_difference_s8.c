@@ -7,18 +7,11 @@
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
 
-typedef struct {
-  int32_t offset1, offset2, output_offset, left_shift;
-  int32_t mult1, shift1, mult2, shift2, mult_out, shift_out;
-} squared_difference_consts;
-
 static void squared_difference_row(const void *consts, int32_t count, const int8_t *a, int32_t stride_a,
                                    const int8_t *b, int32_t stride_b, int8_t *out) {
-  const squared_difference_consts k = *(const squared_difference_consts *)consts;
+  const tm_add_consts k = *(const tm_add_consts *)consts;
   for (int32_t i = 0; i < count; ++i) {
-    const int32_t x = tm_requantize((a[i * stride_a] + k.offset1) * (1 << k.left_shift), k.mult1, k.shift1);
-    const int32_t y = tm_requantize((b[i * stride_b] + k.offset2) * (1 << k.left_shift), k.mult2, k.shift2);
-    const int32_t diff = x - y;
+    const int32_t diff = tm_add_scale_input1(&k, a[i * stride_a]) - tm_add_scale_input2(&k, b[i * stride_b]);
     out[i] = tm_clamp_s8(tm_requantize(diff * diff, k.mult_out, k.shift_out) + k.output_offset, INT8_MIN, INT8_MAX);
   }
 }
@@ -28,18 +21,9 @@ tm_status tm_squared_difference_s8(const tm_context *ctx, const tm_squared_diffe
                                    const tm_dims *input2_dims, const int8_t *input2, const tm_dims *output_dims,
                                    int8_t *output) {
   (void)ctx;
-  const squared_difference_consts k = {
-      .offset1 = params->input1_offset,
-      .offset2 = params->input2_offset,
-      .output_offset = params->output_offset,
-      .left_shift = params->left_shift,
-      .mult1 = quant->input1.multiplier,
-      .shift1 = quant->input1.shift,
-      .mult2 = quant->input2.multiplier,
-      .shift2 = quant->input2.shift,
-      .mult_out = quant->output.multiplier,
-      .shift_out = quant->output.shift,
-  };
+  const tm_activation full = {INT8_MIN, INT8_MAX};
+  const tm_add_consts k = tm_add_consts_of(params->input1_offset, params->input2_offset, params->output_offset,
+                                           params->left_shift, quant, full);
   return tm_broadcast_binary_s8(&k, squared_difference_row, input1_dims, input1, input2_dims, input2, output_dims,
                                 output);
 }

@@ -12,14 +12,7 @@
 #include "tinyml/tm_kernels.h"
 #include "tinyml/tm_math.h"
 
-int32_t tm_transpose_conv2d_s8_get_buffer_size(const tm_conv_params *params, const tm_dims *input_dims,
-                                               const tm_dims *filter_dims, const tm_dims *output_dims) {
-  (void)params;
-  (void)input_dims;
-  (void)filter_dims;
-  (void)output_dims;
-  return 0;
-}
+TM_DEFINE_NO_SCRATCH(tm_transpose_conv2d_s8_get_buffer_size, tm_conv_params)
 
 tm_status tm_transpose_conv2d_s8(const tm_context *ctx, const tm_conv_params *params,
                                  const tm_per_channel_quant *quant, const tm_dims *input_dims, const int8_t *input,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from int16_models import quantize_chain
 from support import mlperf_dir, suite_cache
 
 from tinyml import pipeline
@@ -166,6 +167,23 @@ def test_error_per_core_is_stated(measured, capsys):
         for board, (error, (name, _, kernels, prefer)) in sorted(worst.items()):
             print(f"\ncost model on {board}: worst total error {error:+.1%} ({name}, {kernels}, prefer {prefer})")
     assert worst and all(abs(e) <= TOTAL_TOLERANCE for e, _ in worst.values())
+
+
+def test_requantize_estimate_scales_with_elements(tmp_path):
+    """QUANTIZE between integer types (int8 -> int8 -> int16 -> int8, 4,096 elements each) on the Cortex-M7: each
+    layer's estimate within LAYER_TOLERANCE of its QEMU count. The key was once fitted on one layer, all of it a
+    cost per call, and priced every size as that layer."""
+    stages = [("int8", 0.02, 7), ("int8", 0.013, -20), ("int16", 0.0004, 0), ("int8", 0.05, 3)]
+    model = quantize_chain(tmp_path / "requantize.tflite", (1, 32, 16, 8), stages)
+    board = load_board("mps2-an500")
+    planned = plan_model(optimize(load_model(model)), PORTABLE, PlanOptions(), pipeline.plan_target(board))
+    image = Image(board, PORTABLE, planned, render_model(planned.graph, planned.plan, board), "requantize")
+    work = tmp_path / "images"
+    work.mkdir()
+    case = _case(image, _run(image, model, work))
+    assert case.keys == ["Quantize.requantize"] * 3
+    for key, est, got in zip(case.keys, case.estimated_layers, case.measured_layers, strict=True):
+        assert abs(est - got) <= LAYER_TOLERANCE * got, f"{key}: estimate {est:,} vs measured {got:,.0f}"
 
 
 def test_cost_keys_tell_variants_apart():

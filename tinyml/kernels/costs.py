@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinyml.ir.graph import Graph, Operator
-from tinyml.ir.types import INT8
+from tinyml.ir.types import FLOAT32
 from tinyml.kernels import REGISTRY, Kernel
 from tinyml.kernels.base import packed_weights
 from tinyml.kernels.fast import FastDepthwise3x3
@@ -444,6 +444,12 @@ def _portable_fc_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
     return "per_channel" if op.input(1).quant.per_channel else ""
 
 
+def _quantize_variant(op: Operator, kernel: Kernel, in_place: bool) -> str:
+    """QUANTIZE's two loops: a float32 division per element (tm_quantize_f32_*), or a fixed-point rescale of
+    every element of an integer input (tm_requantize_*: from int8, uint8 or int16)."""
+    return "" if op.input(0).type == FLOAT32 else "requantize"
+
+
 @dataclass(frozen=True)
 class _Family:
     """How one kernel class is priced: its features, and the variant its C takes for an op."""
@@ -488,7 +494,7 @@ _FAMILIES: dict[str, _Family] = {
     "LogSoftmax": _Family(_softmax_features),
     "L2Normalization": _Family(_unary_features),
     "ArgMinMax": _Family(lambda op: {"calls": 1, "elements": op.input(0).num_elements}),
-    "Quantize": _Family(_unary_features, lambda op, kernel, in_place: "requantize" if op.input(0).type == INT8 else ""),
+    "Quantize": _Family(_unary_features, _quantize_variant),
     "Dequantize": _Family(_unary_features),
     "Pad": _Family(_pad_features),
     "Concatenation": _Family(_concat_features),

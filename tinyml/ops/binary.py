@@ -20,54 +20,17 @@ from tinyml.ops.base import (
     Arrays,
     FusedActivation,
     NoAttrs,
-    Role,
     Unsupported,
     array,
     define,
     quant,
-    require_activation,
-    require_arity,
-    require_per_tensor,
-    require_quantized,
 )
-from tinyml.ops.elementwise import ElementwiseOpDef
+from tinyml.ops.elementwise import BroadcastBinary
 from tinyml.ops.fixedpoint import f32, quantize_multiplier
 from tinyml.ops.requant import ADD_LEFT_SHIFT, fused_range
 
 #: TFLM's int8 SQUARED_DIFFERENCE shifts both offset inputs left by 7 (255^2 * 2^14 still fits in int32)
 SQUARED_DIFFERENCE_LEFT_SHIFT = 7
-
-
-class BroadcastBinary(ElementwiseOpDef):
-    """Two int8 per-tensor feature operands (either may be a constant) broadcast to one output."""
-
-    input_roles = (Role.FEATURE, Role.FEATURE)
-
-    def validate(self, op: Operator) -> None:
-        require_arity(op, 2)
-        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        require_quantized(in1, in2, out)
-        require_per_tensor(in1, in2, out)
-        self.check_shapes(op)
-
-    def infer_shapes(self, op: Operator) -> list[tuple[int, ...]]:
-        a, b = op.input(0).shape, op.input(1).shape
-        try:
-            return [tuple(int(d) for d in np.broadcast_shapes(a, b))]
-        except ValueError:
-            raise Unsupported(f"{op.type}: shapes {a} and {b} do not broadcast") from None
-
-    def check_shapes(self, op: Operator) -> None:
-        a, b, out = op.input(0).shape, op.input(1).shape, op.outputs[0].shape
-        if self.infer_shapes(op)[0] != tuple(out):
-            raise Unsupported(f"{op.type}: shapes {a} and {b} do not broadcast to {out}")
-
-    def macs(self, op: Operator) -> int:
-        return op.outputs[0].num_elements
-
-    def operands(self, op: Operator, inputs: Arrays) -> tuple[np.ndarray, np.ndarray]:
-        """Both operands as int64 arrays of their own shapes (NumPy broadcasts them as TFLite does)."""
-        return as_int64(array(inputs, 0)), as_int64(array(inputs, 1))
 
 
 @define
@@ -164,7 +127,6 @@ class Sub(BroadcastBinary):
 
     def validate(self, op: Operator) -> None:
         super().validate(op)
-        require_activation(op.attrs.activation)
         sub_requant(op)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:

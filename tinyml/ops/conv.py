@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyml.ir.graph import Operator
+from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT8, INT16, INT32
 from tinyml.ops import int16
 from tinyml.ops.arith import integer_matmul, requantize_output
@@ -33,6 +33,31 @@ from tinyml.ops.base import (
 from tinyml.ops.requant import conv_requant
 from tinyml.ops.window import HW
 from tinyml.ops.windowed import WindowAttrs, WindowedOpDef
+
+
+def require_filter(inp: Tensor, w: Tensor, out: Tensor) -> None:
+    """A convolution's filter (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV): constant, 4-D as input and output,
+    zero points 0."""
+    if w.data is None:
+        raise Unsupported("weights computed at run time (non-constant filter)")
+    if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise Unsupported("only 4-D NHWC tensors are supported")
+    if any(z != 0 for z in quant(w).zero_points):
+        raise Unsupported("weights with a non-zero zero point")
+
+
+def require_channels(w: Tensor, bias: Tensor | None, channels: int, *, int32: bool = True) -> None:
+    """A convolution's per-output-channel operands: a weight scale per channel or one for all, and an optional
+    constant bias of a value per channel, int32 (int32=False: the caller checks its type, as 16x8's int64)."""
+    if quant(w).per_channel and len(quant(w).scales) != channels:
+        raise Unsupported(f"{len(quant(w).scales)} weight scales for {channels} output channels")
+    require_constant(bias, "bias")
+    if bias is None:
+        return
+    if int32 and bias.type != INT32:
+        raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
+    if bias.num_elements != channels:
+        raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {channels} output channels")
 
 
 @dataclass(frozen=True)
@@ -83,22 +108,8 @@ class _ConvDef(WindowedOpDef):
         else:
             require_quantized(inp, out)
             require_quantized(w, types=WEIGHT_TYPES)
-        if w.data is None:
-            raise Unsupported("weights computed at run time (non-constant filter)")
-        if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
-            raise Unsupported("only 4-D NHWC tensors are supported")
-        if any(z != 0 for z in quant(w).zero_points):
-            raise Unsupported("weights with a non-zero zero point")
-        channels = out.shape[3]
-        if quant(w).per_channel and len(quant(w).scales) != channels:
-            raise Unsupported(f"{len(quant(w).scales)} weight scales for {channels} output channels")
-        bias = op.opt_input(2)
-        require_constant(bias, "bias")
-        if bias is not None:
-            if bias.type != INT32 and not int16.is_16x8(op):
-                raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
-            if bias.num_elements != channels:
-                raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {channels} output channels")
+        require_filter(inp, w, out)
+        require_channels(w, op.opt_input(2), out.shape[3], int32=not int16.is_16x8(op))
         self.validate_window(op)
         self.validate_channels(op)
         self.check_shapes(op)

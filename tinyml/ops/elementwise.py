@@ -54,41 +54,65 @@ def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
     return len(padded) == len(to) and all(a in (1, b) for a, b in zip(padded, to, strict=True))
 
 
-class _Binary(ElementwiseOpDef):
-    attrs_type = FusedActivation
+class BroadcastBinary(ElementwiseOpDef):
+    """Two per-tensor feature operands (either may be a constant) broadcast, as NumPy (= TFLite) does, to one
+    output: the checks, shape rules and cost every such op shares (ADD, MUL, SUB, MAXIMUM, ...); each op adds its
+    own attributes, requantization and reference."""
+
     input_roles = (Role.FEATURE, Role.FEATURE)
 
     def validate(self, op: Operator) -> None:
+        """Two operands of the op's types, per-tensor, that broadcast to the output; the fused activation where
+        the op has one."""
         require_arity(op, 2)
         in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-        if int16.is_16x8(op):
-            # TFLM's int16 MUL requires zero points 0; its ADD takes any (the int8 formula)
-            int16.require_int16(in1, in2, out, zero_point=op.type == "MUL")
-        else:
-            require_quantized(in1, in2, out)
+        self.require_types(op)
         require_per_tensor(in1, in2, out)
-        require_activation(op.attrs.activation)
         self.check_shapes(op)
+        if isinstance(op.attrs, FusedActivation):
+            require_activation(op.attrs.activation)
+
+    def require_types(self, op: Operator) -> None:
+        """Quantized int8 operands and output (an op taking other types widens this)."""
+        require_quantized(op.input(0), op.input(1), op.outputs[0])
 
     def infer_shapes(self, op: Operator) -> list[tuple[int, ...]]:
         a, b = op.input(0).shape, op.input(1).shape
         try:
             return [tuple(int(d) for d in np.broadcast_shapes(a, b))]
         except ValueError:
-            raise Unsupported(f"shapes {a} and {b} do not broadcast") from None
+            raise Unsupported(f"{op.type}: shapes {a} and {b} do not broadcast") from None
 
     def check_shapes(self, op: Operator) -> None:
         a, b, out = op.input(0).shape, op.input(1).shape, op.outputs[0].shape
         if self.infer_shapes(op)[0] != tuple(out):
-            raise Unsupported(f"shapes {a} and {b} do not broadcast to {out}")
+            raise Unsupported(f"{op.type}: shapes {a} and {b} do not broadcast to {out}")
 
     def macs(self, op: Operator) -> int:
         return op.outputs[0].num_elements
 
+    def operands(self, op: Operator, inputs: Arrays) -> tuple[np.ndarray, np.ndarray]:
+        """Both operands as int64 arrays of their own shapes (NumPy broadcasts them as TFLite does)."""
+        return as_int64(array(inputs, 0)), as_int64(array(inputs, 1))
+
+
+class _Binary(BroadcastBinary):
+    """ADD and MUL: int8 or 16x8, with a fused activation."""
+
+    attrs_type = FusedActivation
+
+    def require_types(self, op: Operator) -> None:
+        in1, in2, out = op.input(0), op.input(1), op.outputs[0]
+        if int16.is_16x8(op):
+            # TFLM's int16 MUL requires zero points 0; its ADD takes any (the int8 formula)
+            int16.require_int16(in1, in2, out, zero_point=op.type == "MUL")
+        else:
+            super().require_types(op)
+
     def offset_operands(self, op: Operator, inputs: Arrays) -> tuple[np.ndarray, np.ndarray]:
         """Both operands minus their zero points, as int64 arrays of their own shapes."""
-        a, b = array(inputs, 0), array(inputs, 1)
-        return as_int64(a) - quant(op.input(0)).zero_point, as_int64(b) - quant(op.input(1)).zero_point
+        a, b = self.operands(op, inputs)
+        return a - quant(op.input(0)).zero_point, b - quant(op.input(1)).zero_point
 
 
 @define

@@ -34,8 +34,7 @@ from tinyml.ops.base import (
     require_per_tensor,
     require_quantized,
 )
-from tinyml.ops.binary import BroadcastBinary
-from tinyml.ops.elementwise import ElementwiseOpDef
+from tinyml.ops.elementwise import BroadcastBinary, ElementwiseOpDef
 from tinyml.ops.fixedpoint import f32, quantize_multiplier
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1

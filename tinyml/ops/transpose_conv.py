@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT8, INT32
+from tinyml.ir.types import INT8
 from tinyml.ops.arith import integer_matmul, requantize_output
 from tinyml.ops.base import (
     Arrays,
@@ -33,10 +33,10 @@ from tinyml.ops.base import (
     quant,
     require_activation,
     require_arity,
-    require_constant,
     require_per_tensor,
     require_quantized,
 )
+from tinyml.ops.conv import require_channels, require_filter
 from tinyml.ops.fixedpoint import quantize_multiplier
 from tinyml.ops.requant import fused_range
 from tinyml.ops.window import HW, SAME, VALID, out_size
@@ -126,24 +126,10 @@ class TransposeConv(OpDef):
         inp, w, out = op.input(INPUT), op.input(FILTER), op.outputs[0]
         require_quantized(inp, out, w)  # TFLM refuses filters of another type than the input (int4 among them)
         require_per_tensor(inp, out)
-        if w.data is None:
-            raise Unsupported("weights computed at run time (non-constant filter)")
-        if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
-            raise Unsupported("only 4-D NHWC tensors are supported")
-        if any(z != 0 for z in quant(w).zero_points):
-            raise Unsupported("weights with a non-zero zero point")
-        channels = w.shape[0]
-        if quant(w).per_channel and len(quant(w).scales) != channels:
-            raise Unsupported(f"{len(quant(w).scales)} weight scales for {channels} output channels")
+        require_filter(inp, w, out)
         if w.shape[3] != inp.shape[3]:
             raise Unsupported(f"filter {w.shape} for an input of {inp.shape[3]} channels")
-        bias = op.opt_input(BIAS)
-        require_constant(bias, "bias")
-        if bias is not None:
-            if bias.type != INT32:
-                raise Unsupported(f"bias {bias.name!r} is {bias.type}; int32 expected")
-            if bias.num_elements != channels:
-                raise Unsupported(f"bias {bias.name!r} has {bias.num_elements} values for {channels} output channels")
+        require_channels(w, op.opt_input(BIAS), w.shape[0])
         a = op.attrs
         require_activation(a.activation)
         if a.padding not in (SAME, VALID):

@@ -24,6 +24,37 @@ typedef struct {
 } tm_dw_conv_params;
 
 /*
+ * Defines `name`, the *_get_buffer_size twin (CMSIS-NN's shape) of a convolution that needs no scratch: it
+ * returns 0 whatever the params (of `params_type`) and dims.
+ */
+#define TM_DEFINE_NO_SCRATCH(name, params_type)                                                                 \
+  int32_t name(const params_type *params, const tm_dims *input_dims, const tm_dims *filter_dims,                \
+               const tm_dims *output_dims) {                                                                    \
+    (void)params;                                                                                               \
+    (void)input_dims;                                                                                           \
+    (void)filter_dims;                                                                                          \
+    (void)output_dims;                                                                                          \
+    return 0;                                                                                                   \
+  }
+
+/*
+ * Whether CONV_2D's dims fit together (every variant: int8, int4, 16x8, sub-byte): the filter's c splits the
+ * input channels into groups, which share the output channels (filter n) evenly, one batch in, one out.
+ */
+static inline int tm_conv_dims_ok(const tm_dims *input_dims, const tm_dims *filter_dims, const tm_dims *output_dims) {
+  const int32_t fc = filter_dims->c;
+  return fc > 0 && input_dims->c % fc == 0 && input_dims->n == output_dims->n && filter_dims->n == output_dims->c &&
+         output_dims->c % (input_dims->c / fc) == 0;
+}
+
+/* The same for DEPTHWISE_CONV_2D: ch_mult output channels (filter c) per input channel. */
+static inline int tm_dw_conv_dims_ok(int32_t ch_mult, const tm_dims *input_dims, const tm_dims *filter_dims,
+                                     const tm_dims *output_dims) {
+  return input_dims->c * ch_mult == output_dims->c && filter_dims->c == output_dims->c &&
+         input_dims->n == output_dims->n;
+}
+
+/*
  * Filter dims: n = output channels, h/w = kernel, c = input channels per group
  * (grouped convolution when input c is a multiple of it). bias[oc] must be
  * b[oc] + input_offset * sum(filter[oc]).

@@ -19,6 +19,32 @@ typedef struct {
 } tm_requantize_params;
 
 /*
+ * round_half_away(x / scale), as TFLite Micro's AffineQuantize computes it: a
+ * float32 division by the scale (not a multiplication by its reciprocal, which
+ * rounds differently) and C round() (halves away from zero), done by hand to
+ * need no libm. Quotients beyond +-limit (and NaN, low) saturate before the
+ * float-to-int conversion, where TFLite Micro's cast would be undefined; a
+ * limit past the output type's range whatever the zero point, exact in float,
+ * leaves every result in range unchanged.
+ */
+static inline int32_t tm_quantize_round(float x, float scale, float limit) {
+  float q = x / scale;
+  if (!(q > -limit)) {
+    q = -limit;
+  } else if (q > limit) {
+    q = limit;
+  }
+  int32_t r = (int32_t)q;          /* toward zero */
+  const float frac = q - (float)r; /* exact (Sterbenz; r = 0 when |q| < 1), as |q| < 2^24 */
+  if (frac >= 0.5f) {
+    ++r;
+  } else if (frac <= -0.5f) {
+    --r;
+  }
+  return r;
+}
+
+/*
  * q = clamp(round_half_away(x / scale) + zero_point). Elementwise: only the
  * element counts of input and output must match (as for the others below).
  */

@@ -33,6 +33,36 @@ static inline int16_t tm_clamp_s16(int32_t v, int32_t lo, int32_t hi) {
   return (int16_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/*
+ * The 16x8 convolutions' window at one output position: its top-left input
+ * position (y0, x0) and the kernel taps [ky0, ky1) x [kx0, kx1) that land
+ * inside the image. TFLite Micro skips the others (padding adds nothing, in
+ * any zero point, as 16x8 inputs have zero point 0).
+ */
+typedef struct {
+  int32_t y0, x0;
+  int32_t ky0, ky1, kx0, kx1;
+} tm_window_s16;
+
+/* The taps [*first, *end) of `kernel` along one axis that read start + k * dilation inside [0, extent). */
+static inline void tm_window_taps(int32_t start, int32_t dilation, int32_t kernel, int32_t extent, int32_t *first,
+                                  int32_t *end) {
+  const int32_t lo = start < 0 ? (dilation - 1 - start) / dilation : 0;
+  const int32_t hi = start < extent ? (extent - start + dilation - 1) / dilation : 0;
+  *first = lo < kernel ? lo : kernel;
+  *end = hi < *first ? *first : (hi < kernel ? hi : kernel);
+}
+
+static inline tm_window_s16 tm_window_s16_at(int32_t oy, int32_t ox, tm_tile stride, tm_tile padding,
+                                             tm_tile dilation, const tm_dims *filter_dims, const tm_dims *input_dims) {
+  tm_window_s16 win;
+  win.y0 = oy * stride.h - padding.h;
+  win.x0 = ox * stride.w - padding.w;
+  tm_window_taps(win.y0, dilation.h, filter_dims->h, input_dims->h, &win.ky0, &win.ky1);
+  tm_window_taps(win.x0, dilation.w, filter_dims->w, input_dims->w, &win.kx0, &win.kx1);
+  return win;
+}
+
 /* CONV_2D (grouped when input channels are a multiple of the filter's); bias may be NULL. */
 tm_status tm_conv2d_s16(const tm_context *ctx, const tm_conv_params *params, const tm_per_channel_quant *quant,
                         const tm_dims *input_dims, const int16_t *input, const tm_dims *filter_dims,

@@ -4,52 +4,19 @@ tm_minimum_s8, tm_sub_s8, tm_squared_difference_s8."""
 from __future__ import annotations
 
 from tinyml.ir.graph import Operator
-from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, register
-from tinyml.kernels.portable.elementwise import broadcast_dims, same_shape_input
+from tinyml.kernels.base import Call, EmitContext, register
+from tinyml.kernels.portable.elementwise import BroadcastKernel, binary_values, broadcast_values
 from tinyml.ops.binary import DifferenceRequant, squared_difference_requant, sub_requant
 
 
-def broadcast_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    """Merged 4-D dims and data pointers of both operands and the output, and the scratch pointer."""
-    in1, in2, out = op.input(0), op.input(1), op.outputs[0]
-    dims1, dims2, dims_out = broadcast_dims(in1.shape, in2.shape, out.shape)
-    return {
-        "input1_dims": dims1,
-        "input2_dims": dims2,
-        "output_dims": dims_out,
-        "input1": ctx.tensor(in1),
-        "input2": ctx.tensor(in2),
-        "output": ctx.tensor(out),
-        "scratch": ctx.scratch,
-    }
-
-
 def difference_values(op: Operator, ctx: EmitContext, r: DifferenceRequant) -> dict[str, object]:
-    """SUB's and SQUARED_DIFFERENCE's values: offsets, left shift, three (multiplier, shift) pairs, clamp."""
-    return {
-        **broadcast_values(op, ctx),
-        "input1_offset": r.input1_offset,
-        "input2_offset": r.input2_offset,
-        "output_offset": r.output_offset,
-        "left_shift": r.left_shift,
-        "quant": list(r.quant),
-        "act": r.act,
-    }
-
-
-class _Broadcast(Kernel):
-    """A binary kernel on int8 operands whose merged broadcast needs at most four dims."""
-
-    def check(self, op: Operator) -> None:
-        self.require_int8(op)
-        broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return same_shape_input(op)
+    """SUB's and SQUARED_DIFFERENCE's values: ADD's and MUL's, the left shift and three (multiplier, shift)
+    pairs."""
+    return {**binary_values(op, ctx, r), "left_shift": r.left_shift, "quant": list(r.quant)}
 
 
 @register
-class Maximum(_Broadcast):
+class Maximum(BroadcastKernel):
     op_types = ("MAXIMUM",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
@@ -57,7 +24,7 @@ class Maximum(_Broadcast):
 
 
 @register
-class Minimum(_Broadcast):
+class Minimum(BroadcastKernel):
     op_types = ("MINIMUM",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
@@ -65,7 +32,7 @@ class Minimum(_Broadcast):
 
 
 @register
-class Sub(_Broadcast):
+class Sub(BroadcastKernel):
     op_types = ("SUB",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:
@@ -73,7 +40,7 @@ class Sub(_Broadcast):
 
 
 @register
-class SquaredDifference(_Broadcast):
+class SquaredDifference(BroadcastKernel):
     op_types = ("SQUARED_DIFFERENCE",)
 
     def emit(self, op: Operator, ctx: EmitContext) -> Call:

@@ -5,26 +5,25 @@ activations and 2-bit weights take the sub-byte kernels (tinyml.kernels.portable
 
 from __future__ import annotations
 
-from tinyml.ir.graph import Operator
+from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4, INT8
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, packed_weights, register
 from tinyml.kernels.portable import int16, subbyte
 from tinyml.ops.base import Role, window_of
-from tinyml.ops.requant import conv_requant
+from tinyml.ops.requant import ConvRequant, conv_requant
+from tinyml.ops.transpose_conv import TransposeConvRequant
 from tinyml.ops.window import Window
 
 
-def conv_values(op: Operator, ctx: EmitContext, window: Window) -> dict[str, object]:
-    """Template values both portable convolutions share: offsets, window, requantization, tensors."""
-    inp, w, out = op.input(0), op.input(1), op.outputs[0]
-    r = conv_requant(op)
-    pad_h, pad_w = window.pad_hw
+def requant_values(
+    op: Operator, ctx: EmitContext, inp: Tensor, w: Tensor, r: ConvRequant | TransposeConvRequant
+) -> dict[str, object]:
+    """What every portable convolution's template takes besides its window and bias: offsets, clamp, per-channel
+    multipliers and shifts, dims and tensors."""
+    out = op.outputs[0]
     return {
         "input_offset": r.input_offset,
         "output_offset": r.output_offset,
-        "stride": window.stride[::-1],
-        "padding": (pad_w, pad_h),
-        "dilation": window.dilation[::-1],
         "act": r.act,
         "multiplier": ctx.const("mult", r.multipliers, "int32_t"),
         "shift": ctx.const("shift", r.shifts, "int32_t"),
@@ -34,9 +33,21 @@ def conv_values(op: Operator, ctx: EmitContext, window: Window) -> dict[str, obj
         "output_dims": out.shape,
         "input": ctx.tensor(inp),
         "filter": ctx.tensor(w),
-        "bias": ctx.const("bias", r.folded_bias, "int32_t", Role.BIAS),
         "output": ctx.tensor(out),
         "scratch": ctx.scratch,
+    }
+
+
+def conv_values(op: Operator, ctx: EmitContext, window: Window) -> dict[str, object]:
+    """Template values both portable convolutions share: offsets, window, requantization, tensors."""
+    r = conv_requant(op)
+    pad_h, pad_w = window.pad_hw
+    return {
+        **requant_values(op, ctx, op.input(0), op.input(1), r),
+        "stride": window.stride[::-1],
+        "padding": (pad_w, pad_h),
+        "dilation": window.dilation[::-1],
+        "bias": ctx.const("bias", r.folded_bias, "int32_t", Role.BIAS),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, register
 from tinyml.kernels.portable import int16, subbyte
+from tinyml.ops.binary import DifferenceRequant
 from tinyml.ops.requant import ADD_LEFT_SHIFT, BinaryRequant, add_requant, mul_requant
 
 Dims4 = tuple[int, int, int, int]
@@ -40,15 +41,12 @@ def broadcast_dims(a: tuple[int, ...], b: tuple[int, ...], out: tuple[int, ...])
     return da4, db4, do4  # type: ignore[return-value]
 
 
-def binary_values(op: Operator, ctx: EmitContext, r: BinaryRequant) -> dict[str, object]:
-    """Template values ADD and MUL share, in every kernel family: offsets, clamp, merged dims and data."""
+def broadcast_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
+    """Merged 4-D dims and data pointers of both operands and the output, and the scratch pointer: what every
+    broadcasting binary kernel's template takes."""
     in1, in2, out = op.input(0), op.input(1), op.outputs[0]
     dims1, dims2, dims_out = broadcast_dims(in1.shape, in2.shape, out.shape)
     return {
-        "input1_offset": r.input1_offset,
-        "input2_offset": r.input2_offset,
-        "output_offset": r.output_offset,
-        "act": r.act,
         "input1_dims": dims1,
         "input2_dims": dims2,
         "output_dims": dims_out,
@@ -56,6 +54,18 @@ def binary_values(op: Operator, ctx: EmitContext, r: BinaryRequant) -> dict[str,
         "input2": ctx.tensor(in2),
         "output": ctx.tensor(out),
         "scratch": ctx.scratch,
+    }
+
+
+def binary_values(op: Operator, ctx: EmitContext, r: BinaryRequant | DifferenceRequant) -> dict[str, object]:
+    """Template values ADD, MUL, SUB and SQUARED_DIFFERENCE share, in every kernel family: offsets, clamp,
+    merged dims and data."""
+    return {
+        **broadcast_values(op, ctx),
+        "input1_offset": r.input1_offset,
+        "input2_offset": r.input2_offset,
+        "output_offset": r.output_offset,
+        "act": r.act,
     }
 
 
@@ -80,18 +90,30 @@ def same_shape_input(op: Operator) -> InPlace | None:
     return None
 
 
-class _Binary(Kernel):
+class BroadcastKernel(Kernel):
+    """A binary kernel whose operands broadcast to the output in at most four merged dims, running in place over
+    an operand of the output's shape."""
+
     def check(self, op: Operator) -> None:
+        self.check_types(op)
+        broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
+
+    def check_types(self, op: Operator) -> None:
+        """int8 operands and output (a kernel taking other types widens this)."""
+        self.require_int8(op)
+
+    def in_place(self, op: Operator) -> InPlace | None:
+        return same_shape_input(op)
+
+
+class _Binary(BroadcastKernel):
+    def check_types(self, op: Operator) -> None:
         if int16.applies(op):
             int16.check(op, self)
         elif op.type == "ADD" and subbyte.applies(op):
             subbyte.check(op, self)
         else:
-            self.require_int8(op)
-        broadcast_dims(op.input(0).shape, op.input(1).shape, op.outputs[0].shape)
-
-    def in_place(self, op: Operator) -> InPlace | None:
-        return same_shape_input(op)
+            super().check_types(op)
 
 
 @register

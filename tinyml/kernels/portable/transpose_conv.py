@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tinyml.ir.graph import Operator
 from tinyml.kernels.base import Call, EmitContext, Kernel, register
+from tinyml.kernels.portable.conv import requant_values
 from tinyml.ops.transpose_conv import BIAS, FILTER, INPUT, transpose_conv_requant, transpose_padding
 
 
@@ -42,27 +43,15 @@ def transpose_conv_features(op: Operator) -> dict[str, int]:
 
 
 def transpose_conv_values(op: Operator, ctx: EmitContext) -> dict[str, object]:
-    """Template values: offsets, stride and padding as (w, h), per-channel requantization, the raw bias, tensors."""
-    inp, w, out = op.input(INPUT), op.input(FILTER), op.outputs[0]
+    """Template values: a convolution's offsets, requantization and tensors, stride and padding as (w, h), the
+    raw bias."""
     r = transpose_conv_requant(op)
     pad_h, pad_w = transpose_padding(op)
     return {
-        "input_offset": r.input_offset,
-        "output_offset": r.output_offset,
+        **requant_values(op, ctx, op.input(INPUT), op.input(FILTER), r),
         "stride": op.attrs.stride[::-1],
         "padding": (pad_w, pad_h),
-        "act": r.act,
-        "multiplier": ctx.const("mult", r.multipliers, "int32_t"),
-        "shift": ctx.const("shift", r.shifts, "int32_t"),
-        "input_dims": inp.shape,
-        "filter_dims": w.shape,
-        "bias_dims": (1, 1, 1, out.shape[3]),
-        "output_dims": out.shape,
-        "input": ctx.tensor(inp),
-        "filter": ctx.tensor(w),
         "bias": "NULL" if r.bias is None else ctx.tensor(op.input(BIAS)),
-        "output": ctx.tensor(out),
-        "scratch": ctx.scratch,
     }
 
 
