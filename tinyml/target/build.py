@@ -6,11 +6,13 @@ app streams raw input tensors on stdin and output tensors on stdout.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,6 +110,8 @@ def build(project_dir: Path, board: Board, cmsis: CmsisPaths | None = None) -> P
     require_tool(_compiler(board))
     if cmsis is not None:
         build_cmsis_library(cmsis, board)
+    objects = kernel_objects_path(project_dir, board)
+    restored = _restore_kernel_objects(objects, project_dir)
     jobs = str(max(1, min(8, os.cpu_count() or 1)))
     proc = subprocess.run(
         [make, "-C", str(project_dir), "-j", jobs, "--no-print-directory"],
@@ -128,7 +132,70 @@ def build(project_dir: Path, board: Board, cmsis: CmsisPaths | None = None) -> P
             f"the generated C project in {project_dir} failed to build:\n  {detail}",
             "this is a tinyml bug if the toolchain is installed correctly; please report it with the model",
         )
+    if not restored:
+        _store_kernel_objects(project_dir, objects)
     return project_dir / ("firmware.elf" if board.kind == "mcu" else "app")
+
+
+# --- compiled kernels, reused between projects ----------------------------------------------------------------------
+#
+# Every project carries all of tinyml's C kernels and its Makefile compiles them all (the linker keeps those the model
+# calls), so a project stays self-contained. Compiled with the same compiler and flags, they are the same objects in
+# every project: tinyml keeps them in its cache and puts them in a new project before `make`, which then compiles
+# only the model (its own .o files are newer than the sources, so make leaves them). A user running `make` in an
+# output directory compiles everything as usual.
+
+
+def _kernel_sources(project_dir: Path) -> list[Path]:
+    return sorted((project_dir / "tinyml" / "kernels").glob("*.c"))
+
+
+def kernel_objects_path(project_dir: Path, board: Board) -> Path:
+    """Where the kernels of this project, compiled, are cached: keyed by the compiler, the Makefile (flags, include
+    directories; its first line names the model and is left out) and every kernel source and tinyml header."""
+    h = hashlib.sha256(_compiler_identity(_compiler(board)).encode())
+    makefile = (project_dir / "Makefile").read_text().split("\n", 1)[-1]
+    h.update(makefile.encode())
+    sources = [*_kernel_sources(project_dir), *sorted((project_dir / "tinyml" / "include").rglob("*.h"))]
+    for path in sources:
+        h.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes())
+    return cache_root() / "kernel-objects" / h.hexdigest()[:20]
+
+
+@functools.cache
+def _compiler_identity(compiler: str) -> str:
+    """The compiler's path and version: objects from another compiler are not reused."""
+    path = shutil.which(compiler) or compiler
+    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return f"{path}|{proc.stdout.splitlines()[0] if proc.stdout else ''}"
+
+
+def _restore_kernel_objects(objects: Path, project_dir: Path) -> bool:
+    """Copy the cached objects into the project (newer than its sources); False when there are none."""
+    sources = _kernel_sources(project_dir)
+    cached = [objects / f"{src.stem}.o" for src in sources]
+    if not sources or not all(o.is_file() for o in cached):
+        return False
+    for src, obj in zip(sources, cached, strict=True):
+        shutil.copyfile(obj, src.with_suffix(".o"))
+    return True
+
+
+def _store_kernel_objects(project_dir: Path, objects: Path) -> None:
+    """Keep the project's freshly compiled kernel objects for the next project (written aside, then renamed)."""
+    built = [src.with_suffix(".o") for src in _kernel_sources(project_dir)]
+    if not built or not all(o.is_file() for o in built) or objects.is_dir():
+        return
+    objects.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{objects.name}.", dir=objects.parent))
+    try:
+        for obj in built:
+            shutil.copyfile(obj, tmp / obj.name)
+        tmp.rename(objects)
+    except OSError:
+        pass  # another process stored them first, or the cache is not writable: nothing is lost but time
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass(frozen=True)
