@@ -152,8 +152,10 @@ def _kernel_sources(project_dir: Path) -> list[Path]:
 
 def kernel_objects_path(project_dir: Path, board: Board) -> Path:
     """Where the kernels of this project, compiled, are cached: keyed by the compiler, the Makefile (flags, include
-    directories; its first line names the model and is left out) and every kernel source and tinyml header."""
+    directories; its first line names the model and is left out), the environment make reads them from, and every
+    kernel source and tinyml header."""
     h = hashlib.sha256(_compiler_identity(_compiler(board)).encode())
+    h.update(repr([os.environ.get(v) for v in ("CC", "CROSS", "CFLAGS", "CPPFLAGS", "CPUFLAGS")]).encode())
     makefile = (project_dir / "Makefile").read_text().split("\n", 1)[-1]
     h.update(makefile.encode())
     sources = [*_kernel_sources(project_dir), *sorted((project_dir / "tinyml" / "include").rglob("*.h"))]
