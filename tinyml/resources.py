@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +30,16 @@ def cache_root() -> Path:
 
 @contextmanager
 def cache_lock(entry: Path) -> Iterator[None]:
-    """Hold an exclusive lock on one cache entry (a sibling `.lock` file) while it is checked and filled.
+    """Hold an exclusive lock on one cache entry while it is checked and filled.
 
-    Two tinyml processes (parallel builds, pytest workers) that want the same entry would otherwise both
-    build it and collide on its files; the second now waits and then finds it built.
+    Two tinyml processes (parallel builds, pytest workers) that want the same entry would otherwise both build it
+    and collide on its files; the second now waits and then finds it built. The lock files live apart, in the
+    cache's locks/ folder, so a cache folder holds only its entries.
     """
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    with open(entry.parent / f".{entry.name}.lock", "w") as lock:
+    locks = cache_root() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(str(entry.absolute()).encode()).hexdigest()[:24]
+    with open(locks / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

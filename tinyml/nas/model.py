@@ -43,16 +43,16 @@ def _block(L: Any, x: Any, st: Stage, stride: int, name: str) -> Any:
 def build_keras(arch: Arch, channels: int, classes: int, seed: int | None = None) -> Any:
     """The float Keras model of `arch` for inputs of `channels` channels (at the candidate's resolution) and
     `classes` classes: softmax probabilities out. `seed` fixes the initial weights."""
-    import tensorflow as tf
+    import keras
 
     if seed is not None:
-        tf.keras.utils.set_random_seed(seed)
-    L = tf.keras.layers
-    inputs = tf.keras.Input((arch.resolution, arch.resolution, channels), name="image")
+        keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inputs = keras.Input((arch.resolution, arch.resolution, channels), name="image")
     x = _conv_bn(L, inputs, arch.stem, 3, arch.stem_stride, True, "stem")
     for i, st in enumerate(arch.stages):
         for j in range(st.depth):
             x = _block(L, x, st, st.stride if j == 0 else 1, f"s{i}b{j}")
     x = L.GlobalAveragePooling2D(name="pool")(x)
     outputs = L.Dense(classes, activation="softmax", name="classifier")(x)
-    return tf.keras.Model(inputs, outputs, name=f"tinynas_{arch.key}")
+    return keras.Model(inputs, outputs, name=f"tinynas_{arch.key}")

@@ -39,18 +39,19 @@ def _float64() -> Iterator[None]:
 
 def synflow(arch: Arch, channels: int, classes: int) -> float:
     """The synaptic-flow score of `arch` at initialisation (larger is better); no data needed."""
+    import keras
     import tensorflow as tf
 
     with _float64():
         model = build_keras(arch, channels, classes, seed=SEED)
-    L = tf.keras.layers
+    L = keras.layers
     for layer in model.layers:
         if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.Dense)):
             layer.set_weights([np.abs(w) for w in layer.get_weights()])
         elif isinstance(layer, L.BatchNormalization):  # the identity: (x - 0) / sqrt(1 - eps + eps) * 1 + 0
             n = layer.get_weights()[0].shape[0]
             layer.set_weights([np.ones(n), np.zeros(n), np.zeros(n), np.full(n, 1.0 - layer.epsilon)])
-    features = tf.keras.Model(model.inputs, model.get_layer("pool").output)
+    features = keras.Model(model.inputs, model.get_layer("pool").output)
     dense = model.get_layer("classifier")
     weights = [w for layer in model.layers if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D)) for w in layer.weights]
     weights += [dense.kernel, dense.bias]
@@ -65,11 +66,12 @@ def synflow(arch: Arch, channels: int, classes: int) -> float:
 def naswot(arch: Arch, x: np.ndarray, classes: int) -> float:
     """The NASWOT score of `arch` at initialisation on the images `x` (n, h, w, c), resized to the candidate's
     resolution when needed: log |det K| of the ReLU-code agreement kernel (larger is better)."""
+    import keras
     import tensorflow as tf
 
     model = build_keras(arch, int(x.shape[-1]), classes, seed=SEED)
-    relus = [layer.output for layer in model.layers if isinstance(layer, tf.keras.layers.ReLU)]
-    probe = tf.keras.Model(model.inputs, relus)
+    relus = [layer.output for layer in model.layers if isinstance(layer, keras.layers.ReLU)]
+    probe = keras.Model(model.inputs, relus)
     images = tf.convert_to_tensor(x, tf.float32)
     if x.shape[1] != arch.resolution or x.shape[2] != arch.resolution:
         images = tf.image.resize(images, (arch.resolution, arch.resolution), antialias=True)

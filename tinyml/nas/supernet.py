@@ -354,7 +354,7 @@ class Supernet:
 
     def export(self, arch: Arch, calib: Labelled | None = None) -> Any:
         """`build_keras(arch)` with `arch`'s inherited weights and calibrated batch-norm statistics."""
-        import tensorflow as tf
+        import keras
 
         stats = self.calibrate(arch, calib)
         model = build_keras(arch, self.channels, self.classes)
@@ -373,16 +373,16 @@ class Supernet:
             return w[tuple(slice(0, n) for n in shape)]
 
         for layer in model.layers:
-            if isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D)):
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
                 (kernel,) = layer.get_weights()
                 layer.set_weights([cut(v[source(layer.name)], kernel.shape)])
-            elif isinstance(layer, tf.keras.layers.BatchNormalization):
+            elif isinstance(layer, keras.layers.BatchNormalization):
                 n = layer.get_weights()[0].shape[0]
                 mean, var = stats[layer.name]
                 layer.set_weights(
                     [v[f"{source(layer.name)}/gamma"][:n], v[f"{source(layer.name)}/beta"][:n], mean, var]
                 )
-            elif isinstance(layer, tf.keras.layers.Dense):
+            elif isinstance(layer, keras.layers.Dense):
                 layer.set_weights([v["classifier/kernel"], v["classifier/bias"]])
         return model
 

@@ -6,8 +6,9 @@ of an eighth of the image) with horizontal flips, drawn in NumPy from the recipe
 NumPy to one traced training step, so a data set the size of CIFAR-10 is never copied per epoch, and the same
 seed gives the same weights, and accuracy, in another process (a worker or a Ray task).
 
-Models are Keras 3 (`tf.keras` as `tinyml.nas.model.build_keras` builds them); the quantizer's tf-keras paths
-(QAT) are not involved here.
+Models are Keras 3, imported as `keras` and never as `tf.keras`: tensorflow-model-optimization (QAT) sets
+TF_USE_LEGACY_KERAS, after which `tf.keras` is tf-keras in that process and in every process it starts (the
+search's workers), and a model saved there would not load in Keras 3.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ class Recipe:
 
 def seed_everything(seed: int) -> None:
     """Python's, NumPy's and TensorFlow's global generators (initial weights, dropout), from one seed."""
-    import tensorflow as tf
+    import keras
 
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,6 +82,7 @@ def to_resolution(model: Any, data: Labelled) -> Labelled:
 
 def train(model: Any, train: Labelled, val: Labelled | None, recipe: Recipe, progress: bool = False) -> float:
     """Train `model` (softmax outputs) on `train` with `recipe`; returns its top-1 accuracy on `val` (0 without)."""
+    import keras
     import tensorflow as tf
 
     from tinyml.quant.progress import meter
@@ -90,7 +92,7 @@ def train(model: Any, train: Labelled, val: Labelled | None, recipe: Recipe, pro
     rng = np.random.default_rng(recipe.seed)
     steps = recipe.epochs * len(batches(data.n, recipe.batch_size, rng))
     optimizer = make_optimizer(recipe, steps)
-    loss_fn = tf.keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
     classes = int(model.outputs[0].shape[-1])
     variables = model.trainable_variables
     optimizer.build(variables)  # its slots made now, so the step is traced once, not again after a first call
@@ -120,9 +122,9 @@ def recalibrate(model: Any, data: Labelled, seed: int, samples: int = 1024) -> N
     """Set every batch norm's statistics to their mean over up to `samples` training images (in batches of
     EVAL_BATCH, not augmented). Moving averages lag far behind the weights in a short run, and a model evaluated
     with them looks like chance; the exact averages cost one pass over a few batches."""
-    import tensorflow as tf
+    import keras
 
-    norms = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
     order = np.random.default_rng(seed).permutation(data.n)[:samples]
     try:
@@ -137,10 +139,10 @@ def recalibrate(model: Any, data: Labelled, seed: int, samples: int = 1024) -> N
 
 def make_optimizer(recipe: Recipe, steps: int) -> Any:
     """SGD with Nesterov momentum and weight decay, its learning rate decayed to zero over `steps` (cosine)."""
-    import tensorflow as tf
+    import keras
 
-    schedule = tf.keras.optimizers.schedules.CosineDecay(recipe.lr, max(1, steps))
-    return tf.keras.optimizers.SGD(
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.lr, max(1, steps))
+    return keras.optimizers.SGD(
         schedule, momentum=recipe.momentum, nesterov=True, weight_decay=recipe.weight_decay or None
     )
 
