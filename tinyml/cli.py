@@ -878,7 +878,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"wrote {out}/best.keras, best.tflite, pareto.json ({len(result.front)} models on the Pareto front), "
         f"pareto.png and search.log"
     )
-    print(f"next: tinyml deploy {out}/best.tflite --board {args.board} --emulate")
+    within = f" --sram-budget {args.sram_budget}" if args.sram_budget else ""
+    print(f"next: tinyml deploy {out}/best.tflite --board {args.board}{within} --emulate")
     if not best.bit_exact:
         raise MismatchError(
             "the best model's output differs from TFLite Micro", "this is a tinyml bug; please report it"
@@ -1210,7 +1211,7 @@ then compile model.tflite as any int8 model; or skip this step: tinyml compile m
   tinyml search --data train.npz --board stm32f746 --sram-budget 64K --latency-budget 50ms --bits mixed -o s
   tinyml search --data images/ --board stm32f746 --budget-hours 1.5 --workers 2 -o search   # Ctrl-C, rerun: resumes
   tinyml search --data images/ --board stm32f746 --ray HEAD:6379 -o search   # trials on a Ray cluster
-then: tinyml deploy search/best.tflite --board stm32f746 --emulate""",
+then: tinyml deploy search/best.tflite --board stm32f746 --sram-budget 64K --emulate""",
     "ops": """\
   tinyml ops                                                  # operators, their types and kernels
   tinyml ops --json                                           # schema tinyml.ops/1""",
