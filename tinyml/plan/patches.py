@@ -169,6 +169,8 @@ def _patch_ops(
             if key not in padded:
                 padded[key] = replace(attrs, padding=EXPLICIT, explicit_padding=pads)
             attrs = padded[key]
+        else:  # an op whose arithmetic depends on where its tile lies (a resize) says so in its attributes
+            attrs = definition(op).patch_attrs(op, out_region, _needed(op, None, out_region, 0))
         ops.append(Operator(op.type, inputs, [out], attrs, index=op.index))
     ops.append(_copy(patch[id(stage_out)], stage_out, 0, 0, tile.y0, tile.x0, tile, stage[-1].index))
     return ops
