@@ -12,7 +12,10 @@ before the next patch starts. Convolutions and pools on a patch get explicit
 leading padding (real padding at image borders, none inside), and a tensor's
 patch buffer covers exactly the in-image part of what its consumers need, so
 every tap that falls outside a buffer is outside the image, as TFLite
-computes it: outputs stay bit-exact.
+computes it: outputs stay bit-exact. A resize on a patch reads the rows and
+columns the whole image's coordinate tables name for its tile, through those
+tables cut to the tile (its definition's `patch_attrs`), so it too computes the
+whole-image bytes.
 """
 
 from __future__ import annotations
