@@ -12,8 +12,8 @@ from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.types import INT16, INT32
 from tinyml.ops import Unsupported, definition
 from tinyml.ops.resize import bilinear_axis, nearest_indices
-from tinyml.passes import check_op
 from tinyml.ops.window import Region
+from tinyml.passes import check_op
 from tinyml.plan.patches import PatchConfig, expand, stage_candidates
 from tinyml.reference import run
 from tinyml.reference.inputs import random_inputs
