@@ -300,6 +300,24 @@ def test_plan_options(seed, variant, models, cache):
         assert compiled.planned.patches is not None
 
 
+#: builders of models whose patch stages reach resizes (the mixed seeds rarely have one: an earlier op ends it)
+RESIZE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}
+#: seeds (with RESIZE_OPS) whose deepest patch stage holds resizes of both kinds and several coordinate modes
+RESIZE_SEEDS = [2000, 2001, 2006, 2007]
+
+
+@pytest.mark.parametrize("seed", RESIZE_SEEDS)
+def test_patches_through_resizes(seed, cache, tmp_path):
+    """Forced patches over stages with resizes (a resize's patch copy reads the whole image's tables cut to
+    its tile) give TFLM's bytes."""
+    model = fuzz_model(seed, tmp_path / f"resize{seed}.tflite", ops=RESIZE_OPS)
+    options = _forced_patches(model)
+    assert options is not None and isinstance(options.patches, PatchConfig)
+    stage = pipeline.load(model).ops[: options.patches.split]
+    assert any(op.type.startswith("RESIZE_") for op in stage)
+    assert _check_host(model, options).planned.patches is not None
+
+
 # --- CMSIS-NN on the emulated Cortex-M7 -------------------------------------------------------------------------
 
 
