@@ -125,6 +125,29 @@ def test_patch_copies_compute_the_whole_images_bytes(kind, mode):
             assert np.array_equal(run(expanded, [x])[0], want), (size, out, rows, cols)
 
 
+def test_patch_copies_of_two_resizes_of_one_map():
+    """One map downscaled twice (nearest reads every other row or so, bilinear with half-pixel centres pairs of
+    rows) and added: each copy gathers exactly the rows and columns its own tables read from the patch buffer of
+    their union."""
+    rng = np.random.default_rng(2)
+    b = GraphBuilder()
+    x = b.input((1, 14, 12, 2))
+    a = b.conv2d(x, b.weights(rng.integers(-3, 4, (2, 3, 3, 2))), padding="SAME")
+    u = b.op("RESIZE_NEAREST_NEIGHBOR", [a, b.const([6, 5], INT32)])
+    v = b.op("RESIZE_BILINEAR", [a, b.const([6, 5], INT32)], {"half_pixel_centers": True})
+    z = b.conv2d(b.add(u, v), b.weights(rng.integers(-3, 4, (2, 3, 3, 2))), padding="SAME")
+    graph = b.graph([z])
+    assert 4 in stage_candidates(graph)
+    x = rng.integers(-128, 128, (1, 14, 12, 2), dtype=np.int8)
+    for rows, cols in ((2, 2), (3, 4)):
+        expanded = expand(graph, PatchConfig(4, rows, cols))
+        gathered = {id(op.outputs[0]) for op in expanded.ops if op.type == "TINYML_COPY_REGION"}
+        assert any(op.type.startswith("RESIZE_") and id(op.inputs[0]) in gathered for op in expanded.ops)
+        for op in expanded.ops:
+            check_op(op)
+        assert np.array_equal(run(expanded, [x])[0], run(graph, [x])[0])
+
+
 def test_receptive_fields_are_the_rows_and_columns_the_tables_read():
     """Worked by hand from TFLite's coordinate formulas, for output rows 4-7 (and all 16 columns)."""
 
