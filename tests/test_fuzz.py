@@ -4,9 +4,10 @@ Every seed's model is compiled for the host with the portable kernels and run on
 and tinyml's reference interpreter runs it too; both must give TFLite Micro's bytes. Some seeds are
 compiled again with other planner options (patches forced or off, no in-place, I/O outside the arena,
 prefer memory or speed), and some run on the emulated Cortex-M7 (mps2-an500) with the CMSIS-NN backend,
-two at a time. A coverage test checks that the seeds exercise every operator tinyml supports, and every
-attribute the README promises (padding, strides, dilation, groups, depth multipliers, fused activations,
-broadcasting, float I/O, residual branches).
+two at a time. Models of convolutions, pools, ADD and resizes only run with patch stages forced through their
+resizes (the mixed seeds' stages seldom reach one). A coverage test checks that the seeds exercise every
+operator tinyml supports, and every attribute the README promises (padding, strides, dilation, groups, depth
+multipliers, fused activations, broadcasting, float I/O, residual branches).
 
 The seeds from EXTENDED_FROM may also use the builders of the operators issue 12 added, so the first
 seeds keep the bytes they had before. Models are converted once per module. A seed that finds a tinyml bug
@@ -298,6 +299,24 @@ def test_plan_options(seed, variant, models, cache):
     compiled = _check_host(model, options)
     if variant == "patches-forced":
         assert compiled.planned.patches is not None
+
+
+#: builders of models whose patch stages reach resizes (the mixed seeds rarely have one: an earlier op ends it)
+RESIZE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}
+#: seeds (with RESIZE_OPS) whose deepest patch stage holds resizes of both kinds and several coordinate modes
+RESIZE_SEEDS = [2000, 2001, 2006, 2007]
+
+
+@pytest.mark.parametrize("seed", RESIZE_SEEDS)
+def test_patches_through_resizes(seed, cache, tmp_path):
+    """Forced patches over stages with resizes (a resize's patch copy reads the whole image's tables cut to
+    its tile) give TFLM's bytes."""
+    model = fuzz_model(seed, tmp_path / f"resize{seed}.tflite", ops=RESIZE_OPS)
+    options = _forced_patches(model)
+    assert options is not None and isinstance(options.patches, PatchConfig)
+    stage = pipeline.load(model).ops[: options.patches.split]
+    assert any(op.type.startswith("RESIZE_") for op in stage)
+    assert _check_host(model, options).planned.patches is not None
 
 
 # --- CMSIS-NN on the emulated Cortex-M7 -------------------------------------------------------------------------

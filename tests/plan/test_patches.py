@@ -178,3 +178,91 @@ def test_side_branches_keep_their_ops_out_of_the_stage():
     ops = [conv("c1", x, a), pool, conv("c2", a, b), Operator("RESHAPE", [b], [flat], ReshapeAttrs())]
     graph = Graph("side", [x], [flat, side], ops)
     assert stage_candidates(graph) == [1]  # only the first conv: the pool's output leaves the model
+
+
+def _resize(kind: str, size: tuple[int, int], mode: str):
+    """A Lambda body: TF2's resize (half-pixel centres), or TF1's with aligned corners or with neither."""
+    import tensorflow as tf
+
+    if mode == "half_pixel":
+        return lambda x: tf.image.resize(x, size, method=kind)
+    v1 = tf.compat.v1.image
+    fn = v1.resize_nearest_neighbor if kind == "nearest" else v1.resize_bilinear
+    return lambda x: fn(x, size, align_corners=mode == "align_corners", half_pixel_centers=False)
+
+
+@pytest.mark.parametrize("mode", ["half_pixel", "align_corners", "neither"])
+@pytest.mark.parametrize("kind", ["nearest", "bilinear"])
+def test_patches_through_resizes(kind, mode, tmp_path):
+    """Three resizes inside one stage, between convolutions: 5 -> 8 (a non-integer scale), 8 -> 16 (twice) and
+    16x16 -> 6x5 (down), on a 3x2 grid whose tiles are uneven; bit-exact with TFLite Micro."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+
+    def build():
+        x = tf.keras.Input((5, 5, 3))
+        a = layers.Conv2D(6, 3, padding="same", activation="relu")(x)
+        b = layers.Lambda(_resize(kind, (8, 8), mode))(a)
+        c = layers.Conv2D(6, 3, padding="same")(b)
+        d = layers.Lambda(_resize(kind, (16, 16), mode))(c)
+        e = layers.Conv2D(6, 3, padding="same", activation="relu")(d)
+        f = layers.Lambda(_resize(kind, (6, 5), mode))(e)
+        g = layers.Conv2D(4, 3, strides=2, padding="same")(f)
+        return tf.keras.Model(x, layers.Flatten()(g))
+
+    model = convert(build, [(5, 5, 3)], tmp_path / "m.tflite")
+    graph = optimize(load_model(model))
+    split = max(stage_candidates(graph))
+    resize = "RESIZE_NEAREST_NEIGHBOR" if kind == "nearest" else "RESIZE_BILINEAR"
+    assert [op.type for op in graph.ops[:split]].count(resize) == 3
+    config = PatchConfig(split, 3, 2)
+    planned = assert_bit_exact(model, tmp_path, seeds=range(3), options=PlanOptions(patches=config))
+    assert planned.patches == config
+
+
+def _detection_head(path):
+    """A detection-head-like network at 64x64: a conv, the map upsampled twice (nearest, as TF2 resizes), convs
+    that bring it down again, and a dense layer."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+
+    def build():
+        x = tf.keras.Input((32, 32, 3))
+        a = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+        b = layers.Lambda(lambda t: tf.image.resize(t, (64, 64), method="nearest"))(a)
+        c = layers.Conv2D(16, 3, padding="same", activation="relu")(b)
+        d = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c)
+        e = layers.Conv2D(8, 3, strides=2, padding="same")(d)
+        # the dense layer's 16 KiB of weights also give TFLM's Python interpreter (10x the model's size) its arena
+        return tf.keras.Model(x, layers.Dense(8)(layers.Flatten()(e)))
+
+    return convert(build, [(32, 32, 3)], path)
+
+
+def test_patches_through_an_upsample_lower_the_peak(tmp_path):
+    """--prefer memory puts the upsample inside the stage (the 64x64 maps are never whole) and the peak drops."""
+    model = _detection_head(tmp_path / "head.tflite")
+    graph = optimize(load_model(model))
+    upsample = next(i for i, op in enumerate(graph.ops) if op.type == "RESIZE_NEAREST_NEIGHBOR")
+    chosen = plan_model(graph, options=SMALLEST)
+    flat = plan_model(graph, options=PlanOptions(prefer="memory", patches="off"))
+    assert chosen.patches is not None and chosen.patches.split > upsample + 1
+    assert chosen.plan.peak < flat.plan.peak // 2 and check_plan(chosen.plan) == []  # 25.2 KiB, not 80 KiB
+    assert_bit_exact(model, tmp_path, seeds=range(2), options=SMALLEST)
+
+
+def test_patched_upsample_on_the_emulated_cortex_m7(tmp_path):
+    model = _detection_head(tmp_path / "head.tflite")
+    graph = optimize(load_model(model))
+    split = max(stage_candidates(graph))
+    assert any(op.type == "RESIZE_NEAREST_NEIGHBOR" for op in graph.ops[:split])
+    x = random_inputs(model, 5)[0]
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    env = {**os.environ, "TINYML_CACHE": str(tmp_path / "cache")}
+    run = [sys.executable, "-m", "tinyml", "run", str(model), "--board", "mps2-an500", "--kernels", "portable"]
+    files = ["--input", str(tmp_path / "in.bin"), "--output", str(tmp_path / "out.bin")]
+    proc = subprocess.run([*run, "--patches", f"3x3@{split}", *files], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.bin").read_bytes() == tflm_outputs(model, [x])[0].tobytes()

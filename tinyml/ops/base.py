@@ -167,6 +167,12 @@ class OpDef:
         input (only for `patchable` ops)."""
         raise NotImplementedError(f"{op.type} has no spatial receptive field")
 
+    def patch_attrs(self, op: Operator, out_region: Region, in_region: Region) -> Any:
+        """The attributes of a patch's copy of the op, which computes `out_region` of the output from `in_region`
+        of input 0 (regions of the whole maps; only for `patchable` ops without a window): the op's own, unless
+        its arithmetic depends on where the tile lies (a resize's coordinate tables)."""
+        return op.attrs
+
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         """What the op computes, as TFLite Micro computes it, bit for bit: one array per output, of its
         tensor's type and shape. `inputs` are the input arrays in `op.inputs` order (a constant's data, None

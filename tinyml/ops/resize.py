@@ -12,11 +12,18 @@ the tables up.
 - Bilinear: TFLite Micro's int8 path is ResizeBilinearInteger, all integer: a
   10-bit scale rounded to nearest, C's truncating division, and four int64
   products rounded half away from zero and divided by 2^20 (not the float one).
+
+Patch-based inference runs a resize on tiles: a patch's copy computes its
+output tile from just the input rows and columns the whole image's tables read
+there (its receptive field), with the whole image's tables cut to the tile and
+shifted to the patch's origin (`ResizeTile`), so every output byte is the
+whole-image op's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -24,15 +31,31 @@ import numpy as np
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT8, INT32
 from tinyml.ops.base import Arrays, OpDef, Role, Unsupported, array, const_ints, define, require_arity
+from tinyml.ops.window import Region
 
 #: bilinear weights are fractions of 2^10
 ONE = 1 << 10
 
 
 @dataclass(frozen=True)
+class ResizeTile:
+    """A patch's share of a whole-image resize: output rows and columns `output` of the whole output, computed
+    from the patch input, whose first row and column are `origin` of the whole input of size `image`.
+
+    The tables are the whole image's (TFLite's coordinates depend on the whole sizes), cut to the tile and
+    shifted by the origin; the size operand keeps naming the whole output."""
+
+    image: tuple[int, int]
+    output: Region
+    origin: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class ResizeAttrs:
     align_corners: bool = False
     half_pixel_centers: bool = False
+    #: set on a patch's copy of the op only (tinyml's own: TFLite has no such option)
+    tile: ResizeTile | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ResizeAttrs:
@@ -47,8 +70,11 @@ def output_size(op: Operator) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+@cache
 def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
-    """The input index each output index reads: TFLite's GetNearestNeighbor, in float32 as it computes."""
+    """The input index each output index reads: TFLite's GetNearestNeighbor, in float32 as it computes.
+
+    Remembered (patch planning asks per patch and grid), hence read-only."""
     f32 = np.float32
     aligned = align_corners and out_size > 1
     scale = f32(in_size - 1) / f32(out_size - 1) if aligned else f32(in_size) / f32(out_size)
@@ -59,7 +85,12 @@ def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel
     index = np.minimum(picked.astype(np.int64), in_size - 1)
     if half_pixel_centers:
         index = np.maximum(index, 0)
-    return index.astype(np.int32)
+    return _frozen(index.astype(np.int32))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def _scale_10(in_size: int, out_size: int, align_corners: bool) -> int:
@@ -84,9 +115,14 @@ class BilinearAxis:
     upper: np.ndarray
     weight: np.ndarray
 
+    def part(self, start: int, stop: int, origin: int) -> BilinearAxis:
+        """Output indices [start, stop), reading an input whose first index is `origin` of this axis's input."""
+        return BilinearAxis(self.lower[start:stop] - origin, self.upper[start:stop] - origin, self.weight[start:stop])
 
+
+@cache
 def bilinear_axis(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> BilinearAxis:
-    """TFLite's ComputeInterpolationValuesInteger for every output index."""
+    """TFLite's ComputeInterpolationValuesInteger for every output index (remembered, hence read-only)."""
     scale = _scale_10(in_size, out_size, align_corners)
     lower, upper, weight = [], [], []
     for v in range(out_size):
@@ -96,7 +132,7 @@ def bilinear_axis(in_size: int, out_size: int, align_corners: bool, half_pixel_c
         lower.append(lo)
         upper.append(hi)
         weight.append(scaled - ONE * lo)
-    return BilinearAxis(*(np.array(a, dtype=np.int32) for a in (lower, upper, weight)))
+    return BilinearAxis(*(_frozen(np.array(a, dtype=np.int32)) for a in (lower, upper, weight)))
 
 
 class _Resize(OpDef):
@@ -116,10 +152,47 @@ class _Resize(OpDef):
         if op.attrs.align_corners and op.attrs.half_pixel_centers:
             raise Unsupported("align_corners together with half_pixel_centers (TFLite Micro refuses it)")
         self.check_shapes(op)
+        if op.attrs.tile is not None:
+            for (lower, upper), size in zip(self.reads(op), inp.shape[1:3], strict=True):
+                if lower.min() < 0 or upper.max() >= size:
+                    raise Unsupported("a patch of a resize that reads outside its input patch")
 
     def infer_shapes(self, op: Operator) -> list[tuple[int, ...]]:
         n, _, _, c = op.input(0).shape
-        return [(n, *output_size(op), c)]
+        tile = op.attrs.tile
+        return [(n, *output_size(op), c) if tile is None else (n, tile.output.rows, tile.output.cols, c)]
+
+    def sizes(self, op: Operator) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(height, width) of the whole input and of the whole output, which TFLite's coordinates follow (a
+        patch's copy of the op reads a part of the input and writes a part of the output)."""
+        tile = op.attrs.tile
+        return (tuple(op.input(0).shape[1:3]) if tile is None else tile.image), output_size(op)
+
+    def reads(self, op: Operator) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Per axis (rows, then columns), the lowest and highest input index each output index reads."""
+        raise NotImplementedError
+
+    def patchable(self, op: Operator) -> bool:
+        """One NHWC image: a patch's copy computes its tile from the input rows and columns the whole image's
+        tables read there (`receptive_field`), through those tables cut and shifted (`patch_attrs`)."""
+        inp = op.input(0)
+        return len(inp.shape) == 4 and inp.shape[0] == 1 and op.attrs.tile is None
+
+    def receptive_field(self, op: Operator, out_region: Region, input_index: int) -> Region:
+        """The input rows from the least to the greatest the tile's output rows read (the tables are monotone,
+        but min and max do not rely on it), and so the columns."""
+        if input_index != 0:
+            raise ValueError(f"{op.label}: input {input_index} is not a feature map")
+        (row_lo, row_hi), (col_lo, col_hi) = self.reads(op)
+        rows, cols = slice(out_region.y0, out_region.y1), slice(out_region.x0, out_region.x1)
+        return Region(
+            int(row_lo[rows].min()), int(row_hi[rows].max()) + 1, int(col_lo[cols].min()), int(col_hi[cols].max()) + 1
+        )
+
+    def patch_attrs(self, op: Operator, out_region: Region, in_region: Region) -> ResizeAttrs:
+        """The patch's copy: the tile's part of the whole image's tables, shifted to the patch input's origin."""
+        _, h, w, _ = op.input(0).shape
+        return replace(op.attrs, tile=ResizeTile((h, w), out_region, (in_region.y0, in_region.x0)))
 
 
 @define
@@ -127,14 +200,20 @@ class ResizeNearestNeighbor(_Resize):
     op_types = ("RESIZE_NEAREST_NEIGHBOR",)
 
     def tables(self, op: Operator) -> tuple[np.ndarray, np.ndarray]:
-        """The input row of each output row, the input column of each output column."""
-        _, h, w, _ = op.input(0).shape
-        out_h, out_w = output_size(op)
+        """The input row of each output row, the input column of each output column (of a patch's copy: of its
+        tile's, counted from its input patch)."""
+        (h, w), (out_h, out_w) = self.sizes(op)
         a = op.attrs
-        return (
-            nearest_indices(h, out_h, a.align_corners, a.half_pixel_centers),
-            nearest_indices(w, out_w, a.align_corners, a.half_pixel_centers),
-        )
+        rows = nearest_indices(h, out_h, a.align_corners, a.half_pixel_centers)
+        cols = nearest_indices(w, out_w, a.align_corners, a.half_pixel_centers)
+        if a.tile is None:
+            return rows, cols
+        out, (y0, x0) = a.tile.output, a.tile.origin
+        return rows[out.y0 : out.y1] - y0, cols[out.x0 : out.x1] - x0
+
+    def reads(self, op: Operator) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        rows, cols = self.tables(op)
+        return (rows, rows), (cols, cols)
 
     def reference(self, op: Operator, inputs: Arrays) -> list[np.ndarray]:
         rows, cols = self.tables(op)
@@ -146,14 +225,19 @@ class ResizeBilinear(_Resize):
     op_types = ("RESIZE_BILINEAR",)
 
     def tables(self, op: Operator) -> tuple[BilinearAxis, BilinearAxis]:
-        """Rows, then columns."""
-        _, h, w, _ = op.input(0).shape
-        out_h, out_w = output_size(op)
+        """Rows, then columns (of a patch's copy: its tile's, counted from its input patch)."""
+        (h, w), (out_h, out_w) = self.sizes(op)
         a = op.attrs
-        return (
-            bilinear_axis(h, out_h, a.align_corners, a.half_pixel_centers),
-            bilinear_axis(w, out_w, a.align_corners, a.half_pixel_centers),
-        )
+        rows = bilinear_axis(h, out_h, a.align_corners, a.half_pixel_centers)
+        cols = bilinear_axis(w, out_w, a.align_corners, a.half_pixel_centers)
+        if a.tile is None:
+            return rows, cols
+        out, (y0, x0) = a.tile.output, a.tile.origin
+        return rows.part(out.y0, out.y1, y0), cols.part(out.x0, out.x1, x0)
+
+    def reads(self, op: Operator) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        rows, cols = self.tables(op)
+        return (rows.lower, rows.upper), (cols.lower, cols.upper)
 
     def validate(self, op: Operator) -> None:
         super().validate(op)

@@ -12,7 +12,10 @@ before the next patch starts. Convolutions and pools on a patch get explicit
 leading padding (real padding at image borders, none inside), and a tensor's
 patch buffer covers exactly the in-image part of what its consumers need, so
 every tap that falls outside a buffer is outside the image, as TFLite
-computes it: outputs stay bit-exact.
+computes it: outputs stay bit-exact. A resize on a patch reads the rows and
+columns the whole image's coordinate tables name for its tile, through those
+tables cut to the tile (its definition's `patch_attrs`), so it too computes the
+whole-image bytes.
 """
 
 from __future__ import annotations
@@ -169,6 +172,8 @@ def _patch_ops(
             if key not in padded:
                 padded[key] = replace(attrs, padding=EXPLICIT, explicit_padding=pads)
             attrs = padded[key]
+        else:  # an op whose arithmetic depends on where its tile lies (a resize) says so in its attributes
+            attrs = definition(op).patch_attrs(op, out_region, _needed(op, None, out_region, 0))
         ops.append(Operator(op.type, inputs, [out], attrs, index=op.index))
     ops.append(_copy(patch[id(stage_out)], stage_out, 0, 0, tile.y0, tile.x0, tile, stage[-1].index))
     return ops

@@ -77,3 +77,31 @@ def test_upsampling2d_bilinear(tmp_path):
     path = convert(build, [(5, 3, 2)], tmp_path / "m.tflite")
     assert load_model(path).ops[-1].type.startswith("RESIZE_")
     assert_bit_exact(path, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"])
+def test_patch_copies_share_their_tables(kind):
+    """A patch stage's copies of a resize emit their tiles' parts of the tables, each row band's rows and each
+    column band's columns once (codegen shares equal arrays): never more flash than the whole op's tables, and here
+    less (shifted to their patches' origins, bands repeat: 8 bytes, not 32, for nearest; 56, not 96, bilinear)."""
+    import numpy as np
+
+    from tinyml import pipeline
+    from tinyml.ir.builder import GraphBuilder
+    from tinyml.ir.types import INT32
+    from tinyml.plan import PatchConfig, PlanOptions
+
+    b = GraphBuilder()
+    x = b.input((1, 5, 5, 2))
+    y = b.conv2d(x, b.weights(np.ones((2, 3, 3, 2))), padding="SAME")
+    up = b.op(kind, [y, b.const([8, 8], INT32)])  # 5 -> 8: the bands' tables differ
+    graph = b.graph([b.conv2d(up, b.weights(np.ones((2, 3, 3, 2))), padding="SAME")])
+    board = pipeline.target("host")
+    backend = pipeline.backend_for(board, pipeline.CompileOptions(kernels="portable"))
+    flash = {}
+    for patches in ("off", PatchConfig(2, 4, 4)):
+        code = pipeline.render(pipeline.plan(graph, board, backend, PlanOptions(patches=patches)), board, backend)
+        layers = [layer for layer in code.layers if layer.op.type == kind]
+        assert len(layers) == (1 if patches == "off" else 16)
+        flash[patches == "off"] = sum(layer.const_bytes for layer in layers)
+    assert 0 < flash[False] < flash[True], flash

@@ -1,5 +1,9 @@
 """RESIZE_NEAREST_NEIGHBOR (tm_resize_nearest_s8) and RESIZE_BILINEAR (tm_resize_bilinear_s8), int8: the
-definitions' per-row and per-column tables go to flash, the kernels look them up."""
+definitions' per-row and per-column tables go to flash, the kernels look them up.
+
+A patch's copy of a resize gets its tile's part of the tables, counted from its input patch: the patches of one
+row band share their row tables, those of one column band their column tables (codegen emits equal arrays once),
+so a patch stage's tables take about the flash of the whole op's."""
 
 from __future__ import annotations
 
