@@ -149,11 +149,18 @@ def _refusal(model: Any, op: Any, kind: str, uses: dict[int, int]) -> str:
 
 
 def requantize(
-    raw: bytes, source: Path, *, only: set[int] | None = None, rule: str = "mse", extra: dict[str, Any] | None = None
+    raw: bytes,
+    source: Path,
+    *,
+    only: set[int] | None = None,
+    rule: str = "mse",
+    sums: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> Requantized:
     """The int8 model `raw` (read from `source`) with 4-bit weights in every layer that can take them, or in the
     layers at the op positions `only`; its metadata entry records each layer's bits, and `extra`'s fields (the
-    "mixed" entry of a choice under budgets)."""
+    "mixed" entry of a choice under budgets). `rule="max", sums=False` is the plain requantization (the scale
+    max|q8| * s8 / 7, values rounded to nearest), kept to measure what the defaults gain."""
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
     layers = layers_of(raw)
@@ -172,13 +179,13 @@ def requantize(
         owners[t.buffer] = owners.get(t.buffer, 0) + 1
     errors = {}
     for layer in chosen:
-        errors[layer.op] = _requantize_op(model, sub.operators[layer.op], layer, rule, owners)
+        errors[layer.op] = _requantize_op(model, sub.operators[layer.op], layer, rule, sums, owners)
     out = write_model(model)
     entry = metadata.describe(
         out,
         source={"file": source.name, "kind": "tflite-int8", "sha256": hashlib.sha256(raw).hexdigest()},
         calibration=None,
-        options={"bits": "w4a8", "scale_rule": rule},
+        options={"bits": "w4a8", "scale_rule": rule, "keep_row_sums": sums},
         converter=f"tinyml {__version__} (int8 weights requantized)",
         method="requant",
         extra={
@@ -203,7 +210,7 @@ def requantize(
     return Requantized(metadata.attach(out, entry), entry, layers, [x.op for x in chosen], errors)
 
 
-def _requantize_op(model: Any, op: Any, layer: Layer, rule: str, owners: dict[int, int]) -> float:
+def _requantize_op(model: Any, op: Any, layer: Layer, rule: str, sums: bool, owners: dict[int, int]) -> float:
     """Give `op` 4-bit weights and the bias that goes with them, in place; the RMS error of the new weights against
     the int8 ones, in int8 steps."""
     sub = model.subgraphs[0]
@@ -218,7 +225,7 @@ def _requantize_op(model: Any, op: Any, layer: Layer, rule: str, owners: dict[in
     else:
         single = len(t.quantization.scale) == 1
         s4 = np.broadcast_to(_scales(real.reshape(1, -1), s8[:1] if single else None, rule), s8.shape)
-    q4 = _round(real / s4[:, None])
+    q4 = _round(real / s4[:, None]) if sums else np.clip(np.round(real / s4[:, None]), -7, 7)
     error = float(np.sqrt(np.mean((q4 * s4[:, None] / s8[:, None] - channels.reshape(len(s8), -1)) ** 2)))
     values = np.moveaxis(q4.reshape(channels.shape), 0, axis).astype(np.int8)
     if owners.get(t.buffer, 0) > 1:  # another tensor reads this buffer: the weights get their own
