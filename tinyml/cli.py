@@ -395,11 +395,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
     from tinyml.frontend.detect import FLOAT_KINDS
 
-    if args.output.resolve() == Path(args.model).resolve():
-        raise UsageError(f"-o {args.output} is the input model itself", "write the quantized model to another file")
     given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
     if args.bits is not None and not args.qat and given == ["--bits"]:
         return _requantize(args)
+    if args.output.resolve() == Path(args.model).resolve():
+        raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
     if given and not args.qat:
         raise UsageError(
             f"{given[0]} is an option of quantization-aware training",
@@ -481,6 +481,8 @@ def _requantize(args: argparse.Namespace) -> int:
 
     path = Path(args.model)
     raw = read_int8(path)
+    if args.output.resolve() == path.resolve():
+        raise UsageError(f"-o {args.output} is the int8 model itself", "write the 4-bit model to another file")
     if args.bits != (4, 8):
         raise UsageError(
             f"--bits w{args.bits[0]}a{args.bits[1]} without --qat: an int8 model's weights can only be requantized "

@@ -89,8 +89,8 @@ def read_int8(path: Path) -> bytes:
     found = float_model_kind(path)
     if found is not None:
         raise UsageError(
-            f"{path}: is a {FLOAT_KINDS[found[0]]}; --bits w4a8 without --qat requantizes the weights of an int8 "
-            "model, and this one has float weights",
+            f"{path}: is a {FLOAT_KINDS[found[0]]}; --bits without --qat requantizes the weights of an int8 model to "
+            "4 bits, and this one has float weights",
             "train it at 4 bits: --qat --train DATA --bits w4a8, or quantize it to int8 first "
             "(tinyml quantize MODEL -o int8.tflite --calib DATA) and requantize that file",
         )
