@@ -532,17 +532,20 @@ def _requantize(args: argparse.Namespace) -> int:
         f"  layers       {len(done)} of {len(layers)} at 4 bits"
         + (f": {', '.join(f'{k} x{n}' for k, n in kinds.items())}" if kinds else "")
     )
+    reasons = chosen.entry["layers"] if chosen is not None else {}
     for x in layers:
         if x not in done:
-            why = x.why or "not needed to fit"
+            why = x.why or reasons[x.name]["why"]["weights"].removeprefix("8 bits: ")
             print(f"  kept 8 bits  op {x.op} {x.type} ({x.name}): {why}")
     before = sum(x.int8_bytes for x in layers)
     after = sum(x.int4_bytes if x in done else x.int8_bytes for x in layers)
     errors = [result.error[x.op] for x in done]
-    print(
-        f"  weights      {before:,} -> {after:,} bytes ({after / before:.2f}x); error of the 4-bit weights "
-        f"{min(errors):.2f} to {max(errors):.2f} int8 steps (RMS per layer)"
+    error = (
+        f"; error of the 4-bit weights {min(errors):.2f} to {max(errors):.2f} int8 steps (RMS per layer)"
+        if errors
+        else ""
     )
+    print(f"  weights      {before:,} -> {after:,} bytes ({after / before:.2f}x){error}")
     if chosen is not None:
         m = chosen.entry
         limits = []

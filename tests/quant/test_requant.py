@@ -188,6 +188,59 @@ def test_rounding_keeps_each_rows_sum() -> None:
     assert np.max(np.abs(plain.sum(axis=1) - x.sum(axis=1))) > 1  # what rounding to nearest alone would leave
 
 
+def _bias_values(model: object, op: object) -> np.ndarray:
+    """An operator's bias as real values (int32 times its scale)."""
+    t = model.subgraphs[0].tensors[op.inputs[2]]
+    scale = np.asarray(t.quantization.scale, dtype=np.float64)
+    return np.frombuffer(model.buffers[t.buffer].data.tobytes(), np.int32) * scale
+
+
+def test_per_channel_dense_becomes_per_tensor_and_zero_channels_keep_their_bias(
+    ad: SimpleNamespace, cnn: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A FULLY_CONNECTED with per-channel int8 weights (AD's first layer given one scale per output channel) gets
+    one int4 scale, biases rescaled per channel, and stays bit-exact with TFLite Micro; a convolution channel whose
+    int8 weights are all zero keeps its bias's real value instead of losing it to a huge scale."""
+    from tinyml.quant.flatbuf import write_model
+
+    model = read_model(ad.int8.read_bytes())
+    sub = model.subgraphs[0]
+    op = sub.operators[0]
+    w, b = sub.tensors[op.inputs[1]], sub.tensors[op.inputs[2]]
+    rows = w.shape[0]
+    w.quantization.scale = np.linspace(0.5, 1.5, rows).astype(np.float32) * w.quantization.scale[0]
+    w.quantization.zeroPoint = np.zeros(rows, dtype=np.int64)
+    b.quantization.scale = (w.quantization.scale * sub.tensors[op.inputs[0]].quantization.scale[0]).astype(np.float32)
+    b.quantization.zeroPoint = np.zeros(rows, dtype=np.int64)
+    per_channel = tmp_path / "ad_per_channel.tflite"
+    per_channel.write_bytes(write_model(model))
+    out = requantize(per_channel.read_bytes(), per_channel)
+    after = read_model(out.raw)
+    t = after.subgraphs[0].tensors[after.subgraphs[0].operators[0].inputs[1]]
+    assert t.type == INT4 and len(t.quantization.scale) == 1 and out.layers[0].per_channel is False
+    step = float(t.quantization.scale[0]) * float(sub.tensors[op.inputs[0]].quantization.scale[0])
+    assert np.allclose(_bias_values(after, after.subgraphs[0].operators[0]), _bias_values(model, op), atol=step)
+    (tmp_path / "w4.tflite").write_bytes(out.raw)
+    assert_bit_exact(tmp_path / "w4.tflite", tmp_path, seeds=range(2))
+
+    model = read_model(cnn.int8.read_bytes())
+    sub = model.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    position = next(i for i, o in enumerate(sub.operators) if codes[o.opcodeIndex] == 3)
+    op = sub.operators[position]
+    w = sub.tensors[op.inputs[1]]
+    data = np.frombuffer(model.buffers[w.buffer].data.tobytes(), np.int8).reshape(w.shape).copy()
+    data[0] = 0
+    model.buffers[w.buffer].data = data.reshape(-1).view(np.uint8)
+    assert _bias_values(model, op)[0] != 0
+    zeroed = tmp_path / "cnn_zero_channel.tflite"
+    zeroed.write_bytes(write_model(model))
+    after = read_model(requantize(zeroed.read_bytes(), zeroed).raw)
+    new = after.subgraphs[0].operators[position]
+    scale = float(after.subgraphs[0].tensors[new.inputs[2]].quantization.scale[0])
+    assert abs(_bias_values(after, new)[0] - _bias_values(model, op)[0]) <= scale / 2 + 1e-12
+
+
 # --- bit-exact with TFLite Micro ------------------------------------------------------------------------------------
 
 
@@ -295,6 +348,10 @@ def test_board_and_flash_budget_let_rusci_choose(ad: SimpleNamespace, tmp_path: 
     assert report["flash"]["total_bytes"] <= 200 * 1024
     assert entry["mixed"]["chosen"]["flash_bytes"] == report["flash"]["total_bytes"]
     assert_bit_exact(out, tmp_path, seeds=range(2))
+    roomy = tmp_path / "ad_roomy.tflite"  # the board's own flash: int8 fits, so no layer changes
+    proc = tinyml("quantize", str(ad.int8), "-o", str(roomy), "--bits", "w4a8", "--board", BOARD, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 of 10 at 4 bits" in proc.stdout and "the model fits at 8 bits" in proc.stdout, proc.stdout
 
 
 # --- bad input ------------------------------------------------------------------------------------------------------
