@@ -63,10 +63,10 @@ class Layer:
     #: the operator's position in the file's graph
     op: int
     type: str
-    #: its weight tensor's name and index
+    #: its weight tensor's name (with the op's position when another layer's weights have that name) and index
     name: str
     weights: int
-    #: the weight bytes in flash at int8, and once packed at 4 bits (equal when it stays int8)
+    #: the weight bytes in flash as the file holds them, and once packed at 4 bits (equal when it cannot take them)
     int8_bytes: int
     int4_bytes: int
     #: 4 when it can take INT4 weights; 8 with `why` it cannot
@@ -117,7 +117,7 @@ def layers_of(raw: bytes) -> list[Layer]:
     for op in sub.operators:
         for i in op.inputs:
             uses[int(i)] = uses.get(int(i), 0) + 1
-    found = []
+    found: list[Layer] = []
     for position, op in enumerate(sub.operators):
         kind = WEIGHTED.get(codes[op.opcodeIndex])
         if kind is None:
@@ -125,7 +125,9 @@ def layers_of(raw: bytes) -> list[Layer]:
         w = int(op.inputs[1])
         t = sub.tensors[w]
         count = int(np.prod(t.shape)) if t.shape is not None else 0
-        name = t.name.decode() if isinstance(t.name, bytes) else t.name or f"tensor {w}"
+        name = (t.name.decode(errors="replace") if isinstance(t.name, bytes) else t.name) or f"tensor {w}"
+        if any(x.name == name for x in found):
+            name = f"{name} (op {position})"
         why = _refusal(model, op, kind, uses)
         nbytes = count if t.type == _INT8 else (count + 1) // 2
         packed = (count + 1) // 2 if not why else nbytes
@@ -178,7 +180,10 @@ def requantize(
     layers = layers_of(raw)
     chosen = [x for x in layers if x.bits == 4 and (only is None or x.op in only)]
     if not any(x.bits == 4 for x in layers):
-        reasons = "; ".join(f"op {x.op} ({x.type}): {x.why}" for x in layers)
+        counts: dict[tuple[str, str], int] = {}
+        for x in layers:
+            counts[(x.type, x.why)] = counts.get((x.type, x.why), 0) + 1
+        reasons = "; ".join(f"{kind} x{n}: {why}" for (kind, why), n in counts.items())
         raise UnsupportedModelError(
             f"{source}: has no convolution, depthwise convolution or fully connected layer with int8 weights to "
             f"requantize" + (f" ({reasons})" if reasons else ""),
@@ -311,7 +316,7 @@ def _rescale_bias(model: Any, bias: Any, s8: np.ndarray, s4: np.ndarray, scale: 
     if np.any(np.abs(b4) > _INT32_MAX):
         raise UnsupportedModelError(
             f"{layer.type} op {layer.op} ({layer.name}): its bias does not fit int32 at the 4-bit weights' scale",
-            "keep this layer at 8 bits: choose layers with --board and a --flash-budget",
+            "compile the int8 model as it is: tinyml compile MODEL --board BOARD -o DIR",
         )
     model.buffers[bias.buffer].data = b4.astype("<i4").view(np.uint8)
     bias.quantization.scale = scale.astype(np.float32)
