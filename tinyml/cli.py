@@ -395,9 +395,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from tinyml import pipeline
     from tinyml.frontend.detect import FLOAT_KINDS
 
+    given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
+    if args.bits is not None and not args.qat and given == ["--bits"]:
+        return _requantize(args)
     if args.output.resolve() == Path(args.model).resolve():
         raise UsageError(f"-o {args.output} is the float model itself", "write the int8 model to another file")
-    given = [flag for flag, dest in _QAT_ONLY.items() if getattr(args, dest) is not None]
     if given and not args.qat:
         raise UsageError(
             f"{given[0]} is an option of quantization-aware training",
@@ -468,6 +470,99 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         print(f"next: tinyml report {args.output} --board {args.board}{budgets}")
     else:
         print(f"next: tinyml compile {args.output} --board BOARD -o DIR")
+    return 0
+
+
+def _requantize(args: argparse.Namespace) -> int:
+    """`quantize MODEL_int8.tflite --bits w4a8`: the int8 model's weights requantized to 4 bits, in every layer that
+    takes them, or with --board in the layers Rusci's rule picks to fit the board's flash (or the budgets)."""
+    from tinyml.quant.mixed import MixedOptions
+    from tinyml.quant.requant import choose_layers, read_int8, requantize
+
+    path = Path(args.model)
+    raw = read_int8(path)
+    if args.output.resolve() == path.resolve():
+        raise UsageError(f"-o {args.output} is the int8 model itself", "write the 4-bit model to another file")
+    if args.bits != (4, 8):
+        raise UsageError(
+            f"--bits w{args.bits[0]}a{args.bits[1]} without --qat: an int8 model's weights can only be requantized "
+            "to 4 bits, with its activations kept (w4a8)",
+            "use --bits w4a8, or train the float model at other bits: --qat --train DATA --bits ...",
+        )
+    given = [flag for flag, dest in _MIXED.items() if getattr(args, dest) is not None]
+    if given and args.board is None:
+        raise UsageError(
+            f"{given[0]} chooses which layers get 4-bit weights to fit a board, so it needs --board",
+            f"add --board BOARD (`tinyml boards` lists them), or leave out {given[0]}",
+        )
+    if args.mixed == "sensitivity":
+        raise UsageError(
+            "--mixed sensitivity measures each layer against the float model, which an int8 model no longer has",
+            "leave out --mixed (an int8 model's layers are chosen by Rusci's rule, --mixed rusci)",
+        )
+    if args.calib is not None:
+        print(
+            f"tinyml: note: {args.model} is an int8 model; requantizing its weights needs no --calib", file=sys.stderr
+        )
+    chosen = None
+    if args.board is not None:
+        from tinyml import pipeline
+
+        pipeline.target(args.board)  # an unknown board fails before anything is planned
+        mixed = MixedOptions(
+            board=args.board,
+            rule="rusci",
+            sram_budget=args.sram_budget,
+            flash_budget=args.flash_budget,
+            kernels=args.kernels or "auto",
+        )
+        chosen = choose_layers(raw, path, mixed)
+        result = requantize(raw, path, only=chosen.ops, extra={"mixed": chosen.entry})
+    else:
+        result = requantize(raw, path)
+    _write_output(args.output, result.raw)
+    layers = result.layers
+    done = [x for x in layers if x.op in result.converted]
+    print(f"requantized the weights of {args.model}, an int8 TFLite model, to 4 bits (w4a8): {args.output}")
+    kinds: dict[str, int] = {}
+    for x in done:
+        label = f"{x.type} per {'channel' if x.per_channel else 'tensor'}"
+        kinds[label] = kinds.get(label, 0) + 1
+    print(
+        f"  layers       {len(done)} of {len(layers)} at 4 bits"
+        + (f": {', '.join(f'{k} x{n}' for k, n in kinds.items())}" if kinds else "")
+    )
+    reasons = chosen.entry["layers"] if chosen is not None else {}
+    for x in layers:
+        if x not in done:
+            why = x.why or reasons[x.name]["why"]["weights"].removeprefix("8 bits: ")
+            print(f"  kept 8 bits  op {x.op} {x.type} ({x.name}): {why}")
+    before = sum(x.int8_bytes for x in layers)
+    after = sum(x.int4_bytes if x in done else x.int8_bytes for x in layers)
+    errors = [result.error[x.op] for x in done]
+    error = (
+        f"; error of the 4-bit weights {min(errors):.2f} to {max(errors):.2f} int8 steps (RMS per layer)"
+        if errors
+        else ""
+    )
+    print(f"  weights      {before:,} -> {after:,} bytes ({after / before:.2f}x){error}")
+    if chosen is not None:
+        m = chosen.entry
+        limits = []
+        for which, label in (("sram", "SRAM"), ("flash", "flash")):
+            b = m["budgets"][which]
+            if b is not None:
+                source = f"--{which}-budget" if b["source"] == "option" else f"{m['board']}'s"
+                limits.append(f"{label} {b['limit_bytes']:,} bytes ({source})")
+        print(f"  budgets      {', '.join(limits) or 'none'}; kernels {m['kernels']}; Rusci's rule, weights only")
+        for label, figures in (("at 8 bits", m["int8"]), ("chosen", m["chosen"])):
+            print(
+                f"  {label:<12} SRAM {figures['sram_bytes']:,} bytes, flash {figures['flash_bytes']:,} bytes "
+                f"(weights {figures['weights_bytes']:,})"
+            )
+    print(f'  size         {args.output.stat().st_size:,} bytes; recorded in its "tinyml" metadata entry')
+    board = args.board or "BOARD"
+    print(f"next: tinyml compile {args.output} --board {board} -o DIR")
     return 0
 
 
@@ -1191,6 +1286,8 @@ EXAMPLES = {
   tinyml quantize model.keras -o w4.tflite --qat --train images/ --bits w4a8 --calib calib.npz   # 4-bit weights
   tinyml quantize model.keras -o mixed.tflite --calib calib.npz --board stm32f746 --sram-budget 64K   # bits per layer
   tinyml quantize model.keras -o mixed.tflite --calib calib.npz --board netduinoplus2 --qat --train images/ --epochs 2
+  tinyml quantize model_int8.tflite -o w4.tflite --bits w4a8     # an int8 model's weights to 4 bits, no data needed
+  tinyml quantize model_int8.tflite -o w4.tflite --bits w4a8 --board stm32f746 --flash-budget 150K   # the layers to fit
 then compile model.tflite as any int8 model; or skip this step: tinyml compile model.keras --calib DATA ...""",
     "eval": """\
   tinyml eval model.tflite --data test_images/ --board host --float model.keras
@@ -1442,8 +1539,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-growth", metavar="PCT", help="fail (exit 3) when peak SRAM, flash or MACs grew more than PCT (5%%)"
     )
 
-    sp = command("quantize", cmd_quantize, "quantize a float model (Keras, SavedModel, float .tflite) to int8 TFLite")
-    model(sp, "float model: .keras, .h5, a SavedModel folder, or a float .tflite")
+    sp = command(
+        "quantize",
+        cmd_quantize,
+        "quantize a float model (Keras, SavedModel, float .tflite) to int8 TFLite, or an int8 one's weights to 4 bits",
+    )
+    model(sp, "float model: .keras, .h5, a SavedModel folder, or a float .tflite; or an int8 .tflite with --bits w4a8")
     g = sp.add_argument_group("output")
     g.add_argument(
         "-o", "--output", required=True, metavar="OUT.tflite", type=_output_file, help="the int8 model to write"
@@ -1468,7 +1569,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_bits,
         metavar="8|wXaY",
         help="8 (default), or X-bit weights and Y-bit activations, each 8, 4 or 2: w4a8, w8a4, w4a4, w2a8 ... "
-        "(sub-byte activations go to layers followed by a ReLU or ReLU6, which becomes a ReLU6)",
+        "(sub-byte activations go to layers followed by a ReLU or ReLU6, which becomes a ReLU6); without --qat, "
+        "w4a8 requantizes an int8 .tflite's weights to 4 bits (with --board, the layers that fit the budgets)",
     )
     g.add_argument("--batch-size", type=_positive_int, metavar="N", help="samples per training step (default 32)")
     g.add_argument(
