@@ -22,9 +22,20 @@ def _schema() -> Any:
 
 
 def read_model(raw: bytes) -> Any:
-    """The model as the schema's object API (ModelT): read-only uses, and edits `write_model` packs again."""
+    """The model as the schema's object API (ModelT): read-only uses, and edits `write_model` packs again.
+
+    Buffers stored after the flatbuffer (offset and size, as converters and ai-edge-quantizer write large
+    models) are read into the buffers themselves: the object API keeps only their offsets, which would point
+    past the end of the packed model."""
     fb = _schema()
-    return fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(raw), 0))
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(raw), 0))
+    for buf in model.buffers or []:
+        if buf.offset > 1:
+            if buf.offset + buf.size > len(raw):
+                raise ValueError("a buffer lies past the end of the model: the file is truncated")
+            buf.data = np.frombuffer(raw, np.uint8, buf.size, buf.offset).copy()
+            buf.offset, buf.size = 0, 0
+    return model
 
 
 def write_model(model: Any) -> bytes:
