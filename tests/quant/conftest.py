@@ -17,7 +17,8 @@ SHAPE = (16, 16, 3)
 @pytest.fixture(scope="session")
 def float_models(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A conv/depthwise/pool/batch-norm/dense CNN trained a few steps on seeded data, saved as .keras, .h5,
-    SavedModel and float .tflite; its training data as calib.npz (x, y); and Keras 2 (tf-keras) .h5 files."""
+    SavedModel, float .tflite and float .tflite with float16 weights; its training data as calib.npz (x, y); and
+    Keras 2 (tf-keras) .h5 files."""
     import keras
     import tensorflow as tf
 
@@ -46,6 +47,9 @@ def float_models(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     model.save(d / "cnn.h5")
     model.export(str(d / "saved"), verbose=False)
     (d / "float.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    half = tf.lite.TFLiteConverter.from_keras_model(model)  # weights stored as float16, dequantized as it runs
+    half.optimizations, half.target_spec.supported_types = [tf.lite.Optimize.DEFAULT], [tf.float16]
+    (d / "float16.tflite").write_bytes(half.convert())
     np.savez(d / "calib.npz", x=x, y=y)
     return SimpleNamespace(dir=d, keras=model, x=x, y=y, **_keras2_files(d))
 

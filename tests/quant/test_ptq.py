@@ -192,6 +192,15 @@ def test_keras_layers_tflite_cannot_convert(float_models, tmp_path):
     assert not out.exists()
 
 
+def test_float16_weights_are_named(float_models, tmp_path):
+    """ai-edge-quantizer leaves a .tflite's float16 weights in float: refused before it runs, saying what works."""
+    out = tmp_path / "q.tflite"
+    calib = float_models.dir / "calib.npz"
+    proc = tinyml("quantize", str(float_models.dir / "float16.tflite"), "-o", str(out), "--calib", str(calib))
+    assert_one_line_error(proc, 11, "weights are stored as float16", "float32 weights")
+    assert not out.exists()
+
+
 def test_models_that_are_not_float(float_models, tmp_path):
     int8 = tmp_path / "int8.tflite"
     int8.write_bytes(pipeline.quantize(float_models.dir / "cnn.keras", float_models.dir / "calib.npz").raw)

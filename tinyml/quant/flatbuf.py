@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 #: TFLite's TensorType and BuiltinOperator numbers used here
-_FLOAT32, _INT8, _INT4 = 0, 9, 17
+_FLOAT32, _FLOAT16, _INT8, _INT4 = 0, 1, 9, 17
 _QUANTIZE, _DEQUANTIZE = 114, 6
 _BITS = {_INT8: 8, _INT4: 4}
 
@@ -75,6 +75,22 @@ def with_signature(raw: bytes) -> bytes:
     sig.inputs, sig.outputs = tensor_maps(list(sub.inputs)), tensor_maps(list(sub.outputs))
     model.signatureDefs = [sig]
     return write_model(model)
+
+
+def float16_constants(raw: bytes) -> list[str]:
+    """Names of the float16 constants the model dequantizes as it runs (how the converter's float16 option and
+    MediaPipe store weights): ai-edge-quantizer leaves those layers in float."""
+    model = read_model(raw)
+    names = []
+    for sub in model.subgraphs:
+        for op in sub.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) != _DEQUANTIZE or op.inputs is None:
+                continue
+            src = sub.tensors[int(op.inputs[0])]
+            if src.type == _FLOAT16 and model.buffers[src.buffer].data is not None:
+                names.append(_text(src.name))
+    return names
 
 
 def add_float_edges(raw: bytes) -> bytes:

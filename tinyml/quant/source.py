@@ -172,8 +172,15 @@ def _tflite(path: Path) -> FloatModel:
     from ai_edge_litert import __version__ as litert_version
     from ai_edge_litert.interpreter import Interpreter
 
-    from tinyml.quant.flatbuf import with_signature
+    from tinyml.quant.flatbuf import float16_constants, with_signature
 
+    halves = float16_constants(path.read_bytes())
+    if halves:
+        raise UnsupportedModelError(
+            f"{path}: its weights are stored as float16 ({len(halves)} tensors, such as {halves[0]}), which "
+            "post-training quantization of a .tflite leaves in float",
+            "convert the model again with float32 weights, or quantize the Keras model or SavedModel it came from",
+        )
     raw = with_signature(path.read_bytes())
     interp = Interpreter(model_content=raw)
     key = next(iter(interp.get_signature_list()))
