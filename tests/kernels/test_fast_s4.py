@@ -131,7 +131,7 @@ def test_nibble_pairs_give_sixteen_times_each_weight():
 
 def test_flash_holds_half_the_int8_layout(model):
     """The weights' flash is the packed layout: half the int8 fast layout's bytes (a depthwise layer's packed
-    TFLite bytes), and the depthwise kernel's scratch is its int8 twin's plus the unpacked weights."""
+    TFLite bytes), and the scratch is the int8 twin's."""
     graph = pipeline.load(model)
     for op in graph.ops:
         if not packed_weights(op):
@@ -142,8 +142,7 @@ def test_flash_holds_half_the_int8_layout(model):
             rows = s4().rows(op)
             twin = next(k for k in fast.FAST_KERNELS[op.type] if type(k) in s4.__mro__[1:])
             assert s4().layout(rows).nbytes == -(-twin.layout(rows).nbytes // 2)
-            if s4 is fast.FastDepthwise3x3S4:
-                assert s4().scratch_bytes(op) == twin.scratch_bytes(op) + rows.size
+            assert s4().scratch_bytes(op) == twin.scratch_bytes(op)
 
 
 def _conv1x1(depth: int) -> Operator:

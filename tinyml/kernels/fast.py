@@ -22,7 +22,7 @@ Int4 weights (TFLite's INT4) have twins of the convolutions (the `*S4` classes):
 the same C drivers, scratch and in-place rules, with the weights half the
 flash. The KxK and 1x1 ones pack a channel pair's four weights of a group into
 one word (`nibble_pairs`), which their product splits with two ANDs; the
-depthwise one unpacks its 9 weights per channel into scratch once per call.
+depthwise one unpacks a channel's 9 weights as it reaches the channel.
 """
 
 from __future__ import annotations
@@ -410,7 +410,7 @@ class FastConvS4(_FastConvS4, FastConv):
 
 class FastDepthwise3x3S4(FastDepthwise3x3):
     """FastDepthwise3x3 with int4 weights -> tm_fast_depthwise3x3_s4: flash holds them packed in the int8
-    kernel's order; the scratch holds them unpacked (9 per channel) behind the int8 kernel's."""
+    kernel's order, and each channel's 9 are unpacked as it starts; the scratch is the int8 kernel's."""
 
     weights = (INT4,)
     label = "tinyml fast s4"
@@ -418,10 +418,6 @@ class FastDepthwise3x3S4(FastDepthwise3x3):
 
     def layout(self, rows: np.ndarray) -> np.ndarray:
         return INT4.pack(np.ascontiguousarray(rows)).view(np.int8)
-
-    def scratch_bytes(self, op: Operator) -> int:
-        """tm_fast_depthwise3x3_s4_get_buffer_size."""
-        return super().scratch_bytes(op) + 9 * op.input(0).shape[3]
 
 
 class FastFullyConnected(FastKernel):

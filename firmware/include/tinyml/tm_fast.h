@@ -262,14 +262,20 @@ tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_para
                                   const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
 
 /*
- * The same with int4 weights, two to a byte (low nibble first) in the int8 kernel's order: unpacked per call
- * into the scratch, behind the int8 kernel's, which is 9 * channels bytes larger.
+ * The same with int4 weights, two to a byte (low nibble first) in the int8 kernel's order, each channel's 9
+ * unpacked as it starts: the same scratch and in-place rule.
  */
 int32_t tm_fast_depthwise3x3_s4_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
                                                 const tm_dims *output_dims);
 tm_status tm_fast_depthwise3x3_s4(const tm_context *ctx, const tm_fast_conv_params *params,
                                   const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
                                   const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
+
+/* The driver both call: weight_bits 8 or 4. */
+tm_status tm_fast_depthwise3x3_run(const tm_context *ctx, const tm_fast_conv_params *params,
+                                   const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
+                                   int32_t weight_bits, const tm_fast_channel *channels, const tm_dims *output_dims,
+                                   int8_t *output);
 
 /*
  * FULLY_CONNECTED (weights with zero point 0): rows in groups of four, interleaved word by word
