@@ -108,6 +108,37 @@ TM_FAST_INLINE const uint32_t *dot_2x2(const uint32_t *c, int32_t groups, const 
   return w;
 }
 
+/* Requantizes two 16x sums of one channel into *o0 and *o1 (the whole int8 range: no clamp). */
+TM_FAST_INLINE void finish_pair(int32_t a0, int32_t a1, const tm_fast_channel *ch, int8_t *o0, int8_t *o1) {
+#if TM_FAST_DSP && defined(__GNUC__)
+  const int32_t b = ch->bias;
+  const int32_t m = ch->mult;
+  const int32_t add = ch->add;
+  const int32_t sh = ch->shift;
+  int32_t t;
+  __asm__(
+      "add %[a0], %[b], %[a0], asr #4\n\t"
+      "add %[a1], %[b], %[a1], asr #4\n\t"
+      "add %[t], %[add], %[a0], asr #31\n\t"
+      "lsl %[a0], %[a0], #1\n\t"
+      "smmlar %[a0], %[a0], %[m], %[t]\n\t"
+      "asr %[a0], %[a0], %[sh]\n\t"
+      "ssat %[a0], #8, %[a0]\n\t"
+      "add %[t], %[add], %[a1], asr #31\n\t"
+      "lsl %[a1], %[a1], #1\n\t"
+      "smmlar %[a1], %[a1], %[m], %[t]\n\t"
+      "asr %[a1], %[a1], %[sh]\n\t"
+      "ssat %[a1], #8, %[a1]\n\t"
+      : [a0] "+&r"(a0), [a1] "+&r"(a1), [t] "=&r"(t)
+      : [b] "r"(b), [m] "r"(m), [add] "r"(add), [sh] "r"(sh));
+  *o0 = (int8_t)a0;
+  *o1 = (int8_t)a1;
+#else
+  *o0 = finish(ch->bias + (a0 >> 4), ch, 1, -128, 127);
+  *o1 = finish(ch->bias + (a1 >> 4), ch, 1, -128, 127);
+#endif
+}
+
 TM_FAST_INLINE void two_pixels(const uint32_t *cols, int32_t groups, const uint32_t *w, const tm_fast_channel *ch,
                                int32_t out_ch, int full, int32_t lo, int32_t hi, int8_t *out0, int8_t *out1) {
   /* Channel pairs; an odd last channel still runs as a pair (its partner is zeros) but stores one. */
@@ -117,13 +148,21 @@ TM_FAST_INLINE void two_pixels(const uint32_t *cols, int32_t groups, const uint3
     int32_t a10 = 0;
     int32_t a11 = 0;
     w = dot_2x2(cols, groups, w, &a00, &a01, &a10, &a11);
-    out0[0] = finish(ch[0].bias + (a00 >> 4), &ch[0], full, lo, hi);
-    out1[0] = finish(ch[0].bias + (a01 >> 4), &ch[0], full, lo, hi);
-    if (left == 1) {
-      break;
+    if (full) {
+      finish_pair(a00, a01, &ch[0], out0, out1);
+      if (left == 1) {
+        break;
+      }
+      finish_pair(a10, a11, &ch[1], out0 + 1, out1 + 1);
+    } else {
+      out0[0] = finish(ch[0].bias + (a00 >> 4), &ch[0], 0, lo, hi);
+      out1[0] = finish(ch[0].bias + (a01 >> 4), &ch[0], 0, lo, hi);
+      if (left == 1) {
+        break;
+      }
+      out0[1] = finish(ch[1].bias + (a10 >> 4), &ch[1], 0, lo, hi);
+      out1[1] = finish(ch[1].bias + (a11 >> 4), &ch[1], 0, lo, hi);
     }
-    out0[1] = finish(ch[1].bias + (a10 >> 4), &ch[1], full, lo, hi);
-    out1[1] = finish(ch[1].bias + (a11 >> 4), &ch[1], full, lo, hi);
     out0 += 2;
     out1 += 2;
     ch += 2;

@@ -624,12 +624,12 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     # memory), over those of the same layer of the int8 twin (the same float weights, int4_models with bits=8) on
     # the int8 fast kernel: a ResNet-8-shaped model (3x3 convolutions 3 -> 16 -> 16 on 32x32, 16 -> 32 -> 32 and
     # 32 -> 64 -> 64 at strides 2 and 1, in place at the last, 1x1 strided shortcuts) and MobileNetV2-shaped blocks
-    # (1x1 16 -> 48 -> 16 and 24/48 -> 32 on 24x24 and 12x12, 3x3 depthwise at strides 1 and 2). KxK 1.12-1.13 (in
-    # place 1.12): two ANDs per group of 4 reduction elements on the int8 loop's 15.5 instructions; 1x1 1.14-1.20
-    # (short rows: 16 to 48 input channels); depthwise 1.00-1.01 (the weights are unpacked once per call).
-    "FastConvS4": ("FastConv", {"*": 1.13}),
-    "FastConvS4.inplace": ("FastConv.inplace", {"*": 1.12}),
-    "FastConv1x1S4": ("FastConv1x1", {"*": 1.17}),
+    # (1x1 16 -> 48 -> 16 and 24/48 -> 32 on 24x24 and 12x12, 3x3 depthwise at strides 1 and 2). KxK 1.09-1.12 (in
+    # place 1.10): two ANDs per group of 4 reduction elements on the int8 loop's 15.5 instructions; 1x1 1.11-1.12;
+    # depthwise 1.00-1.01 (a channel's 9 weights are unpacked as it starts).
+    "FastConvS4": ("FastConv", {"*": 1.12}),
+    "FastConvS4.inplace": ("FastConv.inplace", {"*": 1.10}),
+    "FastConv1x1S4": ("FastConv1x1", {"*": 1.12}),
     "FastDepthwise3x3S4": ("FastDepthwise3x3", {"*": 1.01}),
     # Issue 12's elementwise kernels, from MUL's per-element coefficients: one model with each op on 16x16x16
     # operands (no broadcast), portable kernels and CMSIS-NN's MAXIMUM/MINIMUM (plain C loops on DSP cores, as many
