@@ -8,6 +8,7 @@ converter on 4-bit narrow-range fake quants); their int8 twins hold the same flo
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,41 @@ def test_in_place_on_emulated_cores(model, board):
     """The DSP instructions and the inline assembly: Cortex-M7, Cortex-M4 and Cortex-M55 (Armv8.1-M has them; there
     the fast kernels stand behind CMSIS-NN's Helium ones, for where the planner wants in-place runs)."""
     _assert_every_layer_fast_s4(_bit_exact(model, board, IN_PLACE, seeds=range(1)), in_place=True)
+
+
+def _full_range_graph():
+    """Int4 weights over the whole range, -8 included (TensorFlow's converter writes narrow-range ones only): a 3x3
+    conv, a 1x1 conv widening the channels and a depthwise 3x3, per-channel scales, built in Python."""
+    rng = np.random.default_rng(3)
+    b = GraphBuilder("full_range_int4")
+    x = b.input((1, 8, 8, 8), scale=0.05, zero_point=-3)
+    w = b.weights(rng.integers(-8, 8, (8, 3, 3, 8)), list(0.004 + 0.004 * rng.random(8)), type=INT4)
+    y = b.conv2d(x, w, bias=rng.integers(-300, 300, 8), scale=0.08, zero_point=4)
+    w = b.weights(rng.integers(-8, 8, (12, 1, 1, 8)), list(0.01 + 0.01 * rng.random(12)), type=INT4)
+    y = b.conv2d(y, w, bias=rng.integers(-300, 300, 12), scale=0.1, zero_point=-6)
+    w = b.weights(rng.integers(-8, 8, (1, 3, 3, 12)), list(0.01 + 0.01 * rng.random(12)), type=INT4, axis=3)
+    y = b.depthwise_conv2d(y, w, bias=rng.integers(-300, 300, 12), scale=0.12, zero_point=2)
+    graph = b.graph([y])
+    graph.source_hash = hashlib.sha256(b"full_range_int4").hexdigest()  # what firmware reports in its handshake
+    return graph
+
+
+@pytest.mark.parametrize("board", ["host", "mps2-an500"])
+def test_full_int4_range_equals_the_reference(board):
+    """-8 on both nibbles of a pair, in place, against tinyml's reference interpreter (TFLite's integer semantics,
+    held to TFLite Micro by its own tests): on the host's C twins and the Cortex-M7's assembly."""
+    graph = _full_range_graph()
+    assert min(int(op.input(1).data.min()) for op in graph.ops) == -8
+    target = pipeline.target(board, emulate=board != "host")
+    options = pipeline.CompileOptions(plan=PlanOptions(patches="off", prefer="speed"))
+    planned = pipeline.plan(graph, target, IN_PLACE, options.plan)
+    assert all(isinstance(k, S4_KERNELS) for k in planned.plan.kernels)
+    assert len(planned.plan.in_place) == 3
+    code = pipeline.render(planned, target, IN_PLACE)
+    compiled = pipeline.Compiled(Path("full_range_int4.tflite"), target, IN_PLACE, planned, code, options)
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(-128, 128, 8 * 8 * 8, dtype=np.int8).tobytes() for _ in range(2)]
+    assert pipeline.run(compiled, inputs) == pipeline.run_reference(graph, inputs)
 
 
 # --- the planner: int4 weights cost no memory or time over int8 ones ---
