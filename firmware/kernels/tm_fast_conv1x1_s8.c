@@ -6,7 +6,9 @@
  * runs the 2x2 blocked product over them. Strided convolutions just pick
  * their pixels; the odd last pixel, if any, runs alone. Either way round the
  * kernel may write over its input: forwards when the output has no more
- * channels than the input, else backwards (stride 1).
+ * channels than the input, else backwards (stride 1). The driver
+ * (tm_fast_conv1x1_run) takes the product to call: the int4-weight kernel
+ * (tm_fast_conv1x1_s4.c) shares it.
  */
 #include "tinyml/tm_fast.h"
 
@@ -14,9 +16,9 @@ int32_t tm_fast_conv1x1_s8_get_buffer_size(const tm_dims *input_dims) {
   return 2 * ((input_dims->c + 3) / 4) * 8;
 }
 
-tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
-                             const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
-                             const tm_dims *output_dims, int8_t *output) {
+tm_status tm_fast_conv1x1_run(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                              const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
+                              const tm_dims *output_dims, int8_t *output, tm_fast_product product) {
   const int32_t in_c = input_dims->c;
   const int32_t out_c = output_dims->c;
   const int32_t groups = (in_c + 3) / 4;
@@ -39,7 +41,7 @@ tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *p
         tm_fast_pack_cols(input + (p + i) * in_c, groups, n, i, cols);
       }
       int8_t *out0 = output + p * out_c;
-      tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
+      product(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
     }
     return TM_OK;
   }
@@ -67,9 +69,16 @@ tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *p
         tm_fast_pack_cols(src[i], groups, n, i, cols);
       }
       int8_t *out0 = output + (p + 1 - n) * out_c;
-      tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
+      product(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
       n = 0;
     }
   }
   return TM_OK;
+}
+
+tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                             const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
+                             const tm_dims *output_dims, int8_t *output) {
+  return tm_fast_conv1x1_run(ctx, params, input_dims, input, weights, channels, output_dims, output,
+                             tm_fast_mat_mult_s8);
 }

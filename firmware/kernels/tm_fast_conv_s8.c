@@ -133,9 +133,10 @@ static void gather_cols(const int8_t *const *rows, const tm_dims *in, const tm_d
   }
 }
 
-tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
-                          const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
-                          const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output) {
+tm_status tm_fast_conv_run(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                           const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
+                           const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output,
+                           tm_fast_product product) {
   const int32_t out_c = output_dims->c;
   const int32_t groups = groups_of(filter_dims);
   const int in_place = (const int8_t *)output == input;
@@ -200,10 +201,17 @@ tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *para
           }
         }
         int8_t *out0 = output + (b * per_image + oy * out_w + ox + 1 - n) * out_c;
-        tm_fast_mat_mult_s8(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
+        product(cols, groups, n, weights, channels, out_c, &params->activation, out0, out0 + out_c);
         n = 0;
       }
     }
   }
   return TM_OK;
+}
+
+tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                          const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
+                          const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output) {
+  return tm_fast_conv_run(ctx, params, input_dims, input, filter_dims, weights, channels, output_dims, output,
+                          tm_fast_mat_mult_s8);
 }

@@ -12,7 +12,9 @@
  * accumulators one kernel row at a time, so each pass keeps everything it
  * touches in registers, then requantized in a pass of their own. Narrow
  * images (KWS's 25x5) are walked transposed, so that rows are long and the
- * per-row costs few; the weights are transposed to match.
+ * per-row costs few; the weights are transposed to match. The driver
+ * (tm_fast_depthwise3x3_run) also takes int4 weights, whose 9 per channel it
+ * unpacks as it reaches the channel (tm_fast_depthwise3x3_s4.c).
  */
 #include "tinyml/tm_fast.h"
 #include "tinyml/tm_math.h"
@@ -239,9 +241,23 @@ TM_FAST_INLINE void channel(const int16_t *plane, const view *v, const int8_t *w
   }
 }
 
-tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_params *params,
-                                  const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
-                                  const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output) {
+/* Channel c's 9 weights: int8 where they lie, or int4 (two to a byte, low nibble first) unpacked into w9. */
+static const int8_t *weights_of(const int8_t *weights, int32_t bits, int32_t c, int8_t *w9) {
+  if (bits == 8) {
+    return weights + 9 * c;
+  }
+  for (int32_t i = 0; i < 9; ++i) {
+    const int32_t k = 9 * c + i;
+    const int32_t b = weights[k / 2];
+    w9[i] = (int8_t)(k % 2 != 0 ? b >> 4 : (int32_t)((uint32_t)b << 28) >> 28);
+  }
+  return w9;
+}
+
+tm_status tm_fast_depthwise3x3_run(const tm_context *ctx, const tm_fast_conv_params *params,
+                                   const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
+                                   int32_t weight_bits, const tm_fast_channel *channels, const tm_dims *output_dims,
+                                   int8_t *output) {
   const int32_t c_n = input_dims->c;
   const int32_t stride = params->stride.w;
   if (output_dims->c != c_n || input_dims->n != output_dims->n || params->stride.h != stride ||
@@ -265,15 +281,23 @@ tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_para
     const int8_t *image = input + b * input_dims->h * input_dims->w * c_n;
     int8_t *out_image = output + b * output_dims->h * output_dims->w * c_n;
     for (int32_t c = 0; c < c_n; ++c) {
+      int8_t w9[9];
+      const int8_t *w = weights_of(weights, weight_bits, c, w9);
       for (int32_t y = 0; y < v.in_h; ++y) {
         fill_row(image + c + y * v.src_row, v.src_col, v.in_w, plane + (y + v.pad_h) * v.width + v.pad_w);
       }
       if (full) {
-        channel(plane, &v, weights + 9 * c, channels + c, stride, acc, 1, -128, 127, out_image + c);
+        channel(plane, &v, w, channels + c, stride, acc, 1, -128, 127, out_image + c);
       } else {
-        channel(plane, &v, weights + 9 * c, channels + c, stride, acc, 0, lo, hi, out_image + c);
+        channel(plane, &v, w, channels + c, stride, acc, 0, lo, hi, out_image + c);
       }
     }
   }
   return TM_OK;
+}
+
+tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_params *params,
+                                  const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
+                                  const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output) {
+  return tm_fast_depthwise3x3_run(ctx, params, input_dims, input, weights, 8, channels, output_dims, output);
 }

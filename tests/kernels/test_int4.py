@@ -336,9 +336,10 @@ def test_planned_scratch_is_cmsis_nn_s4_buffer_size(models):
 # --- which kernels take int4 weights, and which refuse them by name ---
 
 
-def test_fast_kernels_fall_back_to_s4_kernels(models):
-    """On DSP cores tinyml's fast kernels come first for int8 layers; they take no int4 weights, so an int4 layer's
-    choices are CMSIS-NN's s4 kernel (unless it must refuse the layer) and the portable s4 kernel."""
+def test_fast_s4_kernels_come_first(models):
+    """On DSP cores tinyml's fast kernels come first, for int4 weights through their s4 twins (tests/kernels/
+    test_fast_s4.py), which take no int8 weights; then CMSIS-NN's s4 kernel (unless it must refuse the layer) and
+    the portable s4 kernel. On MVE cores CMSIS-NN's Helium kernels come before the fast ones."""
     graph = pipeline.load(models["conv"])
     for features in (CoreFeatures(dsp=True), CoreFeatures(dsp=True, mve=True)):
         core = cn.core_of(features)
@@ -346,12 +347,16 @@ def test_fast_kernels_fall_back_to_s4_kernels(models):
         for op in graph.ops:
             if op.type not in INT4_OPS:
                 continue
-            if features.dsp and not features.mve:  # the fast kernels would come first, were the weights int8
-                assert backend.overrides[op.type][0] in FAST_KERNELS[op.type]
             names = [type(k).__name__ for k in backend.choices(op)]
-            assert not any(n.startswith("Fast") for n in names), names
+            fast_names = [n for n in names if n.startswith("Fast")]
+            assert all(n.endswith("S4") for n in fast_names), names
+            covered = any(k.accepts(op) for k in FAST_KERNELS.get(op.type, ()))
+            assert bool(fast_names) == covered, names
+            if fast_names and not features.mve:
+                assert names[0] in fast_names, names
             assert names[-1] == type(REGISTRY[op.type]).__name__
-            assert (len(names) == 1) == _refused_by_cmsis_nn(op, core), names
+            others = [n for n in names if not n.startswith("Fast")]
+            assert (len(others) == 1) == _refused_by_cmsis_nn(op, core), names
 
 
 def _builder_graph(weights_type, per_channel: bool, op_type: str):

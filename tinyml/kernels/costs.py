@@ -507,6 +507,9 @@ _FAMILIES: dict[str, _Family] = {
     "FastConv1x1": _Family(_conv),
     "FastConvPacked": _Family(_conv),
     "FastDepthwise3x3": _Family(_fast_depthwise),
+    "FastConvS4": _Family(_conv, lambda op, kernel, in_place: "inplace" if in_place else ""),
+    "FastConv1x1S4": _Family(_conv),
+    "FastDepthwise3x3S4": _Family(_fast_depthwise),
     "FastFullyConnected": _Family(_fc_features),
     "CmsisConv2D": _Family(_conv, lambda op, kernel, in_place: _cmsis_conv_variant(op, kernel)),
     "CmsisDepthwiseConv2D": _Family(_depthwise, lambda op, kernel, in_place: _cmsis_depthwise_variant(op, kernel)),
@@ -616,6 +619,19 @@ DERIVED: dict[str, tuple[str, dict[str, float]]] = {
     "DepthwiseConv2D.sb_inplace": ("DepthwiseConv2D", {"*": 2.0}),  # through a plane, 1.3x the above
     "FullyConnected.sb": ("FullyConnected", {"*": 1.3}),
     "FastConvPacked": ("FastConv", {"*": 1.5}),
+    # tinyml's fast int4-weight kernels (tinyml.kernels.fast, the *S4 classes), from their int8 twins: the instructions
+    # each int4 layer took under QEMU -icount on mps2-an500 (`tinyml bench --json`, --patches off, --prefer speed and
+    # memory), over those of the same layer of the int8 twin (the same float weights, int4_models with bits=8) on
+    # the int8 fast kernel: a ResNet-8-shaped model (3x3 convolutions 3 -> 16 -> 16 on 32x32, 16 -> 32 -> 32 and
+    # 32 -> 64 -> 64 at strides 2 and 1, in place at the last, 1x1 strided shortcuts) and MobileNetV2-shaped blocks
+    # (1x1 16 -> 48 -> 16 and 24/48 -> 32 on 24x24 and 12x12, 3x3 depthwise at strides 1 and 2). KxK 1.09-1.12 (in
+    # place 1.10): two ANDs per group of 4 reduction elements on the int8 loop's 15.5 instructions; 1x1 1.11-1.12;
+    # depthwise 1.00-1.01 (a channel's 9 weights are unpacked as it starts). mps2-an386 (Cortex-M4) gave the same
+    # ratios within 0.01, so one factor serves every core.
+    "FastConvS4": ("FastConv", {"*": 1.12}),
+    "FastConvS4.inplace": ("FastConv.inplace", {"*": 1.10}),
+    "FastConv1x1S4": ("FastConv1x1", {"*": 1.12}),
+    "FastDepthwise3x3S4": ("FastDepthwise3x3", {"*": 1.01}),
     # Issue 12's elementwise kernels, from MUL's per-element coefficients: one model with each op on 16x16x16
     # operands (no broadcast), portable kernels and CMSIS-NN's MAXIMUM/MINIMUM (plain C loops on DSP cores, as many
     # instructions as the portable ones), measured on mps2-an500 and mps2-an386. The unary ones take MUL's

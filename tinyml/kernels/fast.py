@@ -17,6 +17,12 @@ that knowledge where CMSIS-NN (written for run-time parameters) cannot:
 
 The CMSIS-NN backend of a DSP core lists them before CMSIS-NN's (`FAST_KERNELS`).
 The convolutions also run in place: each reads all of an output's inputs before writing it.
+
+Int4 weights (TFLite's INT4) have twins of the convolutions (the `*S4` classes):
+the same C drivers, scratch and in-place rules, with the weights half the
+flash. The KxK and 1x1 ones pack a channel pair's four weights of a group into
+one word (`nibble_pairs`), which their product splits with two ANDs; the
+depthwise one unpacks a channel's 9 weights as it reaches the channel.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from tinyml.ir.graph import Operator
-from tinyml.ir.types import INT8, UINT2, UINT4
+from tinyml.ir.types import INT4, INT8, UINT2, UINT4, ElementType
 from tinyml.kernels.base import Call, EmitContext, InPlace, Kernel, Unsupported, dims4
 from tinyml.ops.base import Role, quant, window_of
 from tinyml.ops.requant import conv_requant, fused_range
@@ -118,6 +124,23 @@ def interleave(rows: np.ndarray, block: int) -> np.ndarray:
     return full.reshape(-1, block, groups, 4).transpose(0, 2, 1, 3).reshape(-1)
 
 
+def nibble_pairs(rows: np.ndarray) -> np.ndarray:
+    """Int4 weights as tm_fast_mat_mult_s4 reads them: per channel pair and group, one word whose byte i holds
+    weight i of the pair's first channel in its high nibble and of the second in its low nibble. Masked, the
+    two nibbles are bytes of exactly 16 * w, which the product sign-extends as it does int8 weights."""
+    words = _words(rows).astype(np.int32)
+    channels, groups, _ = words.shape
+    full = np.zeros((_round_up(channels, 2), groups, 4), dtype=np.int32)
+    full[:channels] = words
+    packed = ((full[0::2] & 0xF) << 4) | (full[1::2] & 0xF)
+    return packed.astype(np.uint8).view(np.int8).reshape(-1)
+
+
+#: int4 reductions (padded to whole words) at most this long keep tm_fast_mat_mult_s4's sums, 16 x 8 x 128 per
+#: element, within int32
+S4_MAX_DEPTH = _INT32 // (16 * 8 * _INPUT_MAG) - 1
+
+
 class FastKernel(Kernel):
     """Shared by the fast kernels: int8 only, a geometry `covers` allows, requantization they can recast."""
 
@@ -126,9 +149,13 @@ class FastKernel(Kernel):
     label = "tinyml fast"
     #: output channels per block of the weight layout (and of the tm_fast_channel table)
     block: ClassVar[int] = 2
+    #: the weight types the kernel takes
+    weights: ClassVar[tuple[ElementType, ...]] = (INT8,)
+    #: the C function it calls (its template is shared by the int8- and int4-weight kernels)
+    function: ClassVar[str] = ""
 
     def check(self, op: Operator) -> None:
-        self.require_int8(op)
+        self.require_int8(op, weights=self.weights)
         if not self.covers(op):
             raise Unsupported(f"the {self.label} {op.type} kernel does not cover this geometry")
         if self.channels(op) is None:
@@ -157,6 +184,7 @@ class FastKernel(Kernel):
             "weights": ctx.const("fast_weights", self.layout(rows), "int8_t", Role.WEIGHTS),
             "scratch": ctx.scratch,
             "scratch_size": self.scratch_bytes(op),
+            "function": self.function,
         }
         if op.type != "FULLY_CONNECTED":
             table = self.channels(op)
@@ -193,6 +221,8 @@ def _plain_conv(op: Operator) -> bool:
 class FastConv1x1(_FastConvBase):
     """CONV_2D 1x1, no padding, input channels a multiple of 4 -> tm_fast_conv1x1_s8."""
 
+    function = "tm_fast_conv1x1_s8"
+
     def covers(self, op: Operator) -> bool:
         inp, w = op.input(0), op.input(1)
         if w.shape[1:3] != (1, 1) or not _plain_conv(op) or inp.shape[3] % 4:
@@ -218,6 +248,7 @@ class FastConv1x1(_FastConvBase):
 class FastConv(_FastConvBase):
     """Any other undilated, ungrouped CONV_2D -> tm_fast_conv_s8 (im2col straight into sign-extended columns)."""
 
+    function = "tm_fast_conv_s8"
     #: TM_FAST_CONV_MAX_KH: kernel rows the C kernel keeps pointers for
     max_kh: ClassVar[int] = 32
 
@@ -289,6 +320,7 @@ class FastDepthwise3x3(FastKernel):
 
     op_types = ("DEPTHWISE_CONV_2D",)
     block = 1
+    function = "tm_fast_depthwise3x3_s8"
     #: output pixels per channel below which the per-channel and per-row costs lose to CMSIS-NN (on the M7:
     #: 6x6 outputs win at stride 1, lose at stride 2, where the plane is four times larger)
     min_outputs: ClassVar[dict[int, int]] = {1: 16, 2: 64}
@@ -350,6 +382,47 @@ class FastDepthwise3x3(FastKernel):
         return Call("fast/depthwise3x3_s8.c.j2", values)
 
 
+class _FastConvS4(_FastConvBase):
+    """What the int4-weight convolutions add to their int8 twins: int4 weights in nibble pairs, and reductions
+    short enough for the 16x sums (a 3x3 convolution may have 14,563 input channels)."""
+
+    weights = (INT4,)
+    label = "tinyml fast s4"
+
+    def covers(self, op: Operator) -> bool:
+        return super().covers(op) and _round_up(self.rows(op).shape[1], 4) <= S4_MAX_DEPTH
+
+    def layout(self, rows: np.ndarray) -> np.ndarray:
+        return nibble_pairs(rows)
+
+
+class FastConv1x1S4(_FastConvS4, FastConv1x1):
+    """FastConv1x1 with int4 weights -> tm_fast_conv1x1_s4."""
+
+    function = "tm_fast_conv1x1_s4"
+
+
+class FastConvS4(_FastConvS4, FastConv):
+    """FastConv with int4 weights -> tm_fast_conv_s4."""
+
+    function = "tm_fast_conv_s4"
+
+
+class FastDepthwise3x3S4(FastDepthwise3x3):
+    """FastDepthwise3x3 with int4 weights -> tm_fast_depthwise3x3_s4: flash holds them packed in the int8
+    kernel's order, and each channel's 9 are unpacked as it starts; the scratch is the int8 kernel's."""
+
+    weights = (INT4,)
+    label = "tinyml fast s4"
+    function = "tm_fast_depthwise3x3_s4"
+    #: no floor: CMSIS-NN's s4 depthwise kernel has no 3x3 specialisation, so the cost model decides (MobileNetV2
+    #: w4a8's 8x8x96 -> 4x4x96 at stride 2 on the emulated M7: 153,760 instructions here, 213,080 on CMSIS-NN)
+    min_outputs: ClassVar[dict[int, int]] = {1: 1, 2: 1}
+
+    def layout(self, rows: np.ndarray) -> np.ndarray:
+        return INT4.pack(np.ascontiguousarray(rows)).view(np.int8)
+
+
 class FastFullyConnected(FastKernel):
     """FULLY_CONNECTED, int8 with weight zero point 0 -> tm_fast_fully_connected_s8 (rows in fours)."""
 
@@ -385,7 +458,7 @@ class FastFullyConnected(FastKernel):
 
 #: fast kernels by op type, most specialised first
 FAST_KERNELS: dict[str, tuple[FastKernel, ...]] = {
-    "CONV_2D": (FastConv1x1(), FastConv(), FastConvPacked()),
-    "DEPTHWISE_CONV_2D": (FastDepthwise3x3(),),
+    "CONV_2D": (FastConv1x1(), FastConv(), FastConvPacked(), FastConv1x1S4(), FastConvS4()),
+    "DEPTHWISE_CONV_2D": (FastDepthwise3x3(), FastDepthwise3x3S4()),
     "FULLY_CONNECTED": (FastFullyConnected(),),
 }

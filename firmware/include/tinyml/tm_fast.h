@@ -156,6 +156,19 @@ void tm_fast_mat_mult_s8(const uint32_t *cols, int32_t groups, int32_t pixels, c
                          const tm_fast_channel *channels, int32_t out_ch, const tm_activation *act, int8_t *out0,
                          int8_t *out1);
 
+/*
+ * The same product with int4 weights: per channel pair, one word per group, channel 2j's four weights in
+ * the high nibbles of its bytes 0..3 and channel 2j+1's in the low nibbles (tm_fast_mat_mult_s4.c).
+ */
+void tm_fast_mat_mult_s4(const uint32_t *cols, int32_t groups, int32_t pixels, const int8_t *weights,
+                         const tm_fast_channel *channels, int32_t out_ch, const tm_activation *act, int8_t *out0,
+                         int8_t *out1);
+
+/* Either product, for the convolution drivers shared by the int8- and int4-weight kernels. */
+typedef void (*tm_fast_product)(const uint32_t *cols, int32_t groups, int32_t pixels, const int8_t *weights,
+                                const tm_fast_channel *channels, int32_t out_ch, const tm_activation *act,
+                                int8_t *out0, int8_t *out1);
+
 /* Expand `groups` words of int8 (4 each, any alignment) into the cols layout for pixel `which` of `pixels`. */
 static inline void tm_fast_pack_cols(const int8_t *src, int32_t groups, int32_t pixels, int32_t which,
                                      uint32_t *cols) {
@@ -195,6 +208,17 @@ tm_status tm_fast_conv1x1_s8(const tm_context *ctx, const tm_fast_conv_params *p
                              const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
                              const tm_dims *output_dims, int8_t *output);
 
+/* The same with int4 weights (tm_fast_mat_mult_s4's layout): the same scratch and in-place rules. */
+int32_t tm_fast_conv1x1_s4_get_buffer_size(const tm_dims *input_dims);
+tm_status tm_fast_conv1x1_s4(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                             const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
+                             const tm_dims *output_dims, int8_t *output);
+
+/* The 1x1 driver both call, with the product to run on each pixel pair. */
+tm_status tm_fast_conv1x1_run(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                              const int8_t *input, const int8_t *weights, const tm_fast_channel *channels,
+                              const tm_dims *output_dims, int8_t *output, tm_fast_product product);
+
 /*
  * CONV_2D, any kernel, stride and padding (no dilation or groups; at most TM_FAST_CONV_MAX_KH kernel
  * rows): each pixel pair's window is gathered straight into cols (channels in whole words) or through
@@ -211,6 +235,20 @@ tm_status tm_fast_conv_s8(const tm_context *ctx, const tm_fast_conv_params *para
                           const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
                           const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
 
+/* The same with int4 weights (tm_fast_mat_mult_s4's layout): the same scratch and in-place rules. */
+int32_t tm_fast_conv_s4_get_buffer_size(const tm_dims *input_dims, const tm_dims *filter_dims);
+int32_t tm_fast_conv_s4_in_place_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
+                                                 const tm_dims *filter_dims);
+tm_status tm_fast_conv_s4(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                          const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
+                          const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
+
+/* The KxK driver both call, with the product to run on each pixel pair. */
+tm_status tm_fast_conv_run(const tm_context *ctx, const tm_fast_conv_params *params, const tm_dims *input_dims,
+                           const int8_t *input, const tm_dims *filter_dims, const int8_t *weights,
+                           const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output,
+                           tm_fast_product product);
+
 /*
  * DEPTHWISE_CONV_2D 3x3, depth multiplier 1, stride 1 or 2, padding <= 1: channel by channel through
  * an int16 plane padded with the zero point, two output pixels per step with SMLAD over weight pairs.
@@ -222,6 +260,22 @@ int32_t tm_fast_depthwise3x3_s8_get_buffer_size(const tm_fast_conv_params *param
 tm_status tm_fast_depthwise3x3_s8(const tm_context *ctx, const tm_fast_conv_params *params,
                                   const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
                                   const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
+
+/*
+ * The same with int4 weights, two to a byte (low nibble first) in the int8 kernel's order, each channel's 9
+ * unpacked as it starts: the same scratch and in-place rule.
+ */
+int32_t tm_fast_depthwise3x3_s4_get_buffer_size(const tm_fast_conv_params *params, const tm_dims *input_dims,
+                                                const tm_dims *output_dims);
+tm_status tm_fast_depthwise3x3_s4(const tm_context *ctx, const tm_fast_conv_params *params,
+                                  const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
+                                  const tm_fast_channel *channels, const tm_dims *output_dims, int8_t *output);
+
+/* The driver both call: weight_bits 8 or 4. */
+tm_status tm_fast_depthwise3x3_run(const tm_context *ctx, const tm_fast_conv_params *params,
+                                   const tm_dims *input_dims, const int8_t *input, const int8_t *weights,
+                                   int32_t weight_bits, const tm_fast_channel *channels, const tm_dims *output_dims,
+                                   int8_t *output);
 
 /*
  * FULLY_CONNECTED (weights with zero point 0): rows in groups of four, interleaved word by word
