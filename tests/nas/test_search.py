@@ -141,6 +141,23 @@ def test_ray_finds_the_same_search(images: Path, finished: tuple[Path, str], tmp
     assert best[0] == best[1]
 
 
+def test_mixed_bits_proxy_and_latency_budget(images: Path, tmp_path: Path):
+    """The options the pool search leaves out, together: --bits mixed quantizes the finalist under the budgets,
+    --proxy synflow scores children before their estimates, and --latency-budget holds the cost model's latency,
+    within --budget-hours."""
+    out = tmp_path / "mixed"
+    extra = ["--bits", "mixed", "--proxy", "synflow", "--latency-budget", "400ms", "--budget-hours", "1"]
+    proc = search(images, out, *extra, "--workers", "1", "--rank-check", "1")
+    assert proc.returncode == 0, proc.stderr
+    pareto = json.loads((out / "pareto.json").read_text())
+    best = next(f for f in pareto["finalists"] if f["key"] == pareto["best"])
+    assert best["quantization"].startswith("mixed") and best["bit_exact"] and not best["failures"]
+    assert best["latency_ms"] <= 400 and best["ram"] <= 24 * 1024 and best["flash"] <= 128 * 1024
+    candidates = records(out, "candidate")  # every child proxy-scored, only the better half estimated
+    assert all(r["proxy"] is not None for r in candidates) and any(r["estimate"] is None for r in candidates)
+    assert all(r["footprint"]["latency_ms"] <= 400 for r in candidates)
+
+
 def test_another_seed_in_the_same_directory_is_refused(images: Path, finished: tuple[Path, str]):
     proc = search(images, finished[0], "--seed", "2")
     assert_one_line_error(proc, 15, "belongs to another search", "seed")
