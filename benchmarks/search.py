@@ -342,7 +342,7 @@ def main() -> int:
     print(
         f"search's own finalist (fine-tuned from the supernet, {result.best.quantization}): "
         f"{100 * result.best.accuracy:.1f}% on its held-out split; Spearman rho of the estimates: "
-        f"{result.spearman if result.spearman is not None else '-'}"
+        f"{f'{result.spearman:.2f}' if result.spearman is not None else '-'}"
     )
     total = time.monotonic() - everything
     print("\nTime (this run; cached steps take none)")
