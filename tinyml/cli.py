@@ -1766,6 +1766,9 @@ def _joined_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tinyml import interrupt
+
+    interrupt.install()
     try:
         args = _parser().parse_args(_joined_values(sys.argv[1:] if argv is None else argv))
         return args.func(args)

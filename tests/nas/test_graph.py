@@ -201,10 +201,11 @@ def test_w4a8_matches_quantization_aware_training(tmp_path: Path) -> None:
     weights = [op.input(1) for op in ours.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     assert all(w.type == INT4 and np.abs(w.data).max() <= 7 for w in weights)
     check_report(arch, model, "w4a8")
-    # packed: half the int8 model's weight bytes (a byte more per odd-sized tensor)
+    # packed: half the int8 model's weight bytes (the fast kernels' layout pads a channel pair's odd group of four)
     int8 = measure(arch, BOARD, CHANNELS, CLASSES, "8").weights
     four = measure(arch, BOARD, CHANNELS, CLASSES, "w4a8").weights
-    assert four == sum(INT4.nbytes(w.num_elements) for w in weights) and four < int8 * 0.55
+    packed = sum(INT4.nbytes(w.num_elements) for w in weights)
+    assert packed <= four <= packed * 1.01 and four < int8 * 0.55
 
 
 def test_bits_are_checked() -> None:

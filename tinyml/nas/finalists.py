@@ -10,6 +10,7 @@ the figures the search reports and chooses the best model by, not the supernet's
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import numpy as np
 
 from tinyml.nas.space import Arch
 
+#: times mixed precision chooses again under a flash budget tightened by what the built image overshot
+MIXED_RETRIES = 3
 #: quantization-aware training is tried when post-training quantization loses more top-1 than this
 QAT_THRESHOLD = 0.01
 
@@ -98,7 +101,7 @@ def finish(
 
     quant = QuantOptions(seed=seed)
     tflite = folder / "model.tflite"
-    q = _quantize(keras_path, board, budgets, bits, data, quant, None)
+    chosen, q = _within_built_flash(keras_path, board, budgets, bits, data, quant)
     write_atomic(tflite, q.raw)
     how = "mixed" if bits == "mixed" else "int8"
     host = pipeline.compile_model(tflite, "host", pipeline.CompileOptions(progress=False))
@@ -106,7 +109,7 @@ def finish(
     float_acc = result.float_accuracy.rate if result.float_accuracy else 0.0
     acc = result.accuracy.rate
     if qat_epochs and float_acc - acc > QAT_THRESHOLD:
-        qat = _quantize(keras_path, board, budgets, bits, data, quant, qat_epochs)
+        qat = _quantize(keras_path, board, chosen, bits, data, quant, qat_epochs)
         trial = folder / ".qat.tflite"
         write_atomic(trial, qat.raw)
         trial_host = pipeline.compile_model(trial, "host", pipeline.CompileOptions(progress=False))
@@ -119,6 +122,41 @@ def finish(
             trial.unlink()
     bit_exact, checked = _bit_exact(host, data.check)
     return _measure_on_board(arch, keras_path, tflite, board, budgets, how, float_acc, acc, result, bit_exact, checked)
+
+
+def _within_built_flash(
+    keras_path: Path, board: Any, budgets: Any, bits: str, data: FinalData, quant: Any
+) -> tuple[Any, Any]:
+    """The quantized model, and the budgets its bits were chosen under. Mixed precision prices code by the report's
+    estimate; the image is built, and while it needs more flash than the budget, the bits are chosen again under a
+    budget tightened by the overshoot (the estimate's error), at most MIXED_RETRIES times."""
+    from dataclasses import replace
+
+    from tinyml import pipeline
+    from tinyml.errors import BudgetExceededError
+    from tinyml.plan import PlanOptions
+
+    q = _quantize(keras_path, board, budgets, bits, data, quant, None)
+    if bits != "mixed" or budgets.flash is None:
+        return budgets, q
+    chosen = budgets
+    options = pipeline.CompileOptions(plan=PlanOptions(sram_budget=budgets.sram), progress=False)
+    for _ in range(MIXED_RETRIES):
+        with tempfile.TemporaryDirectory(prefix="tinyml-mixed-") as d:
+            model = Path(d) / "model.tflite"
+            model.write_bytes(q.raw)
+            compiled = pipeline.compile_model(model, board, options)
+            pipeline.build(compiled)
+            over = pipeline.report(compiled)["flash"]["total_bytes"] - budgets.flash
+        if over <= 0:
+            break
+        tighter = replace(chosen, flash=chosen.flash - over)
+        try:
+            q = _quantize(keras_path, board, tighter, bits, data, quant, None)
+        except BudgetExceededError:  # no bits fit the tighter budget: the finalist's failures will say it is over
+            break
+        chosen = tighter
+    return chosen, q
 
 
 def _quantize(

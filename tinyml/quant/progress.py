@@ -34,11 +34,19 @@ def bar(items: Iterable[T], *, total: int | None = None, desc: str, enabled: boo
 
 @contextmanager
 def meter(total: int, desc: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A bar for work reported in steps: yields `done(n)`, to call after every n items."""
+    """A bar for work reported in steps: yields `done(n)`, to call after every n items. `done` also raises a Ctrl-C
+    that TensorFlow swallowed (see tinyml.interrupt), so every metered loop stops at its next step."""
     from tqdm import tqdm
+
+    from tinyml.interrupt import check
 
     out = _redirected[-1] if _redirected else sys.stderr
     with tqdm(
         total=total, desc=desc, file=out, disable=not (enabled and out.isatty()), leave=False, unit="sample"
     ) as t:
-        yield t.update
+
+        def done(n: int) -> None:
+            check()
+            t.update(n)
+
+        yield done
