@@ -22,6 +22,11 @@ of the 90 minutes each stage took.
 Everything is cached in tinyml's cache folder (benchmarks/search), keyed by the settings; the search resumes from
 its log. `--quick` runs every step at toy sizes (a few minutes) to check the benchmark itself. The exit status is
 1 when the searched model is not more accurate than both baselines within the budgets.
+
+First full run (2 cores, other work niced beside it): 54 minutes. Stage 1 1.6 min, supernet 14.2, evolution 5.5,
+rank check 5.8, finalists 6.9, then training from scratch: searched 9.3, ResNet-8 2.4, MobileNetV2 8.1 (reading
+the photos, about a minute, was cached). Top-1: searched 68.2%, ResNet-8 64.0%, MobileNetV2 (w0.25 r28) 58.4%;
+searched peak SRAM 41,088 B, RAM 49,576 B, flash 195,728 B (built), Spearman rho of the estimates 0.80.
 """
 
 from __future__ import annotations
@@ -320,7 +325,11 @@ def main() -> int:
     started = time.monotonic()
     mobilenet, tried = fitting_mobilenet_v2()
     times["sizing MobileNetV2"] = time.monotonic() - started
-    print("MobileNetV2 sizes tried: " + "; ".join(tried))
+    fitting = [t for t in tried if t.endswith("fits")]
+    print(
+        f"MobileNetV2: {len(tried)} (width, resolution) pairs tried; the largest resolution that fits at each width: "
+        + "; ".join(fitting)
+    )
     rows = []
     for name, arch in (("searched", found), ("ResNet-8", resnet8()), ("MobileNetV2", mobilenet)):
         started = time.monotonic()
