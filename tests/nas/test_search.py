@@ -88,13 +88,16 @@ def finished(images: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = out / "search.log"
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and log.read_text().count('"event":"candidate"') >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and log.read_text().count('"event":"candidate"') >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a search that ignored the interrupt must not run on after the test
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "tinyml: interrupted" in err.splitlines()
     before = records(out, "candidate")

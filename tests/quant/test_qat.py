@@ -265,10 +265,13 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_output_alone(qat, tmp_path):
     out.write_bytes(b"the user's own file")
     cmd = [sys.executable, "-m", "tinyml", "quantize", str(qat.model), "-o", str(out), "--qat"]
     proc = subprocess.Popen([*cmd, "--train", str(qat.train), "--epochs", "100000"], stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # loading and training by now; wherever it is, an interrupt must stop it the same way
-    assert proc.poll() is None
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        time.sleep(12)  # loading and training by now; wherever it is, an interrupt must stop it the same way
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a run that ignored the interrupt must not train on after the test
     assert proc.returncode == 130 and stderr.strip().splitlines()[-1] == "tinyml: interrupted", stderr
     assert "Traceback" not in stderr
     assert out.read_bytes() == b"the user's own file" and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
