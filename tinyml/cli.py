@@ -547,23 +547,27 @@ def _requantize(args: argparse.Namespace) -> int:
     )
     print(f"  weights      {before:,} -> {after:,} bytes ({after / before:.2f}x){error}")
     if chosen is not None:
-        m = chosen.entry
-        limits = []
-        for which, label in (("sram", "SRAM"), ("flash", "flash")):
-            b = m["budgets"][which]
-            if b is not None:
-                source = f"--{which}-budget" if b["source"] == "option" else f"{m['board']}'s"
-                limits.append(f"{label} {b['limit_bytes']:,} bytes ({source})")
-        print(f"  budgets      {', '.join(limits) or 'none'}; kernels {m['kernels']}; Rusci's rule, weights only")
-        for label, figures in (("at 8 bits", m["int8"]), ("chosen", m["chosen"])):
-            print(
-                f"  {label:<12} SRAM {figures['sram_bytes']:,} bytes, flash {figures['flash_bytes']:,} bytes "
-                f"(weights {figures['weights_bytes']:,})"
-            )
+        _print_budgets_and_memory(chosen.entry, "; Rusci's rule, weights only")
     print(f'  size         {args.output.stat().st_size:,} bytes; recorded in its "tinyml" metadata entry')
     board = args.board or "BOARD"
     print(f"next: tinyml compile {args.output} --board {board} -o DIR")
     return 0
+
+
+def _print_budgets_and_memory(m: dict[str, Any], how: str = "") -> None:
+    """A mixed-precision metadata entry's budgets, and the model's memory at 8 bits and as chosen."""
+    limits = []
+    for which, label in (("sram", "SRAM"), ("flash", "flash")):
+        b = m["budgets"][which]
+        if b is not None:
+            source = f"--{which}-budget" if b["source"] == "option" else f"{m['board']}'s"
+            limits.append(f"{label} {b['limit_bytes']:,} bytes ({source})")
+    print(f"  budgets      {', '.join(limits) or 'none'}; kernels {m['kernels']}{how}")
+    for label, figures in (("at 8 bits", m["int8"]), ("chosen", m["chosen"])):
+        print(
+            f"  {label:<12} SRAM {figures['sram_bytes']:,} bytes, flash {figures['flash_bytes']:,} bytes "
+            f"(weights {figures['weights_bytes']:,})"
+        )
 
 
 #: the options that ask for mixed precision, and their argparse names (--board turns it on)
@@ -638,18 +642,7 @@ def _print_mixed(args: argparse.Namespace, result: Int8Model) -> None:
         f"quantized {args.model}, a {FLOAT_KINDS[result.kind]}, with bits per layer chosen for {m['board']} "
         f"({m['rule']} rule), {how}, converted with {meta['converter']}: {args.output}"
     )
-    limits = []
-    for which, label in (("sram", "SRAM"), ("flash", "flash")):
-        b = m["budgets"][which]
-        if b is not None:
-            source = f"--{which}-budget" if b["source"] == "option" else f"{m['board']}'s"
-            limits.append(f"{label} {b['limit_bytes']:,} bytes ({source})")
-    print(f"  budgets      {', '.join(limits) or 'none'}; kernels {m['kernels']}")
-    for label, figures in (("at 8 bits", m["int8"]), ("chosen", m["chosen"])):
-        print(
-            f"  {label:<12} SRAM {figures['sram_bytes']:,} bytes, flash {figures['flash_bytes']:,} bytes "
-            f"(weights {figures['weights_bytes']:,})"
-        )
+    _print_budgets_and_memory(m)
     if m["sensitivity"] is not None:
         s = m["sensitivity"]
         print(
