@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from tinyml import pipeline
+from tinyml.errors import ToolchainError
 from tinyml.kernels.backends import PORTABLE, Backend
 from tinyml.plan import Planned, PlanOptions, check_plan
 from tinyml.reference.inputs import random_inputs
 from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
 from tinyml.target.build import build_cmsis_library, run_host
-from tinyml.target.packs import CmsisPaths
+from tinyml.target.packs import CmsisPaths, find_cmsis
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -128,3 +129,16 @@ def assert_runs_bit_exact(
     for name, proc in procs.items():
         assert proc.returncode == 0, (name, proc.stderr)
         assert (work / name / "out.bin").read_bytes() == expected[name], f"{name} on {board} differs from TFLite Micro"
+
+
+def find_cmsis_or_where() -> tuple[CmsisPaths | None, str]:
+    """CMSIS-NN and CMSIS where tinyml finds them, or None and where it looked (tests that need them skip)."""
+    try:
+        return find_cmsis()
+    except ToolchainError as e:
+        return None, e.message
+
+
+CMSIS, CMSIS_WHERE = find_cmsis_or_where()
+#: for tests of CMSIS-NN kernels: skipped, saying where tinyml looked, when the packs are not installed
+needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {CMSIS_WHERE})")

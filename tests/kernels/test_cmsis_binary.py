@@ -10,26 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
+from support import CMSIS, assert_bit_exact, assert_runs_bit_exact, needs_cmsis, suite_cache
 
 from tinyml import pipeline
-from tinyml.errors import ToolchainError
 from tinyml.kernels import cmsis_nn as cn
 from tinyml.kernels.backends import select_backend
 from tinyml.plan import PlanOptions
 from tinyml.target.boards import load_board
-from tinyml.target.packs import CmsisPaths, find_cmsis
-
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 
 #: (input 1 shape, input 2 shape), batch excluded: every broadcast pattern CMSIS-NN's pointer walk must get right
 SHAPES = [

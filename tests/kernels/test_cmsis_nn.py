@@ -16,9 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import convert
-from support import assert_bit_exact, assert_runs_bit_exact, cmsis_args, mlperf_dir, suite_cache, tinyml
+from support import (
+    CMSIS,
+    assert_bit_exact,
+    assert_runs_bit_exact,
+    cmsis_args,
+    mlperf_dir,
+    needs_cmsis,
+    suite_cache,
+    tinyml,
+)
 
-from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph
 from tinyml.kernels import REGISTRY
@@ -29,7 +37,6 @@ from tinyml.plan import ALIGNMENT, Planned, PlanOptions, PlanTarget, plan_memory
 from tinyml.plan.choice import TIE
 from tinyml.target.boards import list_boards, load_board
 from tinyml.target.build import build_cmsis_library
-from tinyml.target.packs import CmsisPaths, find_cmsis
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
 BOARDS = ["mps2-an500", "mps2-an386", "mps3-an547"]
@@ -38,17 +45,6 @@ CORES: dict[cn.Core, CoreFeatures] = {
     "dsp": CoreFeatures(dsp=True),
     "mve": CoreFeatures(dsp=True, mve=True),
 }
-
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:  # a variable pointing at something that is not a CMSIS tree
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from int16_models import convert16
-from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
+from support import CMSIS, assert_bit_exact, assert_runs_bit_exact, needs_cmsis, suite_cache
 
 from tinyml import pipeline
-from tinyml.errors import ToolchainError
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.types import INT16, INT64
 from tinyml.kernels import REGISTRY
@@ -29,24 +28,12 @@ from tinyml.passes import optimize
 from tinyml.plan import Planned, PlanOptions
 from tinyml.target.boards import load_board
 from tinyml.target.build import build_cmsis_library
-from tinyml.target.packs import CmsisPaths, find_cmsis
 
 CORES: dict[cn.Core, CoreFeatures] = {
     "plain": CoreFeatures(),
     "dsp": CoreFeatures(dsp=True),
     "mve": CoreFeatures(dsp=True, mve=True),
 }
-
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 
 
 @pytest.fixture(scope="module")

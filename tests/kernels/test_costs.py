@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 from int16_models import quantize_chain
-from support import mlperf_dir, suite_cache
+from support import CMSIS, CMSIS_WHERE, mlperf_dir, suite_cache
 
 from tinyml import pipeline
 from tinyml.codegen.project import write_project
 from tinyml.codegen.render import ModelCode, render_model
-from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.kernels import REGISTRY
 from tinyml.kernels import costs as costmodel
@@ -34,7 +33,6 @@ from tinyml.plan import Planned, PlanOptions, plan_model
 from tinyml.reference.inputs import random_inputs
 from tinyml.target.boards import Board, load_board
 from tinyml.target.build import build, build_cmsis_library
-from tinyml.target.packs import CmsisPaths, find_cmsis
 from tinyml.target.qemu import instructions_per_cycle
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "str_ww_ref_model", "vww_96_int8"]
@@ -45,16 +43,6 @@ TOTAL_TOLERANCE = 0.15
 #: layers of at least this many instructions must each be estimated within LAYER_TOLERANCE
 BIG_LAYER = 50_000
 LAYER_TOLERANCE = 0.25
-
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
 
 
 @dataclass
@@ -142,7 +130,7 @@ def measured(tmp_path_factory) -> dict[tuple[str, str, str, str], Case]:
 @pytest.mark.parametrize(("name", "board", "kernels", "prefer"), CASES)
 def test_estimate_matches_measurement(name, board, kernels, prefer, measured):
     if kernels != "portable" and CMSIS is None:
-        pytest.skip(f"CMSIS-NN not found (looked for {WHERE})")
+        pytest.skip(f"CMSIS-NN not found (looked for {CMSIS_WHERE})")
     case = measured[(name, board, kernels, prefer)]
     error = (case.estimated - case.measured) / case.measured
     assert abs(error) <= TOTAL_TOLERANCE, f"estimate {case.estimated:,} vs measured {case.measured:,.0f} ({error:+.1%})"

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from keras_models import convert
-from support import REPO, assert_bit_exact, assert_runs_bit_exact, mlperf_dir, suite_cache
+from support import CMSIS, REPO, assert_bit_exact, assert_runs_bit_exact, mlperf_dir, needs_cmsis, suite_cache
 
-from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.graph import Graph, Operator
 from tinyml.kernels import fast
@@ -29,21 +28,11 @@ from tinyml.passes import optimize
 from tinyml.plan import Planned, PlanOptions
 from tinyml.reference.inputs import random_inputs
 from tinyml.target.boards import load_board
-from tinyml.target.packs import CmsisPaths, find_cmsis
 
 MODELS = ["ad01_int8", "kws_ref_model", "pretrainedResnet_quant", "vww_96_int8"]
 DSP = CoreFeatures(dsp=True)
 
 
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 needs_arm = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
     reason="arm-none-eabi-gcc or qemu-system-arm not installed",

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from int4_models import Conv, Depthwise, int4_branches
+from support import CMSIS, needs_cmsis
 
 from tinyml import pipeline
-from tinyml.errors import ToolchainError
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.graph import Operator
 from tinyml.ir.types import INT4
@@ -27,7 +27,6 @@ from tinyml.kernels.base import Kernel, packed_weights
 from tinyml.kernels.cmsis_nn import cmsis_kernels
 from tinyml.plan import PlanOptions
 from tinyml.reference.inputs import random_inputs
-from tinyml.target.packs import find_cmsis
 
 S4_KERNELS = (fast.FastConvS4, fast.FastConv1x1S4, fast.FastDepthwise3x3S4)
 
@@ -41,17 +40,6 @@ CHAINS = [
     ((1, 8, 8, 6), [Depthwise((3, 3)), Conv(8, (1, 1)), Depthwise((3, 3), relu=True)]),
     ((1, 16, 16, 5), [Depthwise((3, 3), (2, 2)), Conv(4, (3, 3), (2, 2), relu=False)]),
 ]
-
-
-def _cmsis():
-    try:
-        return find_cmsis()[0]
-    except ToolchainError:
-        return None
-
-
-CMSIS = _cmsis()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN not found (tinyml packs install)")
 
 
 @pytest.fixture(scope="module")

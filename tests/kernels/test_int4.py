@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from int4_models import Conv, Dense, Depthwise, int4_branches
+from support import CMSIS, needs_cmsis
 
 from tinyml import pipeline
-from tinyml.errors import ToolchainError, UnsupportedOpError
+from tinyml.errors import UnsupportedOpError
 from tinyml.ir.builder import GraphBuilder
 from tinyml.ir.graph import Operator, Tensor
 from tinyml.ir.types import INT4
@@ -35,20 +36,9 @@ from tinyml.plan import ALIGNMENT, PlanOptions
 from tinyml.reference.inputs import random_inputs
 from tinyml.target.boards import load_board
 from tinyml.target.build import build_cmsis_library
-from tinyml.target.packs import CmsisPaths, find_cmsis
 
 CORES: tuple[cn.Core, ...] = ("plain", "dsp", "mve")
 
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 
 # (stride, padding, dilation) as (w, h) tiles, then input, filter and output dims (n, h, w, c)
 S4_CONV = [

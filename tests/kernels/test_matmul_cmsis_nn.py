@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 from matmul_models import matmul_model, upsample_matmul_model
-from support import assert_bit_exact, assert_runs_bit_exact, suite_cache
+from support import CMSIS, assert_bit_exact, assert_runs_bit_exact, needs_cmsis, suite_cache
 
-from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.builder import GraphBuilder
 from tinyml.kernels import REGISTRY
@@ -17,18 +16,6 @@ from tinyml.kernels.backends import Backend, select_backend
 from tinyml.passes import optimize
 from tinyml.plan import PlanOptions
 from tinyml.target.boards import load_board
-from tinyml.target.packs import CmsisPaths, find_cmsis
-
-
-def _find() -> tuple[CmsisPaths | None, str]:
-    try:
-        return find_cmsis()
-    except ToolchainError as e:  # a variable pointing at something that is not a CMSIS tree
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from quant_checks import assert_one_line_error
-from support import assert_bit_exact, cmsis_args, compile_host, host_outputs, mlperf_dir, tinyml
+from support import CMSIS, assert_bit_exact, cmsis_args, compile_host, host_outputs, mlperf_dir, needs_cmsis, tinyml
 
 from tinyml import pipeline
-from tinyml.errors import ToolchainError
 from tinyml.kernels import Kernel
 from tinyml.kernels.backends import Backend, CoreFeatures
 from tinyml.quant import QuantOptions, metadata
@@ -29,23 +28,11 @@ from tinyml.quant.flatbuf import read_model, unpack_int4
 from tinyml.quant.requant import _round, requantize
 from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
-from tinyml.target.packs import CmsisPaths, find_cmsis
 
 #: TFLite's TensorType numbers
 INT8, INT4 = 9, 17
 BOARD = "stm32f746"
 WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-
-
-def _cmsis() -> CmsisPaths | None:
-    try:
-        return find_cmsis()[0]
-    except ToolchainError:
-        return None
-
-
-CMSIS = _cmsis()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN not found (tinyml packs install)")
 
 
 @pytest.fixture(scope="module")

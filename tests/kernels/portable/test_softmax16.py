@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from int16_models import convert16
 from softmax16_models import keyword_spotter16, softmax16_model
-from support import assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs, suite_cache
+from support import CMSIS, assert_bit_exact, assert_runs_bit_exact, compile_host, host_outputs, needs_cmsis, suite_cache
 
-from tinyml.errors import ToolchainError
 from tinyml.frontend.tflite import load_model
 from tinyml.ir.types import INT16
 from tinyml.kernels.backends import PORTABLE, Backend, select_backend
@@ -22,18 +21,7 @@ from tinyml.kernels.portable.activation_fixed import Softmax
 from tinyml.passes import optimize
 from tinyml.reference.tflm import tflm_outputs
 from tinyml.target.boards import load_board
-from tinyml.target.packs import find_cmsis
 
-
-def _find():  # type: ignore[no-untyped-def]
-    try:
-        return find_cmsis()
-    except ToolchainError as e:
-        return None, e.message
-
-
-CMSIS, WHERE = _find()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason=f"CMSIS-NN not found (looked for {WHERE})")
 BACKENDS = ["portable", pytest.param("cmsis-nn", marks=needs_cmsis)]
 #: an input scale * beta of 10/65535: an input difference is the exp table's input as it is
 UNIT_SCALE = 10 / 65535

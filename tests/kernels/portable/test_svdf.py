@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from state_models import assert_reset_restarts, assert_streams_bit_exact, assert_streams_on_emulated_m7, svdf_model
+from support import CMSIS, needs_cmsis
 
 from tinyml import pipeline
 from tinyml.ir.types import INT16
@@ -84,20 +85,6 @@ def test_streams_on_the_emulated_cortex_m7(tmp_path):
 
 
 # --- CMSIS-NN's arm_svdf_state_s16_s8 (skipped without the packs) ---
-
-
-def _cmsis():
-    from tinyml.errors import ToolchainError
-    from tinyml.target.packs import find_cmsis
-
-    try:
-        return find_cmsis()[0]
-    except ToolchainError:
-        return None
-
-
-CMSIS = _cmsis()
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN not found (tinyml packs install)")
 
 
 @needs_cmsis
